@@ -1,0 +1,1 @@
+//! Wire carriers (SPEC §6): the SuperOffice JSON shapes, built at the edge.
