@@ -1,4 +1,16 @@
 //! chatdesk: an embedded chat-session engine.
-#![cfg_attr(docsrs, feature(doc_cfg))]
 
+pub mod caller;
+pub mod clock;
+pub mod error;
+pub mod ids;
+pub mod model;
+pub mod storage;
 pub mod wire;
+
+pub use caller::{Caller, Context, SessionKey};
+pub use clock::{Clock, ManualClock, SystemClock, Timestamp};
+pub use error::{Error, Result, StorageError};
+pub use ids::{IdKind, MessageId, SessionId, TopicId, UserId};
+pub use storage::memory::MemoryStorage;
+pub use storage::{Durability, ReadTx, Storage, StorageExt, WriteTx};

@@ -1,0 +1,102 @@
+//! Ids as newtypes, so that a topic id is never passed where a session id belongs.
+
+use std::fmt;
+
+macro_rules! id_type {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+        pub struct $name(pub i32);
+
+        impl $name {
+            /// The raw id as SuperOffice writes it.
+            pub fn get(self) -> i32 {
+                self.0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                self.0.fmt(f)
+            }
+        }
+
+        impl From<i32> for $name {
+            fn from(v: i32) -> Self {
+                $name(v)
+            }
+        }
+    };
+}
+
+id_type!(
+    /// A chat session (`ChatSessionId`).
+    SessionId
+);
+id_type!(
+    /// A chat topic (`ChatTopicId`).
+    TopicId
+);
+id_type!(
+    /// An associate / agent (`AssociateId`, `UserId`).
+    UserId
+);
+id_type!(
+    /// A chat message (`ChatMessageId`).
+    MessageId
+);
+
+/// The kinds of id the store hands out (SPEC §7: 1 + the highest ever given,
+/// in the same transaction, never reused).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum IdKind {
+    /// Chat topics.
+    Topic,
+    /// Chat sessions.
+    Session,
+    /// Chat messages.
+    Message,
+    /// Queue sequence numbers (SPEC §3.2), one counter per store.
+    QueueSeq,
+}
+
+impl IdKind {
+    /// Every kind, in a fixed order (backends store one counter each).
+    pub const ALL: [IdKind; 4] = [
+        IdKind::Topic,
+        IdKind::Session,
+        IdKind::Message,
+        IdKind::QueueSeq,
+    ];
+
+    /// A stable name for storage keys and messages.
+    pub fn name(self) -> &'static str {
+        match self {
+            IdKind::Topic => "topic",
+            IdKind::Session => "session",
+            IdKind::Message => "message",
+            IdKind::QueueSeq => "queue_seq",
+        }
+    }
+
+    /// Whether ids of this kind are i32 on the wire (so past `i32::MAX` is
+    /// Validation); queue sequences are internal and 64-bit.
+    pub fn is_wire_id(self) -> bool {
+        !matches!(self, IdKind::QueueSeq)
+    }
+}
+
+/// Computes the id after `last` (the highest ever given), refusing past i32::MAX
+/// for wire ids. Every backend uses this so ids agree across backends.
+pub fn next_after(kind: IdKind, last: i64) -> crate::Result<i64> {
+    let next = last
+        .checked_add(1)
+        .ok_or_else(|| crate::Error::validation(kind.name(), "the id counter is exhausted"))?;
+    if kind.is_wire_id() && next > i64::from(i32::MAX) {
+        return Err(crate::Error::validation(
+            format!("{} id", kind.name()),
+            "no id left: past i32::MAX",
+        ));
+    }
+    Ok(next)
+}

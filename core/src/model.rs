@@ -1,0 +1,217 @@
+//! Stored records: chatdesk's own types, with UTC times and ids (not the
+//! carriers). Backends store and index them; they never decide a business rule,
+//! so the facts they index by (`human_queue_seq`, `active_user`, `is_open`) are
+//! methods here, in the domain.
+
+use crate::clock::Timestamp;
+use crate::ids::{MessageId, SessionId, TopicId, UserId};
+use crate::wire::{ChatMessageSpecialType, ChatMessageType, ChatSessionStatus, ChatTopicEntity};
+
+/// A chat topic: the host's settings as saved, plus the statistics pick-ups keep.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TopicRecord {
+    /// The topic's id.
+    pub id: TopicId,
+    /// The settings as saved (its id, LastAccept, SecondsPrAccept, TableRight and
+    /// FieldProperties are not read from here: the fields below and the rights
+    /// code give them).
+    pub settings: ChatTopicEntity,
+    /// When a session of this topic was last picked up.
+    pub last_accept: Option<Timestamp>,
+    /// The moving average of the queue wait, in seconds (SPEC §4).
+    pub seconds_pr_accept: i32,
+}
+
+/// A user's membership of a topic (`ChatTopicAgent`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MemberRecord {
+    /// The topic.
+    pub topic: TopicId,
+    /// The member.
+    pub user: UserId,
+    /// May read the topic's sessions.
+    pub can_listen: bool,
+    /// May pick up and answer sessions.
+    pub can_respond: bool,
+    /// May manage the topic, its memberships and its sessions.
+    pub can_manage: bool,
+    /// Is told about waiting customers.
+    pub can_notify: bool,
+}
+
+impl MemberRecord {
+    /// Whether all four rights are off (such a membership does not exist).
+    pub fn is_empty(&self) -> bool {
+        !(self.can_listen || self.can_respond || self.can_manage || self.can_notify)
+    }
+}
+
+/// A user's saved presence.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PresenceRecord {
+    /// The user.
+    pub user: UserId,
+    /// Whether the user is present (accepting chats).
+    pub present: bool,
+    /// The name shown to customers when the directory has none.
+    pub display_name: String,
+}
+
+/// The customer fields of a session, as the customer gave them.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct CustomerInfo {
+    /// `CustomerAlias` (≤ 64).
+    pub alias: String,
+    /// `CustomerHost` (≤ 255).
+    pub host: String,
+    /// `CustomerName` (≤ 255).
+    pub name: String,
+    /// `CustomerEmail` (≤ 255).
+    pub email: String,
+    /// `CustomerPhone` (≤ 32).
+    pub phone: String,
+    /// `CustomerConsented`.
+    pub consented: bool,
+    /// `CustomerCompanyName` (≤ 255).
+    pub company: String,
+}
+
+/// Ids of the CRM records a session links to (summaries are built from them).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct CrmLinks {
+    /// `Person`.
+    pub person: Option<i32>,
+    /// `Contact`.
+    pub contact: Option<i32>,
+    /// `Project`.
+    pub project: Option<i32>,
+    /// `Sale`.
+    pub sale: Option<i32>,
+    /// `Ticket`.
+    pub ticket: Option<i32>,
+}
+
+/// A chat session as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionRecord {
+    /// `ChatSessionId`.
+    pub id: SessionId,
+    /// `TopicId`.
+    pub topic: TopicId,
+    /// `User`: the agent who has (or last had) the session.
+    pub user: Option<UserId>,
+    /// Person, Contact, Project, Sale, Ticket.
+    pub links: CrmLinks,
+    /// The customer fields.
+    pub customer: CustomerInfo,
+    /// `Status`.
+    pub status: ChatSessionStatus,
+    /// `FirstMessage` (≤ 1024, cut on a char boundary).
+    pub first_message: String,
+    /// `LastMessage` (≤ 1024, cut on a char boundary).
+    pub last_message: String,
+    /// `WhenRequested`.
+    pub when_requested: Timestamp,
+    /// `WhenStarted` (pick-up).
+    pub when_started: Option<Timestamp>,
+    /// `WhenEnded`.
+    pub when_ended: Option<Timestamp>,
+    /// `WhenIdle`: the last ToUser / ToCustomer message.
+    pub when_idle: Option<Timestamp>,
+    /// `WhenFetched`: the customer's last fetch or operation.
+    pub when_fetched: Option<Timestamp>,
+    /// SHA-256 of the SessionKey; the key itself is never stored.
+    pub key_hash: [u8; 32],
+    /// `InitialQueuePos`: frozen once set.
+    pub initial_queue_pos: i32,
+    /// `AlertLevel`.
+    pub alert_level: i32,
+    /// `Rank`.
+    pub rank: i32,
+    /// `TransferTo`: the pending transfer's target.
+    pub transfer_to: Option<UserId>,
+    /// `ChatbotIsActive`: the bot owns the session.
+    pub chatbot_is_active: bool,
+    /// `Rating` (0 none, 1–5).
+    pub rating: i32,
+    /// Queue sequence of the last queue entry (SPEC §3.2); kept after leaving.
+    pub queue_seq: Option<u64>,
+    /// When the session last entered the queue.
+    pub queue_entered: Option<Timestamp>,
+    /// When the session last became CustomerLast (oldest unanswered message).
+    pub customer_last_since: Option<Timestamp>,
+    /// When the session was soft-deleted.
+    pub deleted_at: Option<Timestamp>,
+}
+
+impl SessionRecord {
+    /// Open states: PreChatForm, Faq, OfflineForm, InQueue, CustomerLast, UserLast.
+    pub fn is_open(&self) -> bool {
+        status_is_open(self.status)
+    }
+
+    /// Active states (a chat is going on): CustomerLast, UserLast.
+    pub fn is_active(&self) -> bool {
+        status_is_active(self.status)
+    }
+
+    /// In the topic's human queue: InQueue and not owned by the bot.
+    pub fn in_human_queue(&self) -> bool {
+        self.status == ChatSessionStatus::InQueue && !self.chatbot_is_active
+    }
+
+    /// The queue sequence this session holds in its topic's human queue, if it is
+    /// in it: the key backends index the queue by.
+    pub fn human_queue_seq(&self) -> Option<u64> {
+        if self.in_human_queue() {
+            self.queue_seq
+        } else {
+            None
+        }
+    }
+
+    /// The user whose active sessions this one counts among (for ranks).
+    pub fn active_user(&self) -> Option<UserId> {
+        if self.is_active() { self.user } else { None }
+    }
+}
+
+/// Whether `s` is an open state.
+pub fn status_is_open(s: ChatSessionStatus) -> bool {
+    use ChatSessionStatus::*;
+    matches!(
+        s,
+        PreChatForm | Faq | OfflineForm | InQueue | CustomerLast | UserLast
+    )
+}
+
+/// Whether `s` is an active state.
+pub fn status_is_active(s: ChatSessionStatus) -> bool {
+    matches!(
+        s,
+        ChatSessionStatus::CustomerLast | ChatSessionStatus::UserLast
+    )
+}
+
+/// A chat message as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MessageRecord {
+    /// `ChatMessageId`.
+    pub id: MessageId,
+    /// `ChatSessionId`.
+    pub session: SessionId,
+    /// `Type`.
+    pub kind: ChatMessageType,
+    /// `Message` (≤ 4000).
+    pub text: String,
+    /// `Author`.
+    pub author: String,
+    /// `ReadByCustomer`: a customer fetch has returned it.
+    pub read_by_customer: bool,
+    /// `SpecialType`.
+    pub special: ChatMessageSpecialType,
+    /// `SpecialParam` (≤ 255).
+    pub special_param: String,
+    /// `WhenPosted`.
+    pub when_posted: Timestamp,
+}

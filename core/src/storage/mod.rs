@@ -1,0 +1,202 @@
+//! The storage seam: a transactional, serializable, single-writer store with
+//! typed access paths (STYLE §2).
+//!
+//! # Contract every backend keeps
+//! - [`Storage::write_tx`] runs its closure **exactly once**, inside one
+//!   transaction that is atomic (an `Err` from the closure, or from the commit,
+//!   leaves nothing visible) and serializable (writers run one after the other,
+//!   served in arrival order within a process).
+//! - Reads inside a write transaction see that transaction's own writes.
+//! - [`Storage::read_tx`] sees one consistent committed snapshot and never
+//!   sees a write transaction's uncommitted state.
+//! - A backend never decides a business rule: what to index a session by comes
+//!   from [`SessionRecord`]'s methods.
+//! - Ids come from [`WriteTx::next_id`] and follow [`crate::ids::next_after`],
+//!   so the same operations give the same ids on every backend.
+//!
+//! Why this shape: the service does all the logic inside one closure and the
+//! backend only makes that closure atomic and isolated, so the rules are
+//! written once and the three backends can't disagree about them. The traits
+//! are object-safe (`dyn ReadTx` / `dyn WriteTx`) so that backends stay plain
+//! typed stores; [`StorageExt`] adds the generic, value-returning wrappers the
+//! service calls.
+
+pub mod memory;
+
+use crate::error::{Error, Result};
+use crate::ids::{IdKind, MessageId, SessionId, TopicId, UserId};
+use crate::model::{MemberRecord, MessageRecord, PresenceRecord, SessionRecord, TopicRecord};
+use crate::wire::ChatSessionStatus;
+
+/// How hard a disk backend works to keep what it acknowledged (SPEC §7).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Durability {
+    /// An acknowledged operation survives a process crash and a power loss
+    /// (SQLite `synchronous=FULL`; sled flushed before returning).
+    #[default]
+    Durable,
+    /// Faster: SQLite `synchronous=NORMAL` (survives a process crash); sled
+    /// flushed in the background (a crash may lose a suffix of operations).
+    Relaxed,
+}
+
+/// Read access inside a transaction. Lists are ordered as each method says.
+pub trait ReadTx {
+    /// A topic by id.
+    fn topic(&self, id: TopicId) -> Result<Option<TopicRecord>>;
+    /// Every topic, by id.
+    fn topics(&self) -> Result<Vec<TopicRecord>>;
+    /// One membership.
+    fn member(&self, topic: TopicId, user: UserId) -> Result<Option<MemberRecord>>;
+    /// The memberships of a topic, by user id.
+    fn topic_members(&self, topic: TopicId) -> Result<Vec<MemberRecord>>;
+    /// The memberships of a user, by topic id.
+    fn user_memberships(&self, user: UserId) -> Result<Vec<MemberRecord>>;
+    /// Every membership, by (topic, user).
+    fn all_members(&self) -> Result<Vec<MemberRecord>>;
+    /// A user's saved presence.
+    fn presence(&self, user: UserId) -> Result<Option<PresenceRecord>>;
+    /// Every saved presence, by user id.
+    fn presences(&self) -> Result<Vec<PresenceRecord>>;
+    /// A session by id.
+    fn session(&self, id: SessionId) -> Result<Option<SessionRecord>>;
+    /// The session whose key hashes to `key_hash`.
+    fn session_by_key(&self, key_hash: &[u8; 32]) -> Result<Option<SessionId>>;
+    /// Sessions with `status` and id > `after`, by id, at most `limit`.
+    fn sessions_by_status(
+        &self,
+        status: ChatSessionStatus,
+        after: SessionId,
+        limit: usize,
+    ) -> Result<Vec<SessionRecord>>;
+    /// Sessions of `topic` with id > `after`, by id, at most `limit`.
+    fn topic_sessions(
+        &self,
+        topic: TopicId,
+        after: SessionId,
+        limit: usize,
+    ) -> Result<Vec<SessionRecord>>;
+    /// All sessions with id > `after`, by id, at most `limit`.
+    fn sessions(&self, after: SessionId, limit: usize) -> Result<Vec<SessionRecord>>;
+    /// The active sessions (see [`SessionRecord::active_user`]) of `user`, by id.
+    fn active_sessions(&self, user: UserId) -> Result<Vec<SessionRecord>>;
+    /// How many sessions of `topic`'s human queue have a sequence below `seq`.
+    fn queue_count_before(&self, topic: TopicId, seq: u64) -> Result<u32>;
+    /// How many sessions `topic`'s human queue holds.
+    fn queue_len(&self, topic: TopicId) -> Result<u32>;
+    /// The sessions of `topic`'s human queue with sequence > `after_seq`, in
+    /// queue order, at most `limit`, as (sequence, session).
+    fn queue(&self, topic: TopicId, after_seq: u64, limit: usize) -> Result<Vec<(u64, SessionId)>>;
+    /// The messages of `session` with id > `after`, by id, at most `limit`.
+    fn messages(
+        &self,
+        session: SessionId,
+        after: MessageId,
+        limit: usize,
+    ) -> Result<Vec<MessageRecord>>;
+}
+
+/// Write access inside a write transaction; reads see its own writes.
+pub trait WriteTx: ReadTx {
+    /// The next id of `kind` (1 + the highest ever given; see
+    /// [`crate::ids::next_after`]), recorded in this transaction.
+    fn next_id(&mut self, kind: IdKind) -> Result<i64>;
+    /// Inserts or replaces a topic.
+    fn put_topic(&mut self, topic: &TopicRecord) -> Result<()>;
+    /// Removes a topic (its memberships and sessions are the caller's business).
+    fn delete_topic(&mut self, id: TopicId) -> Result<()>;
+    /// Inserts or replaces a membership.
+    fn put_member(&mut self, member: &MemberRecord) -> Result<()>;
+    /// Removes a membership.
+    fn delete_member(&mut self, topic: TopicId, user: UserId) -> Result<()>;
+    /// Inserts or replaces a presence.
+    fn put_presence(&mut self, presence: &PresenceRecord) -> Result<()>;
+    /// Inserts or replaces a session, keeping every index in step.
+    fn put_session(&mut self, session: &SessionRecord) -> Result<()>;
+    /// Removes a session and all its messages (purge).
+    fn delete_session(&mut self, id: SessionId) -> Result<()>;
+    /// Inserts or replaces a message.
+    fn put_message(&mut self, message: &MessageRecord) -> Result<()>;
+}
+
+/// A store: what a backend implements. Object-safe.
+pub trait Storage: Send + Sync + 'static {
+    /// Runs `f` once against a consistent snapshot.
+    ///
+    /// # Errors
+    /// What `f` returns, or the backend's failure.
+    fn read_tx(&self, f: &mut dyn FnMut(&dyn ReadTx) -> Result<()>) -> Result<()>;
+
+    /// Runs `f` once inside one atomic, serializable write transaction; commits
+    /// if it returns `Ok`, rolls back otherwise.
+    ///
+    /// # Errors
+    /// What `f` returns, [`Error::Conflict`] when another process held the
+    /// store past the busy timeout, or the backend's failure.
+    fn write_tx(&self, f: &mut dyn FnMut(&mut dyn WriteTx) -> Result<()>) -> Result<()>;
+
+    /// Makes every acknowledged write durable (a no-op where it already is).
+    ///
+    /// # Errors
+    /// The backend's failure.
+    fn flush(&self) -> Result<()>;
+
+    /// The backend's name ("memory", "sqlite", "sled").
+    fn backend_name(&self) -> &'static str;
+}
+
+/// The value-returning wrappers the service calls; implemented for every
+/// [`Storage`].
+pub trait StorageExt: Storage {
+    /// Runs `f` in a read transaction and returns its value.
+    ///
+    /// # Errors
+    /// What `f` returns, or the backend's failure.
+    fn read<R>(&self, f: impl FnOnce(&dyn ReadTx) -> Result<R>) -> Result<R> {
+        let mut f = Some(f);
+        let mut out = None;
+        self.read_tx(&mut |tx| {
+            let f = f
+                .take()
+                .ok_or_else(|| Error::conflict("read closure run twice"))?;
+            out = Some(f(tx)?);
+            Ok(())
+        })?;
+        out.ok_or_else(|| Error::conflict("read closure did not run"))
+    }
+
+    /// Runs `f` in a write transaction, commits if it returns `Ok`, and
+    /// returns its value.
+    ///
+    /// # Errors
+    /// What `f` returns, or the backend's failure (nothing is written then).
+    fn write<R>(&self, f: impl FnOnce(&mut dyn WriteTx) -> Result<R>) -> Result<R> {
+        let mut f = Some(f);
+        let mut out = None;
+        self.write_tx(&mut |tx| {
+            let f = f
+                .take()
+                .ok_or_else(|| Error::conflict("write closure run twice"))?;
+            out = Some(f(tx)?);
+            Ok(())
+        })?;
+        out.ok_or_else(|| Error::conflict("write closure did not run"))
+    }
+}
+
+impl<S: Storage + ?Sized> StorageExt for S {}
+
+impl<S: Storage + ?Sized> Storage for std::sync::Arc<S> {
+    fn read_tx(&self, f: &mut dyn FnMut(&dyn ReadTx) -> Result<()>) -> Result<()> {
+        (**self).read_tx(f)
+    }
+    fn write_tx(&self, f: &mut dyn FnMut(&mut dyn WriteTx) -> Result<()>) -> Result<()> {
+        (**self).write_tx(f)
+    }
+    fn flush(&self) -> Result<()> {
+        (**self).flush()
+    }
+    fn backend_name(&self) -> &'static str {
+        (**self).backend_name()
+    }
+}
