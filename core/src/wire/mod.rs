@@ -1,1 +1,79 @@
 //! Wire carriers (SPEC §6): the SuperOffice JSON shapes, built at the edge.
+//!
+//! - Carriers chatdesk builds ([`ChatSessionEntity`], [`ChatMessage`],
+//!   [`ChatTopicEntity`] and its settings, [`ChatTopicAgent`],
+//!   [`ChatPresence`]) write every field, in CARRIERS.md order. On input a
+//!   missing field takes its default and unknown keys are ignored (so a
+//!   client sending a newer carrier still gets through); present fields must
+//!   have their exact JSON type.
+//! - Summaries of records chatdesk does not own ([`Associate`], [`Person`],
+//!   …) are [`RawObject`]s: the JSON object as received, type-checked against
+//!   its [`Schema`], written back exactly.
+//! - Enums are written by name; flag values ([`TableRightMask`],
+//!   [`FieldRightMask`], [`CustomerFieldFlags`]) as SPEC §2 says.
+//! - Date-times are [`WireDateTime`].
+//!
+//! Deserialization never panics: every bad input is a serde error.
+
+/// Defines a carrier that chatdesk builds: one struct whose fields carry
+/// their exact JSON names, and its `FIELDS` list, from one field list.
+macro_rules! carrier {
+    (
+        $(#[$m:meta])*
+        $ty:ident {
+            $($(#[$fm:meta])* $json:literal => $field:ident: $fty:ty),+ $(,)?
+        }
+    ) => {
+        $(#[$m])*
+        #[derive(Debug, Clone, PartialEq, Default, ::serde::Serialize, ::serde::Deserialize)]
+        #[serde(default)]
+        pub struct $ty {
+            $(
+                $(#[$fm])*
+                #[serde(rename = $json)]
+                pub $field: $fty,
+            )+
+        }
+
+        impl $ty {
+            /// The JSON keys, in CARRIERS.md order (the order they are written).
+            pub const FIELDS: &'static [&'static str] = &[$($json),+];
+        }
+    };
+}
+
+mod agent;
+mod datetime;
+mod enums;
+pub(crate) mod flags;
+mod hours;
+mod message;
+mod presence;
+mod raw;
+mod rights;
+pub mod schema;
+mod session;
+mod topic;
+mod widget;
+
+pub use agent::ChatTopicAgent;
+pub use datetime::{UNSET_WIRE, WireDateTime, WireDateTimeError};
+pub use enums::{
+    ChatMessageSpecialType, ChatMessageType, ChatSessionFlags, ChatSessionStatus, UnknownEnumName,
+    WidgetSize, WidgetTheme,
+};
+pub use flags::{CustomerFieldFlags, FieldRightMask, FlagParseError, TableRightMask};
+pub use hours::ChatOpeningHours;
+pub use message::ChatMessage;
+pub use presence::ChatPresence;
+pub use raw::{
+    Associate, AssociateKind, Contact, ContactKind, CustomerLanguage, CustomerLanguageKind,
+    KbCategory, KbCategoryKind, Person, PersonKind, Project, ProjectKind, RawObject, ReplyTemplate,
+    ReplyTemplateKind, Sale, SaleKind, SummaryKind, Ticket, TicketCategory, TicketCategoryKind,
+    TicketKind, TicketPriority, TicketPriorityKind, TimeZoneData, TimeZoneDataKind,
+};
+pub use rights::{FieldProperties, FieldProperty, FieldRight, TableRight};
+pub use schema::{FieldKind, Schema, SchemaError};
+pub use session::ChatSessionEntity;
+pub use topic::{ChatBotSettings, ChatTopicEntity};
+pub use widget::ChatWidgetSettings;
