@@ -17,6 +17,10 @@
 
 /// Defines a carrier that chatdesk builds: one struct whose fields carry
 /// their exact JSON names, and its `FIELDS` list, from one field list.
+///
+/// Deserialization goes through a private twin struct, entered only through
+/// `deserialize_map`: serde's derive would also accept a JSON array of the
+/// fields in order, which is not the carrier's JSON type.
 macro_rules! carrier {
     (
         $(#[$m:meta])*
@@ -25,8 +29,7 @@ macro_rules! carrier {
         }
     ) => {
         $(#[$m])*
-        #[derive(Debug, Clone, PartialEq, Default, ::serde::Serialize, ::serde::Deserialize)]
-        #[serde(default)]
+        #[derive(Debug, Clone, PartialEq, Default, ::serde::Serialize)]
         pub struct $ty {
             $(
                 $(#[$fm])*
@@ -39,6 +42,40 @@ macro_rules! carrier {
             /// The JSON keys, in CARRIERS.md order (the order they are written).
             pub const FIELDS: &'static [&'static str] = &[$($json),+];
         }
+
+        const _: () = {
+            #[derive(Default, ::serde::Deserialize)]
+            #[serde(default)]
+            struct Twin {
+                $(
+                    #[serde(rename = $json)]
+                    $field: $fty,
+                )+
+            }
+
+            struct ObjectVisitor;
+
+            impl<'de> ::serde::de::Visitor<'de> for ObjectVisitor {
+                type Value = $ty;
+
+                fn expecting(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+                    f.write_str(concat!("a ", stringify!($ty), " object"))
+                }
+
+                fn visit_map<A: ::serde::de::MapAccess<'de>>(self, map: A) -> Result<$ty, A::Error> {
+                    let twin = <Twin as ::serde::Deserialize>::deserialize(
+                        ::serde::de::value::MapAccessDeserializer::new(map),
+                    )?;
+                    Ok($ty { $($field: twin.$field),+ })
+                }
+            }
+
+            impl<'de> ::serde::Deserialize<'de> for $ty {
+                fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                    d.deserialize_map(ObjectVisitor)
+                }
+            }
+        };
     };
 }
 

@@ -9,36 +9,39 @@ use serde::{Deserialize, Serialize};
 
 use super::flags::{FieldRightMask, TableRightMask};
 
-/// What the caller may do with a row, and why not more.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "PascalCase", default)]
-pub struct TableRight {
-    /// The rights granted.
-    pub mask: TableRightMask,
-    /// "" where granted, else a short sentence.
-    pub reason: String,
+carrier! {
+    /// What the caller may do with a row, and why not more.
+    #[derive(Eq)]
+    TableRight {
+        /// The rights granted.
+        "Mask" => mask: TableRightMask,
+        /// "" where granted, else a short sentence.
+        "Reason" => reason: String,
+    }
 }
 
-/// What the caller may do with one field, and why not more.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "PascalCase", default)]
-pub struct FieldRight {
-    /// The rights granted.
-    pub mask: FieldRightMask,
-    /// "" where granted, else a short sentence.
-    pub reason: String,
+carrier! {
+    /// What the caller may do with one field, and why not more.
+    #[derive(Eq)]
+    FieldRight {
+        /// The rights granted.
+        "Mask" => mask: FieldRightMask,
+        /// "" where granted, else a short sentence.
+        "Reason" => reason: String,
+    }
 }
 
-/// One field's right, type and maximum length.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "PascalCase", default)]
-pub struct FieldProperty {
-    /// The caller's right on the field.
-    pub field_right: FieldRight,
-    /// `System.Int32`, `System.String`, …, or a bare enum/summary type name.
-    pub field_type: String,
-    /// The maximum length in characters, 0 where none.
-    pub field_length: i32,
+carrier! {
+    /// One field's right, type and maximum length.
+    #[derive(Eq)]
+    FieldProperty {
+        /// The caller's right on the field.
+        "FieldRight" => field_right: FieldRight,
+        /// `System.Int32`, `System.String`, …, or a bare enum/summary type name.
+        "FieldType" => field_type: String,
+        /// The maximum length in characters, 0 where none.
+        "FieldLength" => field_length: i32,
+    }
 }
 
 /// Field name → [`FieldProperty`], in order; written as a JSON object in that
