@@ -81,20 +81,20 @@ impl WireDateTime {
             i: 0,
         };
         let year = c.digits(4).ok_or_else(|| err("expected a 4-digit year"))?;
-        c.expect(b'-')
+        c.want(b'-')
             .ok_or_else(|| err("expected '-' after the year"))?;
         let month = c.digits(2).ok_or_else(|| err("expected a 2-digit month"))?;
-        c.expect(b'-')
+        c.want(b'-')
             .ok_or_else(|| err("expected '-' after the month"))?;
         let day = c.digits(2).ok_or_else(|| err("expected a 2-digit day"))?;
         if !(c.eat(b'T') || c.eat(b't')) {
             return Err(err("expected 'T' between date and time"));
         }
         let hour = c.digits(2).ok_or_else(|| err("expected a 2-digit hour"))?;
-        c.expect(b':')
+        c.want(b':')
             .ok_or_else(|| err("expected ':' after the hour"))?;
         let minute = c.digits(2).ok_or_else(|| err("expected 2-digit minutes"))?;
-        c.expect(b':')
+        c.want(b':')
             .ok_or_else(|| err("expected ':' after the minutes"))?;
         let second = c.digits(2).ok_or_else(|| err("expected 2-digit seconds"))?;
         let mut nanos = 0u32;
@@ -121,7 +121,7 @@ impl WireDateTime {
             let oh = c
                 .digits(2)
                 .ok_or_else(|| err("expected 2-digit offset hours"))?;
-            c.expect(b':')
+            c.want(b':')
                 .ok_or_else(|| err("expected ':' in the offset"))?;
             let om = c
                 .digits(2)
@@ -246,7 +246,7 @@ impl Cursor<'_> {
         }
     }
 
-    fn expect(&mut self, c: u8) -> Option<()> {
+    fn want(&mut self, c: u8) -> Option<()> {
         self.eat(c).then_some(())
     }
 
