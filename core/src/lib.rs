@@ -1,4 +1,50 @@
-//! chatdesk: an embedded chat-session engine.
+//! chatdesk: an embedded chat-session engine with SuperOffice CRM's chat
+//! domain and wire format (`ChatSessionEntity`, `ChatTopicEntity`, …), run
+//! in-process over a pluggable [`Storage`]: [`MemoryStorage`] here,
+//! SQLite in `chatdesk-sqlite`, sled in `chatdesk-sled`.
+//!
+//! ```
+//! use chatdesk::{ChatDesk, ChatSessionEntity, ChatSessionStatus, Context, MemoryStorage};
+//! use chatdesk::wire::{Associate, ChatPresence, ChatTopicAgent};
+//!
+//! # fn main() -> chatdesk::Result<()> {
+//! let desk = ChatDesk::new(MemoryStorage::new());
+//! let host = Context::system();
+//!
+//! // A topic (channel) with one agent who can answer and is present.
+//! let mut topic = desk.create_default_chat_topic_entity(&host);
+//! topic.name = "Support".into();
+//! let topic = desk.save_chat_topic_entity(&host, &topic)?;
+//! let topic_id = chatdesk::TopicId(topic.chat_topic_id);
+//! desk.add_chat_topic_user_agent(&host, &ChatTopicAgent {
+//!     topic_id: topic_id.0,
+//!     user: Some(Associate::with_id(7)),
+//!     can_respond: true,
+//!     ..Default::default()
+//! })?;
+//! desk.save_chat_presence(&Context::agent(7), &ChatPresence {
+//!     user_id: 7,
+//!     present: true,
+//!     ..Default::default()
+//! })?;
+//!
+//! // A customer asks for a chat: the seed endpoint.
+//! let request = ChatSessionEntity { customer_alias: "Ann".into(), ..Default::default() };
+//! let session = desk.create_chat_session_for_topic(&Context::anonymous(), topic_id, &request)?;
+//! assert_eq!(session.status, ChatSessionStatus::InQueue);
+//! assert_eq!(session.session_key.len(), 43); // shown only here, once
+//!
+//! // The customer acts with their key and sees their place in the queue.
+//! let customer = Context::customer(session.session_key.clone());
+//! let id = chatdesk::SessionId(session.chat_session_id);
+//! assert_eq!(desk.get_queue_position(&customer, id)?, Some(1));
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! Every operation is one atomic storage transaction; see [`storage`] for the
+//! contract backends keep; the `conformance_suite!` macro (feature
+//! `testkit`) holds the tests they share.
 
 pub mod caller;
 pub mod clock;
@@ -14,12 +60,17 @@ pub use error::{Error, Result, StorageError};
 pub use ids::{IdKind, MessageId, SessionId, TopicId, UserId};
 pub use storage::memory::MemoryStorage;
 pub use storage::{Durability, ReadTx, Storage, StorageExt, WriteTx};
+pub mod alerts;
 pub mod hours;
+pub mod queue;
 pub mod rank;
 pub mod rights;
 pub mod service;
+pub mod status;
 
-pub use service::{ChatDesk, Config, Directory, MemoryDirectory};
+pub use service::{
+    AlertChange, ChatDesk, Config, Directory, IdleClose, MemoryDirectory, TranscriptFormat, Typing,
+};
 pub use wire::{
     Associate, ChatMessage, ChatMessageSpecialType, ChatMessageType, ChatPresence,
     ChatSessionEntity, ChatSessionStatus, ChatTopicAgent, ChatTopicEntity, FieldProperty,

@@ -282,7 +282,11 @@ impl<S: Storage> ChatDesk<S> {
             initial_queue_pos: s.initial_queue_pos,
             alert_level: s.alert_level,
             rank: s.rank,
-            flags: Default::default(),
+            flags: if self.typing.get(s.id, self.now()).agent {
+                crate::wire::ChatSessionFlags::UserIsTyping
+            } else {
+                crate::wire::ChatSessionFlags::CustomerIsTyping
+            },
             contact: link(s.links.contact).map(|id| {
                 d.contact(id)
                     .unwrap_or_else(|| crate::wire::Contact::with_id(id))

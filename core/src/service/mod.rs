@@ -4,13 +4,19 @@
 mod build;
 mod directory;
 mod keys;
+mod lifecycle;
 mod members;
+mod messages;
 mod presence;
 mod sessions;
+mod sweeps;
 mod topic_rules;
 mod topics;
+mod typing;
 
 pub use directory::{Directory, MemoryDirectory};
+pub use messages::{MAX_MESSAGES_PER_FETCH, TranscriptFormat, Typing};
+pub use sweeps::{AlertChange, IdleClose, SWEEP_BATCH};
 
 use crate::caller::{Caller, Context};
 use crate::clock::{Clock, SystemClock, Timestamp};
@@ -59,6 +65,7 @@ pub struct ChatDesk<S: Storage> {
     clock: Arc<dyn Clock>,
     config: Config,
     directory: Arc<dyn Directory>,
+    typing: typing::TypingBoard,
 }
 
 impl<S: Storage> ChatDesk<S> {
@@ -70,6 +77,7 @@ impl<S: Storage> ChatDesk<S> {
             clock: Arc::new(SystemClock),
             config: Config::default(),
             directory: Arc::new(MemoryDirectory::new()),
+            typing: typing::TypingBoard::default(),
         }
     }
 

@@ -1,0 +1,838 @@
+//! The lifecycle of SPEC §3.3: every row of the table, each one atomic
+//! storage transaction, checked in SPEC's order before anything changes.
+
+use super::sessions::{
+    check_required, customer_info, enter_queue, relation, route_target, visible_session,
+};
+use super::{ChatDesk, Who};
+use crate::caller::Context;
+use crate::clock::Timestamp;
+use crate::error::{Error, Result};
+use crate::ids::{IdKind, MessageId, SessionId, UserId};
+use crate::model::{MessageRecord, SessionRecord, TopicRecord};
+use crate::queue::{next_seconds_pr_accept, offline_form_available, wait_seconds};
+use crate::rank::lowest_free_rank;
+use crate::rights::{SessionRelation, session_table_right};
+use crate::status::{Op, Role};
+use crate::storage::{ReadTx, Storage, StorageExt, WriteTx};
+use crate::wire::{ChatMessageSpecialType, ChatMessageType, ChatSessionEntity, ChatSessionStatus};
+
+/// Messages and FirstMessage/LastMessage are cut to this many characters.
+const SUMMARY_CHARS: usize = 1024;
+
+fn role_passes(role: Role, who: Who, rel: &SessionRelation, s: &SessionRecord) -> bool {
+    match role {
+        Role::System => who == Who::System,
+        Role::Customer => rel.is_customer,
+        Role::Manager => rel.member.is_some_and(|m| m.can_manage),
+        Role::Responder => rel.member.is_some_and(|m| m.can_respond),
+        Role::TheUser => matches!(who, Who::Agent(u) if s.user == Some(u)),
+        Role::TheTransferTo => matches!(who, Who::Agent(u) if s.transfer_to == Some(u)),
+    }
+}
+
+/// NotFound → Forbidden for `op` on session `id`.
+pub(crate) fn authorize_role(
+    tx: &dyn ReadTx,
+    who: Who,
+    id: SessionId,
+    op: Op,
+) -> Result<(SessionRecord, SessionRelation)> {
+    let (s, rel, _) = visible_session(tx, who, id)?;
+    let row = op.row();
+    if row.who.iter().any(|r| role_passes(*r, who, &rel, &s)) {
+        return Ok((s, rel));
+    }
+    // "The User" / "the TransferTo user" refuse only when the session has
+    // one; without one, an agent meets a state condition instead.
+    let agent = matches!(who, Who::Agent(_));
+    let no_user = row.who.contains(&Role::TheUser) && s.user.is_none();
+    let no_target = row.who.contains(&Role::TheTransferTo) && s.transfer_to.is_none();
+    if agent && (no_user || no_target) {
+        let detail = if no_target {
+            "; no transfer is pending"
+        } else {
+            "; it has no User"
+        };
+        return Err(Error::InvalidTransition {
+            op: row.name,
+            from: s.status,
+            detail: detail.into(),
+        });
+    }
+    Err(Error::forbidden(row.name, forbidden_reason(row.who)))
+}
+
+fn forbidden_reason(who: &[Role]) -> String {
+    let names: Vec<&str> = who
+        .iter()
+        .map(|r| match r {
+            Role::System => "System",
+            Role::Customer => "the session's customer",
+            Role::Manager => "a manager of the topic",
+            Role::TheUser => "the session's User",
+            Role::TheTransferTo => "the TransferTo user",
+            Role::Responder => "a member with CanRespond",
+        })
+        .collect();
+    format!("only {} may do this", names.join(", "))
+}
+
+/// NotFound → Forbidden → InvalidTransition (status) for `op`.
+pub(crate) fn authorize(
+    tx: &dyn ReadTx,
+    who: Who,
+    id: SessionId,
+    op: Op,
+) -> Result<(SessionRecord, SessionRelation)> {
+    let (s, rel) = authorize_role(tx, who, id, op)?;
+    if !op.row().from.contains(&s.status) {
+        return Err(Error::invalid_transition(op.row().name, s.status));
+    }
+    Ok((s, rel))
+}
+
+/// A state condition beyond the status failed.
+fn state_error(op: Op, s: &SessionRecord, detail: &str) -> Error {
+    Error::InvalidTransition {
+        op: op.row().name,
+        from: s.status,
+        detail: format!("; {detail}"),
+    }
+}
+
+/// Cuts `text` to at most `n` characters, on a char boundary.
+pub(crate) fn cut_chars(text: &str, n: usize) -> String {
+    match text.char_indices().nth(n) {
+        Some((i, _)) => text[..i].to_string(),
+        None => text.to_string(),
+    }
+}
+
+/// Keeps the invariants of SPEC §3.3 after a change: rank and pending
+/// transfer only while active with a User; WhenEnded on entering an end state.
+pub(crate) fn normalize(s: &mut SessionRecord, now: Timestamp) {
+    if !s.is_active() || s.user.is_none() {
+        s.rank = 0;
+        s.transfer_to = None;
+    }
+    if s.status != ChatSessionStatus::CustomerLast {
+        s.customer_last_since = None;
+    }
+    if !s.is_open() && s.when_ended.is_none() {
+        s.when_ended = Some(now);
+    }
+}
+
+/// A message about to be added.
+pub(crate) struct NewMessage {
+    pub(crate) kind: ChatMessageType,
+    pub(crate) special: ChatMessageSpecialType,
+    pub(crate) text: String,
+    pub(crate) author: String,
+    pub(crate) param: String,
+}
+
+impl NewMessage {
+    /// A system message (Type Special, Author "").
+    pub(crate) fn special(special: ChatMessageSpecialType, text: impl Into<String>) -> Self {
+        NewMessage {
+            kind: ChatMessageType::Special,
+            special,
+            text: text.into(),
+            author: String::new(),
+            param: String::new(),
+        }
+    }
+}
+
+/// Stores a message and applies its FirstMessage / LastMessage / WhenIdle rules.
+pub(crate) fn post_message(
+    tx: &mut dyn WriteTx,
+    s: &mut SessionRecord,
+    m: NewMessage,
+    now: Timestamp,
+) -> Result<MessageRecord> {
+    let id = i32::try_from(tx.next_id(IdKind::Message)?)
+        .map_err(|_| Error::validation("ChatMessageId", "past i32::MAX"))?;
+    if m.special == ChatMessageSpecialType::None && s.first_message.is_empty() {
+        s.first_message = cut_chars(&m.text, SUMMARY_CHARS);
+    }
+    if matches!(
+        m.kind,
+        ChatMessageType::ToUser | ChatMessageType::ToCustomer
+    ) {
+        s.last_message = cut_chars(&m.text, SUMMARY_CHARS);
+        s.when_idle = Some(now);
+    }
+    let rec = MessageRecord {
+        id: MessageId(id),
+        session: s.id,
+        kind: m.kind,
+        text: m.text,
+        author: m.author,
+        read_by_customer: false,
+        special: m.special,
+        special_param: m.param,
+        when_posted: now,
+    };
+    tx.put_message(&rec)?;
+    Ok(rec)
+}
+
+/// The customer's own operations set WhenFetched (SPEC §3.3).
+pub(crate) fn touch_customer(rel: &SessionRelation, s: &mut SessionRecord, now: Timestamp) {
+    if rel.is_customer {
+        s.when_fetched = Some(now);
+    }
+}
+
+fn topic_of(tx: &dyn ReadTx, s: &SessionRecord) -> Result<TopicRecord> {
+    tx.topic(s.topic)?
+        .ok_or_else(|| Error::conflict(format!("topic {} of session {} is gone", s.topic, s.id)))
+}
+
+/// Rules 3–4: OfflineForm, or into the queue (with the entry checks when asked).
+fn route(
+    tx: &mut dyn WriteTx,
+    t: &TopicRecord,
+    s: &mut SessionRecord,
+    now: Timestamp,
+    check_entry: bool,
+) -> Result<()> {
+    match route_target(tx, t, now)? {
+        ChatSessionStatus::InQueue => {
+            if check_entry {
+                check_required(t, &s.customer)?;
+            }
+            enter_queue(tx, s, now)
+        }
+        other => {
+            s.status = other;
+            Ok(())
+        }
+    }
+}
+
+/// The name an agent's messages carry: the directory's FullName, else their
+/// presence DisplayName, else "".
+fn agent_name(tx: &dyn ReadTx, user: UserId, from_directory: Option<String>) -> Result<String> {
+    if let Some(n) = from_directory.filter(|n| !n.is_empty()) {
+        return Ok(n);
+    }
+    Ok(tx
+        .presence(user)?
+        .map(|p| p.display_name)
+        .unwrap_or_default())
+}
+
+/// Picks up `s` for `agent` (SPEC §3.3 pick-up; §4 rank and topic statistics).
+fn pick_up(
+    tx: &mut dyn WriteTx,
+    s: &mut SessionRecord,
+    agent: UserId,
+    name: &str,
+    now: Timestamp,
+) -> Result<()> {
+    let mut t = topic_of(tx, s)?;
+    let in_use = tx.active_sessions(agent)?.into_iter().map(|o| o.rank);
+    s.rank = lowest_free_rank(in_use);
+    s.user = Some(agent);
+    s.when_started = Some(now);
+    s.alert_level = 0;
+    s.status = ChatSessionStatus::UserLast;
+    let wait = wait_seconds(now, s.queue_entered);
+    let old = t.last_accept.map(|_| t.seconds_pr_accept);
+    t.seconds_pr_accept = next_seconds_pr_accept(old, wait);
+    t.last_accept = Some(now);
+    tx.put_topic(&t)?;
+    if !t.settings.welcome_message.is_empty() {
+        let welcome = NewMessage {
+            kind: ChatMessageType::ToCustomer,
+            special: ChatMessageSpecialType::Welcome,
+            text: t.settings.welcome_message.clone(),
+            author: name.to_string(),
+            param: String::new(),
+        };
+        post_message(tx, s, welcome, now)?;
+    }
+    Ok(())
+}
+
+impl<S: Storage> ChatDesk<S> {
+    /// Runs `f` on session `id` inside one write transaction, then stores the
+    /// session (with the invariants kept) and returns it as the caller sees it.
+    fn session_op(
+        &self,
+        ctx: &Context,
+        f: impl FnOnce(&mut dyn WriteTx, Who, &mut SessionRecord, Timestamp) -> Result<()>,
+        id: SessionId,
+    ) -> Result<ChatSessionEntity> {
+        let now = self.now();
+        let (s, bits, customer) = self.storage.write(|tx| {
+            let who = Who::resolve(tx, ctx)?;
+            let mut s = tx
+                .session(id)?
+                .ok_or_else(|| Error::not_found("session", id))?;
+            f(tx, who, &mut s, now)?;
+            normalize(&mut s, now);
+            tx.put_session(&s)?;
+            let rel = relation(tx, who, &s)?;
+            let bits = session_table_right(&rel, &s).unwrap_or(0);
+            Ok((s, bits, rel.is_customer))
+        })?;
+        Ok(self.session_entity(ctx, &s, bits, customer, None))
+    }
+
+    /// The customer submits the pre-chat form: the customer fields are taken
+    /// from `form`, RequiredFields and consent are checked, and the session
+    /// goes to the FAQ or is routed by rules 3–4 (SPEC §3.1).
+    ///
+    /// # Errors
+    /// NotFound, Forbidden, InvalidTransition (not PreChatForm), Validation.
+    pub fn submit_pre_chat_form(
+        &self,
+        ctx: &Context,
+        id: SessionId,
+        form: &ChatSessionEntity,
+    ) -> Result<ChatSessionEntity> {
+        self.session_op(
+            ctx,
+            |tx, who, s, now| {
+                let (_, rel) = authorize(tx, who, id, Op::SubmitPreChatForm)?;
+                let customer = customer_info(form)?;
+                let t = topic_of(tx, s)?;
+                check_required(&t, &customer)?;
+                s.customer = customer;
+                touch_customer(&rel, s, now);
+                if t.settings.widget.auto_faq_enabled {
+                    s.status = ChatSessionStatus::Faq;
+                    Ok(())
+                } else {
+                    route(tx, &t, s, now, false)
+                }
+            },
+            id,
+        )
+    }
+
+    /// The FAQ answered the customer's question: the session is Closed.
+    ///
+    /// # Errors
+    /// NotFound, Forbidden, InvalidTransition (not Faq).
+    pub fn faq_answered(&self, ctx: &Context, id: SessionId) -> Result<ChatSessionEntity> {
+        self.session_op(
+            ctx,
+            |tx, who, s, now| {
+                let (_, rel) = authorize(tx, who, id, Op::FaqAnswered)?;
+                touch_customer(&rel, s, now);
+                s.status = ChatSessionStatus::Closed;
+                let m = NewMessage::special(
+                    ChatMessageSpecialType::FaqSuccessQuestion,
+                    "The FAQ answered the question",
+                );
+                post_message(tx, s, m, now).map(|_| ())
+            },
+            id,
+        )
+    }
+
+    /// The FAQ did not help: the session is routed by rules 3–4.
+    ///
+    /// # Errors
+    /// NotFound, Forbidden, InvalidTransition (not Faq), Validation
+    /// (RequiredFields or consent when it would enter the queue).
+    pub fn faq_not_helped(&self, ctx: &Context, id: SessionId) -> Result<ChatSessionEntity> {
+        self.session_op(
+            ctx,
+            |tx, who, s, now| {
+                let (_, rel) = authorize(tx, who, id, Op::FaqNotHelped)?;
+                touch_customer(&rel, s, now);
+                let t = topic_of(tx, s)?;
+                route(tx, &t, s, now, true)
+            },
+            id,
+        )
+    }
+
+    /// The customer posts the offline request (from the offline form, or from
+    /// the queue when the queue offline form is available): the session is
+    /// RequestPosted and `text` is stored as a customer message.
+    ///
+    /// # Errors
+    /// NotFound, Forbidden, InvalidTransition, Validation (text over 4000).
+    pub fn post_offline_request(
+        &self,
+        ctx: &Context,
+        id: SessionId,
+        text: &str,
+    ) -> Result<ChatSessionEntity> {
+        self.session_op(
+            ctx,
+            |tx, who, s, now| {
+                let (_, rel) = authorize(tx, who, id, Op::PostOfflineRequest)?;
+                if s.status == ChatSessionStatus::InQueue {
+                    let t = topic_of(tx, s)?;
+                    let minutes = wait_seconds(now, s.queue_entered) / 60;
+                    let available = offline_form_available(
+                        t.settings.use_queue_offline_form,
+                        s.chatbot_is_active,
+                        minutes,
+                        t.settings.offline_form_time_limit,
+                        tx.queue_len(s.topic)?,
+                        t.settings.offline_form_queue_length,
+                    );
+                    if !available {
+                        return Err(state_error(
+                            Op::PostOfflineRequest,
+                            s,
+                            "the queue offline form is not available",
+                        ));
+                    }
+                }
+                check_message_text("text", text)?;
+                touch_customer(&rel, s, now);
+                s.status = ChatSessionStatus::RequestPosted;
+                let m = NewMessage {
+                    kind: ChatMessageType::ToUser,
+                    special: ChatMessageSpecialType::None,
+                    text: text.to_string(),
+                    author: customer_author(s),
+                    param: String::new(),
+                };
+                post_message(tx, s, m, now).map(|_| ())
+            },
+            id,
+        )
+    }
+
+    /// An agent with CanRespond picks up a session from the human queue.
+    /// Returns `None` (not an error) when the session is not in the human
+    /// queue, as PickUpChatSession returns NULL.
+    ///
+    /// # Errors
+    /// NotFound, Forbidden (not a member with CanRespond).
+    pub fn pick_up_chat_session(
+        &self,
+        ctx: &Context,
+        id: SessionId,
+    ) -> Result<Option<ChatSessionEntity>> {
+        let now = self.now();
+        let directory_name = ctx
+            .agent_id()
+            .and_then(|u| self.directory.associate(u))
+            .and_then(|a| a.full_name().map(str::to_string));
+        let done = self.storage.write(|tx| {
+            let who = Who::resolve(tx, ctx)?;
+            let (mut s, _) = authorize_role(tx, who, id, Op::PickUp)?;
+            let Who::Agent(agent) = who else {
+                return Err(Error::forbidden(
+                    "pick_up_chat_session",
+                    "only agents pick up",
+                ));
+            };
+            if !s.in_human_queue() {
+                return Ok(None);
+            }
+            let name = agent_name(tx, agent, directory_name)?;
+            pick_up(tx, &mut s, agent, &name, now)?;
+            normalize(&mut s, now);
+            tx.put_session(&s)?;
+            let rel = relation(tx, who, &s)?;
+            Ok(Some((
+                s.clone(),
+                session_table_right(&rel, &s).unwrap_or(0),
+            )))
+        })?;
+        Ok(done.map(|(s, bits)| self.session_entity(ctx, &s, bits, false, None)))
+    }
+
+    /// Picks up the session with the lowest queue sequence in the human
+    /// queues of every topic where the calling agent has CanRespond; `None`
+    /// when nobody is waiting.
+    ///
+    /// # Errors
+    /// Forbidden for callers that are not agents.
+    pub fn pick_up_first_chat_session(&self, ctx: &Context) -> Result<Option<ChatSessionEntity>> {
+        let now = self.now();
+        let Some(agent) = ctx.agent_id() else {
+            return Err(Error::forbidden(
+                "pick_up_first_chat_session",
+                "only agents pick up",
+            ));
+        };
+        let directory_name = self
+            .directory
+            .associate(agent)
+            .and_then(|a| a.full_name().map(str::to_string));
+        let done = self.storage.write(|tx| {
+            let mut best: Option<(u64, SessionId)> = None;
+            for m in tx.user_memberships(agent)? {
+                if !m.can_respond {
+                    continue;
+                }
+                if let Some(head) = tx.queue(m.topic, 0, 1)?.first().copied() {
+                    if best.is_none_or(|b| head.0 < b.0) {
+                        best = Some(head);
+                    }
+                }
+            }
+            let Some((_, id)) = best else {
+                return Ok(None);
+            };
+            let mut s = tx
+                .session(id)?
+                .ok_or_else(|| Error::corrupt(format!("queue names missing session {id}")))?;
+            let name = agent_name(tx, agent, directory_name)?;
+            pick_up(tx, &mut s, agent, &name, now)?;
+            normalize(&mut s, now);
+            tx.put_session(&s)?;
+            let rel = relation(tx, Who::Agent(agent), &s)?;
+            Ok(Some((
+                s.clone(),
+                session_table_right(&rel, &s).unwrap_or(0),
+            )))
+        })?;
+        Ok(done.map(|(s, bits)| self.session_entity(ctx, &s, bits, false, None)))
+    }
+
+    /// Resets a session / hands it from the bot to a human: User, Rank and
+    /// TransferTo are cleared and ChatbotIsActive turned off; a session in
+    /// the human queue stays as it is, any other is routed by rules 3–4.
+    ///
+    /// # Errors
+    /// NotFound, Forbidden, InvalidTransition (not open).
+    pub fn reset_chat_session(&self, ctx: &Context, id: SessionId) -> Result<ChatSessionEntity> {
+        self.session_op(
+            ctx,
+            |tx, who, s, now| {
+                authorize(tx, who, id, Op::Reset)?;
+                let in_queue = s.in_human_queue();
+                s.user = None;
+                s.rank = 0;
+                s.transfer_to = None;
+                s.chatbot_is_active = false;
+                if in_queue {
+                    return Ok(());
+                }
+                let t = topic_of(tx, s)?;
+                if s.status == ChatSessionStatus::InQueue {
+                    // A bot-owned queued session joins the human queue in place
+                    // only by entering it anew (SPEC §3.2).
+                    s.status = ChatSessionStatus::OfflineForm;
+                }
+                route(tx, &t, s, now, false)
+            },
+            id,
+        )
+    }
+
+    /// Asks `to` (a member of the topic with CanRespond) to take over the
+    /// session; a second transfer replaces a pending one.
+    ///
+    /// # Errors
+    /// NotFound, Forbidden, InvalidTransition (not active, or no User),
+    /// Validation naming TransferTo.
+    pub fn transfer_chat_session(
+        &self,
+        ctx: &Context,
+        id: SessionId,
+        to: UserId,
+    ) -> Result<ChatSessionEntity> {
+        self.session_op(
+            ctx,
+            |tx, who, s, _now| {
+                authorize(tx, who, id, Op::Transfer)?;
+                if s.user.is_none() {
+                    return Err(state_error(Op::Transfer, s, "it has no User"));
+                }
+                let ok = tx.member(s.topic, to)?.is_some_and(|m| m.can_respond);
+                if !ok {
+                    return Err(Error::validation(
+                        "TransferTo",
+                        format!(
+                            "user {to} is not a member of topic {} with CanRespond",
+                            s.topic
+                        ),
+                    ));
+                }
+                if s.user == Some(to) {
+                    return Err(Error::validation(
+                        "TransferTo",
+                        format!("user {to} already has the session"),
+                    ));
+                }
+                s.transfer_to = Some(to);
+                Ok(())
+            },
+            id,
+        )
+    }
+
+    /// The TransferTo user accepts: they become the User with a new Rank.
+    ///
+    /// # Errors
+    /// NotFound, Forbidden, InvalidTransition (no pending transfer),
+    /// Validation naming TransferTo when they no longer have CanRespond (the
+    /// transfer stays pending).
+    pub fn accept_chat_session_transfer(
+        &self,
+        ctx: &Context,
+        id: SessionId,
+    ) -> Result<ChatSessionEntity> {
+        let name = self.caller_name(ctx);
+        self.session_op(
+            ctx,
+            |tx, who, s, now| {
+                authorize(tx, who, id, Op::AcceptTransfer)?;
+                let Some(to) = s.transfer_to.filter(|_| s.user.is_some()) else {
+                    return Err(state_error(Op::AcceptTransfer, s, "no transfer is pending"));
+                };
+                if !tx.member(s.topic, to)?.is_some_and(|m| m.can_respond) {
+                    return Err(Error::validation(
+                        "TransferTo",
+                        format!("user {to} no longer has CanRespond in topic {}", s.topic),
+                    ));
+                }
+                let name = agent_name(tx, to, name)?;
+                let in_use = tx
+                    .active_sessions(to)?
+                    .into_iter()
+                    .filter(|o| o.id != s.id)
+                    .map(|o| o.rank);
+                s.rank = lowest_free_rank(in_use);
+                s.user = Some(to);
+                s.transfer_to = None;
+                let text = if name.is_empty() {
+                    format!("Transferred to user {to}")
+                } else {
+                    format!("Transferred to {name}")
+                };
+                let m = NewMessage::special(ChatMessageSpecialType::TransferedSession, text);
+                post_message(tx, s, m, now).map(|_| ())
+            },
+            id,
+        )
+    }
+
+    /// The TransferTo user rejects: the transfer is dropped.
+    ///
+    /// # Errors
+    /// NotFound, Forbidden, InvalidTransition (no pending transfer).
+    pub fn reject_chat_session_transfer(
+        &self,
+        ctx: &Context,
+        id: SessionId,
+    ) -> Result<ChatSessionEntity> {
+        self.session_op(
+            ctx,
+            |tx, who, s, now| {
+                authorize(tx, who, id, Op::RejectTransfer)?;
+                let Some(to) = s.transfer_to.filter(|_| s.user.is_some()) else {
+                    return Err(state_error(Op::RejectTransfer, s, "no transfer is pending"));
+                };
+                s.transfer_to = None;
+                let m = NewMessage::special(
+                    ChatMessageSpecialType::TransferRejected,
+                    format!("Transfer rejected by user {to}"),
+                );
+                post_message(tx, s, m, now).map(|_| ())
+            },
+            id,
+        )
+    }
+
+    /// Closes a session. By the customer: from the queue it is
+    /// ClosedFromQueue, from the other open states Closed. By the User, a
+    /// manager or System (a close by agent): an active session is Closed.
+    ///
+    /// # Errors
+    /// NotFound, Forbidden, InvalidTransition.
+    pub fn close_chat_session(&self, ctx: &Context, id: SessionId) -> Result<ChatSessionEntity> {
+        self.session_op(
+            ctx,
+            |tx, who, s, now| {
+                let customer = matches!(who, Who::Customer(Some(own)) if own == id);
+                let (special, text) = if customer {
+                    let (_, rel) = authorize(tx, who, id, Op::CloseByCustomer)?;
+                    touch_customer(&rel, s, now);
+                    s.status = if s.status == ChatSessionStatus::InQueue {
+                        ChatSessionStatus::ClosedFromQueue
+                    } else {
+                        ChatSessionStatus::Closed
+                    };
+                    (
+                        ChatMessageSpecialType::ClosedByCustomer,
+                        "Closed by the customer",
+                    )
+                } else {
+                    authorize(tx, who, id, Op::CloseByAgent)?;
+                    s.status = ChatSessionStatus::Closed;
+                    (ChatMessageSpecialType::ClosedByUser, "Closed by the agent")
+                };
+                post_message(tx, s, NewMessage::special(special, text), now).map(|_| ())
+            },
+            id,
+        )
+    }
+
+    /// The customer reopens a Closed session within the reopen window: it is
+    /// cleared and routed by rules 3–4.
+    ///
+    /// # Errors
+    /// NotFound, Forbidden, InvalidTransition (not Closed, or past the
+    /// window), Validation (RequiredFields or consent on queue entry).
+    pub fn reopen_chat_session(&self, ctx: &Context, id: SessionId) -> Result<ChatSessionEntity> {
+        let window = self.config.reopen_window_secs;
+        self.session_op(
+            ctx,
+            |tx, who, s, now| {
+                let (_, rel) = authorize(tx, who, id, Op::Reopen)?;
+                let ended = s.when_ended.unwrap_or(now);
+                if now.ticks_since(ended) > window.saturating_mul(crate::clock::ticks_per_second())
+                {
+                    return Err(state_error(Op::Reopen, s, "the reopen window has passed"));
+                }
+                let t = topic_of(tx, s)?;
+                s.user = None;
+                s.rank = 0;
+                s.transfer_to = None;
+                s.when_started = None;
+                s.when_ended = None;
+                s.alert_level = 0;
+                s.chatbot_is_active = false;
+                touch_customer(&rel, s, now);
+                s.status = ChatSessionStatus::OfflineForm;
+                route(tx, &t, s, now, true)?;
+                let m = NewMessage::special(
+                    ChatMessageSpecialType::ReopenedByCustomer,
+                    "Reopened by the customer",
+                );
+                post_message(tx, s, m, now).map(|_| ())
+            },
+            id,
+        )
+    }
+
+    /// The customer finishes (the post-chat form is done) with a Rating: 0
+    /// (none) always, 1–5 only when the topic's WidgetEnableRating is on.
+    ///
+    /// # Errors
+    /// NotFound, Forbidden, InvalidTransition (not Closed), Validation naming Rating.
+    pub fn finish_chat_session(
+        &self,
+        ctx: &Context,
+        id: SessionId,
+        rating: i32,
+    ) -> Result<ChatSessionEntity> {
+        self.session_op(
+            ctx,
+            |tx, who, s, now| {
+                let (_, rel) = authorize(tx, who, id, Op::Finish)?;
+                let t = topic_of(tx, s)?;
+                let ok =
+                    rating == 0 || (t.settings.widget_enable_rating && (1..=5).contains(&rating));
+                if !ok {
+                    return Err(Error::validation(
+                        "Rating",
+                        if t.settings.widget_enable_rating {
+                            format!("{rating} is not 0 or 1–5")
+                        } else {
+                            format!("{rating}: the topic does not collect ratings (only 0)")
+                        },
+                    ));
+                }
+                touch_customer(&rel, s, now);
+                s.rating = rating;
+                s.status = ChatSessionStatus::Finished;
+                Ok(())
+            },
+            id,
+        )
+    }
+
+    /// Soft-deletes a session (managers and System): it is Deleted, NotFound
+    /// for everyone else, and removed by [`Self::purge`] after the purge age.
+    ///
+    /// # Errors
+    /// NotFound, Forbidden, InvalidTransition (already Deleted).
+    pub fn delete_chat_session_entity(&self, ctx: &Context, id: SessionId) -> Result<()> {
+        self.session_op(
+            ctx,
+            |tx, who, s, now| {
+                authorize(tx, who, id, Op::Delete)?;
+                s.status = ChatSessionStatus::Deleted;
+                s.deleted_at = Some(now);
+                let m =
+                    NewMessage::special(ChatMessageSpecialType::SessionDeleted, "Session deleted");
+                post_message(tx, s, m, now).map(|_| ())
+            },
+            id,
+        )
+        .map(|_| ())
+    }
+
+    /// Removes Deleted sessions (and their messages) deleted more than the
+    /// purge age ago; System only. Commits in batches of at most 256
+    /// sessions. Returns how many were removed.
+    ///
+    /// # Errors
+    /// Forbidden for callers other than System.
+    pub fn purge(&self, ctx: &Context) -> Result<usize> {
+        if !ctx.is_system() {
+            return Err(Error::forbidden("purge", "only System purges"));
+        }
+        let now = self.now();
+        let limit = self.config.purge_after_secs;
+        let mut after = SessionId(0);
+        let mut removed = 0;
+        loop {
+            let (n, last) = self.storage.write(|tx| {
+                let page = tx.sessions_by_status(ChatSessionStatus::Deleted, after, 256)?;
+                let last = page.last().map(|s| s.id);
+                let mut n = 0;
+                for s in page {
+                    let at = s.deleted_at.or(s.when_ended).unwrap_or(s.when_requested);
+                    if now.whole_seconds_since(at) > limit {
+                        tx.delete_session(s.id)?;
+                        n += 1;
+                    }
+                }
+                Ok((n, last))
+            })?;
+            removed += n;
+            match last {
+                Some(l) => after = l,
+                None => return Ok(removed),
+            }
+        }
+    }
+
+    /// The calling agent's FullName from the directory, if any.
+    fn caller_name(&self, ctx: &Context) -> Option<String> {
+        ctx.agent_id()
+            .and_then(|u| self.directory.associate(u))
+            .and_then(|a| a.full_name().map(str::to_string))
+    }
+}
+
+/// Author of a customer message: CustomerName, else CustomerAlias, else "".
+pub(crate) fn customer_author(s: &SessionRecord) -> String {
+    if !s.customer.name.is_empty() {
+        s.customer.name.clone()
+    } else {
+        s.customer.alias.clone()
+    }
+}
+
+/// A message text must fit in 4000 characters.
+pub(crate) fn check_message_text(field: &str, text: &str) -> Result<()> {
+    let n = text.chars().count();
+    if n > 4000 {
+        return Err(Error::validation(
+            field,
+            format!("{n} characters; at most 4000"),
+        ));
+    }
+    Ok(())
+}

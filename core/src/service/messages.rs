@@ -1,0 +1,391 @@
+//! Messages: add (per caller), fetch, transcript, typing (SPEC §1, §3.3).
+
+use super::build::wire_time;
+use super::lifecycle::{
+    NewMessage, authorize, authorize_role, check_message_text, customer_author, normalize,
+    post_message, touch_customer,
+};
+use super::sessions::visible_session;
+use super::{ChatDesk, Who};
+use crate::caller::Context;
+use crate::clock::Timestamp;
+use crate::error::{Error, Result};
+use crate::ids::{MessageId, SessionId};
+use crate::model::{MessageRecord, SessionRecord};
+use crate::status::Op;
+use crate::storage::{Storage, StorageExt};
+use crate::wire::{ChatMessage, ChatMessageSpecialType, ChatMessageType, ChatSessionStatus};
+
+/// The most messages one fetch returns.
+pub const MAX_MESSAGES_PER_FETCH: usize = 500;
+
+/// How [`ChatDesk::get_chat_transcript`] writes the transcript.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TranscriptFormat {
+    /// One line per message: `[time] author: text`.
+    Text,
+    /// An HTML fragment, everything anyone wrote escaped.
+    Html,
+}
+
+/// The typing state the service keeps in memory (SPEC §2: not stored).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Typing {
+    /// The customer is typing.
+    pub customer: bool,
+    /// The agent is typing.
+    pub agent: bool,
+}
+
+pub(crate) fn message_carrier(ctx: &Context, m: &MessageRecord) -> ChatMessage {
+    ChatMessage {
+        chat_message_id: m.id.0,
+        chat_session_id: m.session.0,
+        message_type: m.kind,
+        message: m.text.clone(),
+        author: m.author.clone(),
+        read_by_customer: i32::from(m.read_by_customer),
+        special_type: m.special,
+        special_param: m.special_param.clone(),
+        when_posted: wire_time(ctx, Some(m.when_posted)),
+    }
+}
+
+fn check_param(p: &str) -> Result<()> {
+    let n = p.chars().count();
+    if n > 255 {
+        return Err(Error::validation(
+            "SpecialParam",
+            format!("{n} characters; at most 255"),
+        ));
+    }
+    Ok(())
+}
+
+/// Applies a customer message's transition (SPEC §3.3).
+fn after_customer_message(s: &mut SessionRecord, now: Timestamp) {
+    if s.in_human_queue() {
+        return;
+    }
+    if s.status != ChatSessionStatus::CustomerLast {
+        s.status = ChatSessionStatus::CustomerLast;
+        s.customer_last_since = Some(now);
+    }
+}
+
+fn escape_html(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
+impl<S: Storage> ChatDesk<S> {
+    /// Adds a message. Type and Author come from the caller, never from the
+    /// carrier: the session's customer writes ToUser (SpecialType None or
+    /// ClickedOption with the label in SpecialParam); the session's User
+    /// writes ToCustomer; System writes bot messages (BotMessage, or Options
+    /// with a JSON list of labels in SpecialParam) while the bot owns the session.
+    ///
+    /// # Errors
+    /// NotFound, Forbidden, InvalidTransition, Validation (Message over 4000,
+    /// SpecialParam over 255, a SpecialType the caller may not use).
+    pub fn add_chat_message(
+        &self,
+        ctx: &Context,
+        id: SessionId,
+        message: &ChatMessage,
+    ) -> Result<ChatMessage> {
+        let now = self.now();
+        let directory_name = ctx
+            .agent_id()
+            .and_then(|u| self.directory.associate(u))
+            .and_then(|a| a.full_name().map(str::to_string));
+        let rec = self.storage.write(|tx| {
+            let who = Who::resolve(tx, ctx)?;
+            let op = match who {
+                Who::System => Op::BotMessage,
+                Who::Agent(_) => Op::AgentMessage,
+                Who::Customer(_) | Who::Anonymous => Op::CustomerMessage,
+            };
+            let (mut s, rel) = authorize(tx, who, id, op)?;
+            if op == Op::BotMessage && !s.chatbot_is_active {
+                return Err(Error::InvalidTransition {
+                    op: "add_chat_message",
+                    from: s.status,
+                    detail: "; the bot does not own the session".into(),
+                });
+            }
+            check_message_text("Message", &message.message)?;
+            check_param(&message.special_param)?;
+            let new = match op {
+                Op::CustomerMessage => {
+                    let special = message.special_type;
+                    if !matches!(
+                        special,
+                        ChatMessageSpecialType::None | ChatMessageSpecialType::ClickedOption
+                    ) {
+                        return Err(Error::validation(
+                            "SpecialType",
+                            "a customer sends None or ClickedOption",
+                        ));
+                    }
+                    NewMessage {
+                        kind: ChatMessageType::ToUser,
+                        special,
+                        text: message.message.clone(),
+                        author: customer_author(&s),
+                        param: if special == ChatMessageSpecialType::ClickedOption {
+                            message.special_param.clone()
+                        } else {
+                            String::new()
+                        },
+                    }
+                }
+                Op::AgentMessage => {
+                    if message.special_type != ChatMessageSpecialType::None {
+                        return Err(Error::validation("SpecialType", "an agent sends None"));
+                    }
+                    let author = match who {
+                        Who::Agent(u) => match directory_name.clone().filter(|n| !n.is_empty()) {
+                            Some(n) => n,
+                            None => tx.presence(u)?.map(|p| p.display_name).unwrap_or_default(),
+                        },
+                        _ => String::new(),
+                    };
+                    NewMessage {
+                        kind: ChatMessageType::ToCustomer,
+                        special: ChatMessageSpecialType::None,
+                        text: message.message.clone(),
+                        author,
+                        param: String::new(),
+                    }
+                }
+                _ => {
+                    let special = match message.special_type {
+                        ChatMessageSpecialType::None | ChatMessageSpecialType::BotMessage => {
+                            ChatMessageSpecialType::BotMessage
+                        }
+                        ChatMessageSpecialType::Options => {
+                            let ok =
+                                serde_json::from_str::<Vec<String>>(&message.special_param).is_ok();
+                            if !ok {
+                                return Err(Error::validation(
+                                    "SpecialParam",
+                                    "Options needs a JSON list of labels",
+                                ));
+                            }
+                            ChatMessageSpecialType::Options
+                        }
+                        _ => {
+                            return Err(Error::validation(
+                                "SpecialType",
+                                "a bot sends BotMessage or Options",
+                            ));
+                        }
+                    };
+                    let t = tx.topic(s.topic)?;
+                    NewMessage {
+                        kind: ChatMessageType::ToCustomer,
+                        special,
+                        text: message.message.clone(),
+                        author: t
+                            .map(|t| t.settings.bot_settings.bot_name)
+                            .unwrap_or_default(),
+                        param: if special == ChatMessageSpecialType::Options {
+                            message.special_param.clone()
+                        } else {
+                            String::new()
+                        },
+                    }
+                }
+            };
+            let rec = post_message(tx, &mut s, new, now)?;
+            match op {
+                Op::CustomerMessage => after_customer_message(&mut s, now),
+                Op::AgentMessage => {
+                    s.status = ChatSessionStatus::UserLast;
+                    s.alert_level = 0;
+                }
+                _ => s.status = ChatSessionStatus::UserLast,
+            }
+            touch_customer(&rel, &mut s, now);
+            normalize(&mut s, now);
+            tx.put_session(&s)?;
+            Ok(rec)
+        })?;
+        if ctx.agent_id().is_some() {
+            self.typing.set(id, false, false, now, 0);
+        } else if matches!(ctx.caller, crate::Caller::Customer(_)) {
+            self.typing.set(id, true, false, now, 0);
+        }
+        Ok(message_carrier(ctx, &rec))
+    }
+
+    /// The messages of a session after message id `after`, at most `limit`
+    /// (≤ 500). A fetch by the session's own customer marks what it returns
+    /// ReadByCustomer and sets WhenFetched (written only when the stored
+    /// value is older than 5 s, so polling is not a write per poll).
+    ///
+    /// # Errors
+    /// NotFound; Validation naming `limit` above 500.
+    pub fn get_chat_messages(
+        &self,
+        ctx: &Context,
+        id: SessionId,
+        after: MessageId,
+        limit: usize,
+    ) -> Result<Vec<ChatMessage>> {
+        if limit > MAX_MESSAGES_PER_FETCH {
+            return Err(Error::validation("limit", format!("{limit}; at most 500")));
+        }
+        let now = self.now();
+        let (s, rel, mut list) = self.storage.read(|tx| {
+            let who = Who::resolve(tx, ctx)?;
+            let (s, rel, _) = visible_session(tx, who, id)?;
+            let list = tx.messages(id, after, limit)?;
+            Ok((s, rel, list))
+        })?;
+        if rel.is_customer {
+            let stale = s.when_fetched.is_none_or(|f| {
+                now.whole_seconds_since(f) >= self.config.fetch_write_interval_secs || f > now
+            });
+            let unread = list.iter().any(|m| !m.read_by_customer);
+            if stale || unread {
+                list = self.storage.write(|tx| {
+                    let mut s = tx
+                        .session(id)?
+                        .ok_or_else(|| Error::not_found("session", id))?;
+                    let mut list = tx.messages(id, after, limit)?;
+                    for m in list.iter_mut().filter(|m| !m.read_by_customer) {
+                        m.read_by_customer = true;
+                        tx.put_message(m)?;
+                    }
+                    if stale {
+                        s.when_fetched = Some(now);
+                        tx.put_session(&s)?;
+                    }
+                    Ok(list)
+                })?;
+            }
+        }
+        Ok(list.iter().map(|m| message_carrier(ctx, m)).collect())
+    }
+
+    /// The whole chat as plain text or HTML, times in the caller's zone;
+    /// everything the customer, agents and the bot wrote is HTML-escaped in
+    /// the HTML form.
+    ///
+    /// # Errors
+    /// NotFound.
+    pub fn get_chat_transcript(
+        &self,
+        ctx: &Context,
+        id: SessionId,
+        format: TranscriptFormat,
+    ) -> Result<String> {
+        let list = self.storage.read(|tx| {
+            let who = Who::resolve(tx, ctx)?;
+            visible_session(tx, who, id)?;
+            let mut all = Vec::new();
+            let mut after = MessageId(0);
+            loop {
+                let page = tx.messages(id, after, 1000)?;
+                let Some(last) = page.last() else { break };
+                after = last.id;
+                all.extend(page);
+            }
+            Ok(all)
+        })?;
+        let mut out = String::new();
+        if format == TranscriptFormat::Html {
+            out.push_str("<div class=\"chat-transcript\">\n");
+        }
+        for m in &list {
+            let when = wire_time(ctx, Some(m.when_posted));
+            let (stamp, iso) = match &when {
+                crate::wire::WireDateTime::At(dt) => {
+                    (dt.format("%Y-%m-%d %H:%M:%S").to_string(), dt.to_rfc3339())
+                }
+                crate::wire::WireDateTime::Unset => (String::new(), String::new()),
+            };
+            let class = match m.kind {
+                ChatMessageType::ToUser => "customer",
+                ChatMessageType::ToCustomer => "agent",
+                _ => "system",
+            };
+            match format {
+                TranscriptFormat::Text => {
+                    if m.author.is_empty() {
+                        out.push_str(&format!("[{stamp}] * {}\n", m.text));
+                    } else {
+                        out.push_str(&format!("[{stamp}] {}: {}\n", m.author, m.text));
+                    }
+                }
+                TranscriptFormat::Html => {
+                    out.push_str(&format!(
+                        "<p class=\"msg {class}\"><time datetime=\"{}\">{}</time> <b>{}</b> {}</p>\n",
+                        escape_html(&iso),
+                        escape_html(&stamp),
+                        escape_html(&m.author),
+                        escape_html(&m.text),
+                    ));
+                }
+            }
+        }
+        if format == TranscriptFormat::Html {
+            out.push_str("</div>\n");
+        }
+        Ok(out)
+    }
+
+    /// Says that the caller (the session's customer, or its User) is or is not
+    /// typing. Kept in this service instance's memory only; it expires after
+    /// the configured time.
+    ///
+    /// # Errors
+    /// NotFound; Forbidden for anyone else.
+    pub fn set_typing(&self, ctx: &Context, id: SessionId, typing: bool) -> Result<()> {
+        let now = self.now();
+        let is_customer = self.storage.read(|tx| {
+            let who = Who::resolve(tx, ctx)?;
+            match who {
+                Who::Agent(_) => {
+                    authorize_role(tx, who, id, Op::AgentMessage)?;
+                    Ok(false)
+                }
+                _ => {
+                    authorize_role(tx, who, id, Op::CustomerMessage)?;
+                    Ok(true)
+                }
+            }
+        })?;
+        let expiry = if typing {
+            self.config.typing_expiry_secs
+        } else {
+            0
+        };
+        self.typing.set(id, is_customer, typing, now, expiry);
+        Ok(())
+    }
+
+    /// Who is typing in a session now (expired states count as not typing).
+    ///
+    /// # Errors
+    /// NotFound when the caller may not see the session.
+    pub fn get_typing(&self, ctx: &Context, id: SessionId) -> Result<Typing> {
+        self.storage.read(|tx| {
+            let who = Who::resolve(tx, ctx)?;
+            visible_session(tx, who, id).map(|_| ())
+        })?;
+        Ok(self.typing.get(id, self.now()))
+    }
+}

@@ -1,0 +1,226 @@
+//! The sweeps the host calls (SPEC §3.4, §4): "now" comes from the clock; no
+//! threads or timers of our own. Each commits in batches of at most 256
+//! sessions, each batch atomic, so the single writer is never held for long.
+
+use super::ChatDesk;
+use super::lifecycle::{NewMessage, normalize, post_message};
+use crate::alerts::level_reached;
+use crate::caller::Context;
+use crate::clock::Timestamp;
+use crate::error::{Error, Result};
+use crate::ids::{SessionId, TopicId};
+use crate::model::{SessionRecord, TopicRecord};
+use crate::storage::{ReadTx, Storage, StorageExt};
+use crate::wire::{ChatMessageSpecialType, ChatSessionStatus};
+use std::collections::HashMap;
+
+/// The most sessions one sweep batch (one transaction) examines.
+pub const SWEEP_BATCH: usize = 256;
+
+/// A session the idle sweep closed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IdleClose {
+    /// The session.
+    pub session: SessionId,
+    /// Its status before.
+    pub from: ChatSessionStatus,
+    /// Closed, or ClosedFromQueue from InQueue.
+    pub to: ChatSessionStatus,
+}
+
+/// A session whose alert level the alert sweep raised.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AlertChange {
+    /// The session.
+    pub session: SessionId,
+    /// Its topic (whose CanNotify members and managers to tell).
+    pub topic: TopicId,
+    /// The level before.
+    pub old: i32,
+    /// The level now (1: notify members, 2: managers).
+    pub new: i32,
+}
+
+fn latest(a: Option<Timestamp>, b: Option<Timestamp>) -> Option<Timestamp> {
+    match (a, b) {
+        (Some(x), Some(y)) => Some(x.max(y)),
+        (x, None) => x,
+        (None, y) => y,
+    }
+}
+
+fn topic_cached<'a>(
+    tx: &dyn ReadTx,
+    cache: &'a mut HashMap<TopicId, Option<TopicRecord>>,
+    id: TopicId,
+) -> Result<Option<&'a TopicRecord>> {
+    if !cache.contains_key(&id) {
+        cache.insert(id, tx.topic(id)?);
+    }
+    Ok(cache.get(&id).and_then(Option::as_ref))
+}
+
+const OPEN: [ChatSessionStatus; 6] = [
+    ChatSessionStatus::PreChatForm,
+    ChatSessionStatus::Faq,
+    ChatSessionStatus::OfflineForm,
+    ChatSessionStatus::InQueue,
+    ChatSessionStatus::CustomerLast,
+    ChatSessionStatus::UserLast,
+];
+
+impl<S: Storage> ChatDesk<S> {
+    /// Walks the sessions of `status` in batches, letting `f` change each
+    /// one; a changed session is stored in that batch's transaction.
+    fn sweep_status<T>(
+        &self,
+        status: ChatSessionStatus,
+        mut f: impl FnMut(
+            &dyn ReadTx,
+            &mut HashMap<TopicId, Option<TopicRecord>>,
+            &mut SessionRecord,
+        ) -> Result<Option<T>>,
+        mut post: impl FnMut(&mut dyn crate::storage::WriteTx, &mut SessionRecord) -> Result<()>,
+    ) -> Result<Vec<T>> {
+        let mut out = Vec::new();
+        let mut after = SessionId(0);
+        loop {
+            let (changes, last) = self.storage.write(|tx| {
+                let page = tx.sessions_by_status(status, after, SWEEP_BATCH)?;
+                let last = page.last().map(|s| s.id);
+                let mut topics = HashMap::new();
+                let mut changes = Vec::new();
+                for mut s in page {
+                    if let Some(change) = f(tx, &mut topics, &mut s)? {
+                        post(tx, &mut s)?;
+                        tx.put_session(&s)?;
+                        changes.push(change);
+                    }
+                }
+                Ok((changes, last))
+            })?;
+            out.extend(changes);
+            match last {
+                Some(l) => after = l,
+                None => return Ok(out),
+            }
+        }
+    }
+
+    /// Closes idle chats and chats whose customer is gone (SPEC §3.4): an
+    /// active session idle for the idle limit is Closed; an open session
+    /// whose customer has not been seen for the dead limit is Closed, or
+    /// ClosedFromQueue from InQueue. Each gets a ClosedByIdle message.
+    /// System only.
+    ///
+    /// # Errors
+    /// Forbidden for other callers; the backend's failure (batches already
+    /// committed stay committed).
+    pub fn idle_sweep(&self, ctx: &Context) -> Result<Vec<IdleClose>> {
+        if !ctx.is_system() {
+            return Err(Error::forbidden("idle_sweep", "only System runs sweeps"));
+        }
+        let now = self.now();
+        let idle_limit = self.config.idle_limit_secs;
+        let dead_limit = self.config.dead_customer_secs;
+        let mut out = Vec::new();
+        for status in OPEN {
+            out.extend(self.sweep_status(
+                status,
+                |_, _, s| {
+                    let idle = s.is_active()
+                        && latest(s.when_idle, s.when_started)
+                            .is_some_and(|t| now.whole_seconds_since(t) >= idle_limit);
+                    let seen = latest(s.when_fetched, Some(s.when_requested));
+                    let dead = dead_limit > 0
+                        && seen.is_some_and(|t| now.whole_seconds_since(t) >= dead_limit);
+                    if !(idle || dead) {
+                        return Ok(None);
+                    }
+                    let from = s.status;
+                    s.status = if from == ChatSessionStatus::InQueue {
+                        ChatSessionStatus::ClosedFromQueue
+                    } else {
+                        ChatSessionStatus::Closed
+                    };
+                    Ok(Some(IdleClose {
+                        session: s.id,
+                        from,
+                        to: s.status,
+                    }))
+                },
+                |tx, s| {
+                    let m = NewMessage::special(
+                        ChatMessageSpecialType::ClosedByIdle,
+                        "Closed because the chat was idle",
+                    );
+                    post_message(tx, s, m, now)?;
+                    normalize(s, now);
+                    Ok(())
+                },
+            )?);
+        }
+        Ok(out)
+    }
+
+    /// Raises alert levels (SPEC §4) and returns every change, so that the
+    /// host can notify CanNotify members (level 1) and managers (level 2).
+    /// Levels never drop inside a sweep; bot-owned sessions raise none.
+    /// System only.
+    ///
+    /// # Errors
+    /// Forbidden for other callers; the backend's failure.
+    pub fn alert_sweep(&self, ctx: &Context) -> Result<Vec<AlertChange>> {
+        if !ctx.is_system() {
+            return Err(Error::forbidden("alert_sweep", "only System runs sweeps"));
+        }
+        let now = self.now();
+        let mut out = Vec::new();
+        for status in [ChatSessionStatus::InQueue, ChatSessionStatus::CustomerLast] {
+            out.extend(self.sweep_status(
+                status,
+                |tx, topics, s| {
+                    let Some(t) = topic_cached(tx, topics, s.topic)? else {
+                        return Ok(None);
+                    };
+                    let t = &t.settings;
+                    let reached = if s.in_human_queue() {
+                        let waited = s.queue_entered.map_or(0, |e| now.whole_seconds_since(e));
+                        level_reached(
+                            waited,
+                            t.warn_new_chat_minutes,
+                            t.warn_manager_new_chat_minutes,
+                        )
+                    } else if s.status == ChatSessionStatus::CustomerLast
+                        && s.user.is_some()
+                        && !s.chatbot_is_active
+                    {
+                        let waited = s
+                            .customer_last_since
+                            .map_or(0, |e| now.whole_seconds_since(e));
+                        level_reached(
+                            waited,
+                            t.warn_chat_message_minutes,
+                            t.warn_manager_chat_message_minutes,
+                        )
+                    } else {
+                        0
+                    };
+                    if reached <= s.alert_level {
+                        return Ok(None);
+                    }
+                    let change = AlertChange {
+                        session: s.id,
+                        topic: s.topic,
+                        old: s.alert_level,
+                        new: reached,
+                    };
+                    s.alert_level = reached;
+                    Ok(Some(change))
+                },
+                |_, _| Ok(()),
+            )?);
+        }
+        Ok(out)
+    }
+}
