@@ -732,3 +732,27 @@ fn flush_and_close_work_in_both_modes() {
         assert_eq!(s.read(|tx| tx.topics()).unwrap().len(), 1);
     }
 }
+
+#[test]
+fn topic_settings_round_trip_as_json_with_a_readable_name() {
+    let s = temp_store();
+    let settings: chatdesk::wire::ChatTopicEntity = serde_json::from_str(
+        r#"{"Name": "Sales", "Description": "Ålesund", "Widget": {"RequiredFields": "name, EMAIL"}}"#,
+    )
+    .unwrap();
+    let t = chatdesk::model::TopicRecord {
+        settings,
+        ..topic(1)
+    };
+    s.write(|tx| tx.put_topic(&t)).unwrap();
+    assert_eq!(s.read(|tx| tx.topic(TopicId(1))).unwrap(), Some(t.clone()));
+    let conn = rusqlite::Connection::open(s.path()).unwrap();
+    let (name, json): (String, String) = conn
+        .query_row("SELECT name, settings_json FROM chat_topic", [], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
+        .unwrap();
+    assert_eq!(name, "Sales");
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(v, serde_json::to_value(&t.settings).unwrap());
+}
