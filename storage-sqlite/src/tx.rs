@@ -131,22 +131,24 @@ struct Cells<'a, 'r> {
 }
 
 impl Cells<'_, '_> {
-    fn get<T: FromSql>(&self, column: &'static str) -> Result<T> {
+    /// Column `idx` of the row, which the SELECT names `column`.
+    fn get<T: FromSql>(&self, idx: usize, column: &'static str) -> Result<T> {
+        debug_assert_eq!(self.row.as_ref().column_name(idx).ok(), Some(column));
         self.row
-            .get(column)
+            .get(idx)
             .map_err(|e| decode_err(self.table, column, self.key, e))
     }
 
-    fn opt_ts(&self, column: &'static str) -> Result<Option<Timestamp>> {
-        Ok(self.get::<Option<i64>>(column)?.map(Timestamp))
+    fn opt_ts(&self, idx: usize, column: &'static str) -> Result<Option<Timestamp>> {
+        Ok(self.get::<Option<i64>>(idx, column)?.map(Timestamp))
     }
 
-    fn opt_user(&self, column: &'static str) -> Result<Option<UserId>> {
-        Ok(self.get::<Option<i32>>(column)?.map(UserId))
+    fn opt_user(&self, idx: usize, column: &'static str) -> Result<Option<UserId>> {
+        Ok(self.get::<Option<i32>>(idx, column)?.map(UserId))
     }
 
-    fn opt_seq(&self, column: &'static str) -> Result<Option<u64>> {
-        self.get::<Option<i64>>(column)?
+    fn opt_seq(&self, idx: usize, column: &'static str) -> Result<Option<u64>> {
+        self.get::<Option<i64>>(idx, column)?
             .map(|v| {
                 u64::try_from(v)
                     .map_err(|_| corrupt(self.table, column, self.key, "negative queue sequence"))
@@ -155,69 +157,71 @@ impl Cells<'_, '_> {
     }
 }
 
-fn key_of(row: &Row<'_>, table: &'static str, column: &'static str) -> Result<i64> {
-    row.get::<_, i64>(column)
+/// The integer key column `idx` (named `column`) of a row.
+fn key_of(row: &Row<'_>, table: &'static str, idx: usize, column: &'static str) -> Result<i64> {
+    debug_assert_eq!(row.as_ref().column_name(idx).ok(), Some(column));
+    row.get::<_, i64>(idx)
         .map_err(|e| decode_err(table, column, RowKey::Text("?"), e))
 }
 
 fn topic_from_row(row: &Row<'_>) -> Result<TopicRecord> {
-    let id = key_of(row, "chat_topic", "id")?;
+    let id = key_of(row, "chat_topic", 0, "id")?;
     let c = Cells {
         row,
         table: "chat_topic",
         key: RowKey::Id(id),
     };
-    let json: String = c.get("settings_json")?;
+    let json: String = c.get(1, "settings_json")?;
     let settings: ChatTopicEntity = serde_json::from_str(&json)
         .map_err(|e| corrupt("chat_topic", "settings_json", RowKey::Id(id), e))?;
     Ok(TopicRecord {
-        id: TopicId(c.get("id")?),
+        id: TopicId(c.get(0, "id")?),
         settings,
-        last_accept: c.opt_ts("last_accept")?,
-        seconds_pr_accept: c.get("seconds_pr_accept")?,
+        last_accept: c.opt_ts(2, "last_accept")?,
+        seconds_pr_accept: c.get(3, "seconds_pr_accept")?,
     })
 }
 
 fn member_from_row(row: &Row<'_>) -> Result<MemberRecord> {
-    let topic = key_of(row, "chat_topic_agent", "topic_id")?;
-    let user = key_of(row, "chat_topic_agent", "user_id")?;
+    let topic = key_of(row, "chat_topic_agent", 0, "topic_id")?;
+    let user = key_of(row, "chat_topic_agent", 1, "user_id")?;
     let c = Cells {
         row,
         table: "chat_topic_agent",
         key: RowKey::Pair("topic_id", topic, "user_id", user),
     };
     Ok(MemberRecord {
-        topic: TopicId(c.get("topic_id")?),
-        user: UserId(c.get("user_id")?),
-        can_listen: c.get("can_listen")?,
-        can_respond: c.get("can_respond")?,
-        can_manage: c.get("can_manage")?,
-        can_notify: c.get("can_notify")?,
+        topic: TopicId(c.get(0, "topic_id")?),
+        user: UserId(c.get(1, "user_id")?),
+        can_listen: c.get(2, "can_listen")?,
+        can_respond: c.get(3, "can_respond")?,
+        can_manage: c.get(4, "can_manage")?,
+        can_notify: c.get(5, "can_notify")?,
     })
 }
 
 fn presence_from_row(row: &Row<'_>) -> Result<PresenceRecord> {
-    let user = key_of(row, "chat_presence", "user_id")?;
+    let user = key_of(row, "chat_presence", 0, "user_id")?;
     let c = Cells {
         row,
         table: "chat_presence",
         key: RowKey::Id(user),
     };
     Ok(PresenceRecord {
-        user: UserId(c.get("user_id")?),
-        present: c.get("present")?,
-        display_name: c.get("display_name")?,
+        user: UserId(c.get(0, "user_id")?),
+        present: c.get(1, "present")?,
+        display_name: c.get(2, "display_name")?,
     })
 }
 
 fn session_from_row(row: &Row<'_>) -> Result<SessionRecord> {
-    let id = key_of(row, "chat_session", "id")?;
+    let id = key_of(row, "chat_session", 0, "id")?;
     let c = Cells {
         row,
         table: "chat_session",
         key: RowKey::Id(id),
     };
-    let code: i32 = c.get("status")?;
+    let code: i32 = c.get(15, "status")?;
     let status = ChatSessionStatus::from_code(code).ok_or_else(|| {
         corrupt(
             "chat_session",
@@ -226,7 +230,7 @@ fn session_from_row(row: &Row<'_>) -> Result<SessionRecord> {
             format!("unknown status code {code}"),
         )
     })?;
-    let hash: Vec<u8> = c.get("key_hash")?;
+    let hash: Vec<u8> = c.get(23, "key_hash")?;
     let key_hash: [u8; 32] = hash.as_slice().try_into().map_err(|_| {
         corrupt(
             "chat_session",
@@ -236,55 +240,55 @@ fn session_from_row(row: &Row<'_>) -> Result<SessionRecord> {
         )
     })?;
     Ok(SessionRecord {
-        id: SessionId(c.get("id")?),
-        topic: TopicId(c.get("topic_id")?),
-        user: c.opt_user("user_id")?,
+        id: SessionId(c.get(0, "id")?),
+        topic: TopicId(c.get(1, "topic_id")?),
+        user: c.opt_user(2, "user_id")?,
         links: CrmLinks {
-            person: c.get("person_id")?,
-            contact: c.get("contact_id")?,
-            project: c.get("project_id")?,
-            sale: c.get("sale_id")?,
-            ticket: c.get("ticket_id")?,
+            person: c.get(3, "person_id")?,
+            contact: c.get(4, "contact_id")?,
+            project: c.get(5, "project_id")?,
+            sale: c.get(6, "sale_id")?,
+            ticket: c.get(7, "ticket_id")?,
         },
         customer: CustomerInfo {
-            alias: c.get("customer_alias")?,
-            host: c.get("customer_host")?,
-            name: c.get("customer_name")?,
-            email: c.get("customer_email")?,
-            phone: c.get("customer_phone")?,
-            consented: c.get("customer_consented")?,
-            company: c.get("customer_company")?,
+            alias: c.get(8, "customer_alias")?,
+            host: c.get(9, "customer_host")?,
+            name: c.get(10, "customer_name")?,
+            email: c.get(11, "customer_email")?,
+            phone: c.get(12, "customer_phone")?,
+            consented: c.get(13, "customer_consented")?,
+            company: c.get(14, "customer_company")?,
         },
         status,
-        first_message: c.get("first_message")?,
-        last_message: c.get("last_message")?,
-        when_requested: Timestamp(c.get("when_requested")?),
-        when_started: c.opt_ts("when_started")?,
-        when_ended: c.opt_ts("when_ended")?,
-        when_idle: c.opt_ts("when_idle")?,
-        when_fetched: c.opt_ts("when_fetched")?,
+        first_message: c.get(16, "first_message")?,
+        last_message: c.get(17, "last_message")?,
+        when_requested: Timestamp(c.get(18, "when_requested")?),
+        when_started: c.opt_ts(19, "when_started")?,
+        when_ended: c.opt_ts(20, "when_ended")?,
+        when_idle: c.opt_ts(21, "when_idle")?,
+        when_fetched: c.opt_ts(22, "when_fetched")?,
         key_hash,
-        initial_queue_pos: c.get("initial_queue_pos")?,
-        alert_level: c.get("alert_level")?,
-        rank: c.get("rank")?,
-        transfer_to: c.opt_user("transfer_to")?,
-        chatbot_is_active: c.get("chatbot_is_active")?,
-        rating: c.get("rating")?,
-        queue_seq: c.opt_seq("queue_seq")?,
-        queue_entered: c.opt_ts("queue_entered")?,
-        customer_last_since: c.opt_ts("customer_last_since")?,
-        deleted_at: c.opt_ts("deleted_at")?,
+        initial_queue_pos: c.get(24, "initial_queue_pos")?,
+        alert_level: c.get(25, "alert_level")?,
+        rank: c.get(26, "rank")?,
+        transfer_to: c.opt_user(27, "transfer_to")?,
+        chatbot_is_active: c.get(28, "chatbot_is_active")?,
+        rating: c.get(29, "rating")?,
+        queue_seq: c.opt_seq(30, "queue_seq")?,
+        queue_entered: c.opt_ts(31, "queue_entered")?,
+        customer_last_since: c.opt_ts(32, "customer_last_since")?,
+        deleted_at: c.opt_ts(33, "deleted_at")?,
     })
 }
 
 fn message_from_row(row: &Row<'_>) -> Result<MessageRecord> {
-    let id = key_of(row, "chat_message", "id")?;
+    let id = key_of(row, "chat_message", 0, "id")?;
     let c = Cells {
         row,
         table: "chat_message",
         key: RowKey::Id(id),
     };
-    let kind_code: i32 = c.get("type")?;
+    let kind_code: i32 = c.get(2, "type")?;
     let kind = ChatMessageType::from_code(kind_code).ok_or_else(|| {
         corrupt(
             "chat_message",
@@ -293,7 +297,7 @@ fn message_from_row(row: &Row<'_>) -> Result<MessageRecord> {
             format!("unknown message type {kind_code}"),
         )
     })?;
-    let special_code: i32 = c.get("special_type")?;
+    let special_code: i32 = c.get(6, "special_type")?;
     let special = ChatMessageSpecialType::from_code(special_code).ok_or_else(|| {
         corrupt(
             "chat_message",
@@ -303,15 +307,15 @@ fn message_from_row(row: &Row<'_>) -> Result<MessageRecord> {
         )
     })?;
     Ok(MessageRecord {
-        id: MessageId(c.get("id")?),
-        session: SessionId(c.get("session_id")?),
+        id: MessageId(c.get(0, "id")?),
+        session: SessionId(c.get(1, "session_id")?),
         kind,
-        text: c.get("message")?,
-        author: c.get("author")?,
-        read_by_customer: c.get("read_by_customer")?,
+        text: c.get(3, "message")?,
+        author: c.get(4, "author")?,
+        read_by_customer: c.get(5, "read_by_customer")?,
         special,
-        special_param: c.get("special_param")?,
-        when_posted: Timestamp(c.get("when_posted")?),
+        special_param: c.get(7, "special_param")?,
+        when_posted: Timestamp(c.get(8, "when_posted")?),
     })
 }
 
@@ -584,13 +588,13 @@ impl ReadTx for SqlTx<'_> {
              ORDER BY human_queue_seq, id LIMIT ?3",
             params![topic.get(), after_seq, limit(n)],
             |row| {
-                let id = key_of(row, "chat_session", "id")?;
+                let id = key_of(row, "chat_session", 1, "id")?;
                 let c = Cells {
                     row,
                     table: "chat_session",
                     key: RowKey::Id(id),
                 };
-                let seq = c.opt_seq("human_queue_seq")?.ok_or_else(|| {
+                let seq = c.opt_seq(0, "human_queue_seq")?.ok_or_else(|| {
                     corrupt(
                         "chat_session",
                         "human_queue_seq",
@@ -598,7 +602,7 @@ impl ReadTx for SqlTx<'_> {
                         "NULL in the queue",
                     )
                 })?;
-                Ok((seq, SessionId(c.get("id")?)))
+                Ok((seq, SessionId(c.get(1, "id")?)))
             },
         )
     }
