@@ -1,0 +1,255 @@
+//! The versioned schema: the guard on open, the first-time initialisation and
+//! the migration steps (crate-private; the layout is documented in the crate
+//! docs).
+
+use crate::errors::sql_err;
+use chatdesk::{Error, Result};
+use rusqlite::{Connection, ErrorCode, TransactionBehavior};
+
+/// `PRAGMA application_id` of a chatdesk store: "CHDS".
+pub(crate) const APPLICATION_ID: i32 = 0x4348_4453;
+
+/// `PRAGMA user_version` this build writes and reads.
+pub(crate) const SCHEMA_VERSION: i32 = 1;
+
+/// One migration step: run inside the opening transaction, it takes a store at
+/// version `to - 1` to version `to`.
+#[derive(Debug)]
+struct Migration {
+    /// The version the step produces.
+    to: i32,
+    /// What the step does (for errors).
+    description: &'static str,
+    /// The SQL it runs (one batch).
+    sql: &'static str,
+}
+
+/// Every step from version 0 (a brand-new file) to [`SCHEMA_VERSION`], in
+/// order. To change the schema: append a step with `to = SCHEMA_VERSION + 1`
+/// and bump [`SCHEMA_VERSION`]; never edit a published step.
+const MIGRATIONS: &[Migration] = &[Migration {
+    to: 1,
+    description: "create the version 1 schema",
+    sql: SCHEMA_V1,
+}];
+
+// The last step must produce the version this build supports.
+const _: () = assert!(MIGRATIONS[MIGRATIONS.len() - 1].to == SCHEMA_VERSION);
+
+/// Version 1. `IF NOT EXISTS` so that the step is harmless on a store whose
+/// version was reset by hand.
+const SCHEMA_V1: &str = r"
+CREATE TABLE IF NOT EXISTS chat_topic (
+    id                INTEGER PRIMARY KEY,
+    name              TEXT    NOT NULL,
+    settings_json     TEXT    NOT NULL,
+    last_accept       INTEGER NULL,
+    seconds_pr_accept INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS chat_topic_agent (
+    topic_id    INTEGER NOT NULL,
+    user_id     INTEGER NOT NULL,
+    can_listen  INTEGER NOT NULL,
+    can_respond INTEGER NOT NULL,
+    can_manage  INTEGER NOT NULL,
+    can_notify  INTEGER NOT NULL,
+    PRIMARY KEY (topic_id, user_id)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS chat_topic_agent_by_user ON chat_topic_agent (user_id, topic_id);
+CREATE TABLE IF NOT EXISTS chat_presence (
+    user_id      INTEGER PRIMARY KEY,
+    present      INTEGER NOT NULL,
+    display_name TEXT    NOT NULL
+);
+CREATE TABLE IF NOT EXISTS chat_session (
+    id                  INTEGER PRIMARY KEY,
+    topic_id            INTEGER NOT NULL,
+    user_id             INTEGER NULL,
+    person_id           INTEGER NULL,
+    contact_id          INTEGER NULL,
+    project_id          INTEGER NULL,
+    sale_id             INTEGER NULL,
+    ticket_id           INTEGER NULL,
+    customer_alias      TEXT    NOT NULL,
+    customer_host       TEXT    NOT NULL,
+    customer_name       TEXT    NOT NULL,
+    customer_email      TEXT    NOT NULL,
+    customer_phone      TEXT    NOT NULL,
+    customer_consented  INTEGER NOT NULL,
+    customer_company    TEXT    NOT NULL,
+    status              INTEGER NOT NULL,
+    first_message       TEXT    NOT NULL,
+    last_message        TEXT    NOT NULL,
+    when_requested      INTEGER NOT NULL,
+    when_started        INTEGER NULL,
+    when_ended          INTEGER NULL,
+    when_idle           INTEGER NULL,
+    when_fetched        INTEGER NULL,
+    key_hash            BLOB    NOT NULL,
+    initial_queue_pos   INTEGER NOT NULL,
+    alert_level         INTEGER NOT NULL,
+    rank                INTEGER NOT NULL,
+    transfer_to         INTEGER NULL,
+    chatbot_is_active   INTEGER NOT NULL,
+    rating              INTEGER NOT NULL,
+    queue_seq           INTEGER NULL,
+    queue_entered       INTEGER NULL,
+    customer_last_since INTEGER NULL,
+    deleted_at          INTEGER NULL,
+    human_queue_seq     INTEGER NULL,
+    active_user         INTEGER NULL
+);
+CREATE UNIQUE INDEX IF NOT EXISTS chat_session_by_key ON chat_session (key_hash);
+CREATE INDEX IF NOT EXISTS chat_session_by_status ON chat_session (status, id);
+CREATE INDEX IF NOT EXISTS chat_session_by_topic ON chat_session (topic_id, id);
+CREATE INDEX IF NOT EXISTS chat_session_queue ON chat_session (topic_id, human_queue_seq)
+    WHERE human_queue_seq IS NOT NULL;
+CREATE INDEX IF NOT EXISTS chat_session_active ON chat_session (active_user, id)
+    WHERE active_user IS NOT NULL;
+CREATE TABLE IF NOT EXISTS chat_message (
+    id               INTEGER PRIMARY KEY,
+    session_id       INTEGER NOT NULL REFERENCES chat_session (id),
+    type             INTEGER NOT NULL,
+    message          TEXT    NOT NULL,
+    author           TEXT    NOT NULL,
+    read_by_customer INTEGER NOT NULL,
+    special_type     INTEGER NOT NULL,
+    special_param    TEXT    NOT NULL,
+    when_posted      INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS chat_message_by_session ON chat_message (session_id, id);
+CREATE TABLE IF NOT EXISTS chatdesk_counter (
+    kind TEXT    PRIMARY KEY,
+    last INTEGER NOT NULL
+) WITHOUT ROWID;
+";
+
+/// What the file header and schema say.
+#[derive(Debug, Clone, Copy)]
+struct Header {
+    application_id: i32,
+    user_version: i32,
+    objects: i64,
+}
+
+/// What opening must do with a file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Plan {
+    /// Already at [`SCHEMA_VERSION`].
+    Ready,
+    /// Run the steps after `from` (0 = a brand-new file).
+    Upgrade { from: i32 },
+}
+
+fn supported() -> String {
+    format!(
+        "chatdesk SQLite store (application_id 0x{APPLICATION_ID:08X}) schema version {SCHEMA_VERSION}"
+    )
+}
+
+fn incompatible(found: impl Into<String>) -> Error {
+    Error::IncompatibleStore {
+        found: found.into(),
+        supported: supported(),
+    }
+}
+
+/// Maps an error met while first reading a file: not a database →
+/// IncompatibleStore, a damaged one → Corrupt, the rest as usual.
+pub(crate) fn open_err(context: &str, e: rusqlite::Error) -> Error {
+    match e.sqlite_error_code() {
+        Some(ErrorCode::NotADatabase) => {
+            incompatible(format!("a file that is not a SQLite database ({e})"))
+        }
+        Some(ErrorCode::DatabaseCorrupt) => {
+            Error::corrupt(format!("the SQLite file is damaged ({e}) while {context}"))
+        }
+        _ => sql_err(context, e),
+    }
+}
+
+fn read_header(conn: &Connection) -> Result<Header> {
+    let ctx = "reading the store's header";
+    let application_id = conn
+        .query_row("PRAGMA application_id", [], |r| r.get::<_, i32>(0))
+        .map_err(|e| open_err(ctx, e))?;
+    let user_version = conn
+        .query_row("PRAGMA user_version", [], |r| r.get::<_, i32>(0))
+        .map_err(|e| open_err(ctx, e))?;
+    let objects = conn
+        .query_row("SELECT count(*) FROM sqlite_master", [], |r| {
+            r.get::<_, i64>(0)
+        })
+        .map_err(|e| open_err(ctx, e))?;
+    Ok(Header {
+        application_id,
+        user_version,
+        objects,
+    })
+}
+
+fn plan(h: Header, migrate: bool) -> Result<Plan> {
+    if h.application_id == 0 {
+        if h.user_version == 0 && h.objects == 0 {
+            return Ok(Plan::Upgrade { from: 0 });
+        }
+        return Err(incompatible(format!(
+            "a SQLite file of another application (application_id 0, user_version {}, {} schema objects)",
+            h.user_version, h.objects
+        )));
+    }
+    if h.application_id != APPLICATION_ID {
+        return Err(incompatible(format!(
+            "a SQLite file of another application (application_id 0x{:08X})",
+            h.application_id
+        )));
+    }
+    match h.user_version {
+        v if v == SCHEMA_VERSION => Ok(Plan::Ready),
+        v if v > SCHEMA_VERSION => Err(incompatible(format!(
+            "chatdesk schema version {v}, written by a newer chatdesk-sqlite"
+        ))),
+        v if v < 0 => Err(incompatible(format!("chatdesk schema version {v}"))),
+        v if migrate => Ok(Plan::Upgrade { from: v }),
+        v => Err(incompatible(format!(
+            "chatdesk schema version {v}, older than this build; open it with SqliteOptions {{ migrate: true, .. }} to upgrade it"
+        ))),
+    }
+}
+
+/// Checks the file before anything is written to it: a foreign, newer, or
+/// (without `migrate`) older store is refused. Returns whether opening must
+/// then initialise or migrate it (see [`prepare`]).
+pub(crate) fn check(conn: &Connection, migrate: bool) -> Result<bool> {
+    Ok(plan(read_header(conn)?, migrate)? != Plan::Ready)
+}
+
+/// Initialises a brand-new file or migrates an older one, in one immediate
+/// transaction that checks the header again (another process may have done it
+/// meanwhile).
+pub(crate) fn prepare(conn: &mut Connection, migrate: bool) -> Result<()> {
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(|e| open_err("locking the store to initialise it", e))?;
+    let from = match plan(read_header(&tx)?, migrate)? {
+        Plan::Ready => return Ok(()),
+        Plan::Upgrade { from } => from,
+    };
+    for step in MIGRATIONS.iter().filter(|m| m.to > from) {
+        tx.execute_batch(step.sql).map_err(|e| {
+            sql_err(
+                format!(
+                    "migrating the store to version {} ({})",
+                    step.to, step.description
+                ),
+                e,
+            )
+        })?;
+    }
+    tx.execute_batch(&format!(
+        "PRAGMA application_id = {APPLICATION_ID}; PRAGMA user_version = {SCHEMA_VERSION};"
+    ))
+    .map_err(|e| sql_err("writing the store's version", e))?;
+    tx.commit()
+        .map_err(|e| sql_err("committing the store's initialisation", e))
+}
