@@ -156,7 +156,7 @@ impl SledStorage {
             }
         };
         let engine = Engine::new(db);
-        schema::prepare(&engine, options.migrate)?;
+        schema::prepare(&engine, path, options.migrate)?;
         Ok(SledStorage {
             engine,
             writer: FairMutex::new(()),

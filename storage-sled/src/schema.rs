@@ -10,6 +10,12 @@
 //!   [`SledOptions::migrate`](crate::SledOptions::migrate), otherwise
 //!   `IncompatibleStore`.
 //!
+//! sled 0.34 opens a directory whose `db` file was emptied or overwritten as an
+//! empty database, without an error. So that such damage is not mistaken for
+//! a new store (and silently re-initialised), initialisation also leaves a
+//! marker file, [`MARKER_FILE`], beside sled's files once the version key is on
+//! disk: an empty tree next to the marker is `Corrupt`.
+//!
 //! # Upgrading the format
 //! To change the layout, bump [`CURRENT`] to N+1 and append a [`Migration`]
 //! with `from: N` to [`MIGRATIONS`]. Its `run` rewrites keys and values
@@ -22,7 +28,11 @@
 use crate::engine::Engine;
 use crate::keys::SCHEMA_KEY;
 use crate::tx::Tx;
-use chatdesk::{Error, Result};
+use chatdesk::{Error, Result, StorageError};
+use std::path::Path;
+
+/// The marker file left in an initialised store's directory.
+pub(crate) const MARKER_FILE: &str = "chatdesk-sled.marker";
 
 /// The magic at the start of the version key's value.
 const MAGIC: &[u8; 8] = b"chatdesk";
@@ -83,12 +93,46 @@ fn commit_version(engine: &Engine, mut tx: Tx<'_>, version: u32) -> Result<()> {
     engine.flush()
 }
 
+/// Writes the marker file durably (file and directory entry).
+fn write_marker(dir: &Path) -> Result<()> {
+    let io = |e: std::io::Error| {
+        Error::Storage(StorageError::new(
+            "sled",
+            format!("writing {}", dir.join(MARKER_FILE).display()),
+            e,
+        ))
+    };
+    let path = dir.join(MARKER_FILE);
+    std::fs::write(&path, format!("chatdesk sled store v{CURRENT}\n")).map_err(io)?;
+    std::fs::File::open(&path)
+        .and_then(|f| f.sync_all())
+        .map_err(io)?;
+    // Best effort: not every platform can sync a directory.
+    let _ = std::fs::File::open(dir).and_then(|d| d.sync_all());
+    Ok(())
+}
+
 /// Checks the store's version; initialises an empty store and upgrades an
 /// older one when `migrate` is set.
-pub(crate) fn prepare(engine: &Engine, migrate: bool) -> Result<()> {
+pub(crate) fn prepare(engine: &Engine, dir: &Path, migrate: bool) -> Result<()> {
+    let marked = dir.join(MARKER_FILE).exists();
     let Some(value) = engine.get(SCHEMA_KEY)? else {
         if engine.is_blank()? {
-            return commit_version(engine, Tx::new(engine), CURRENT);
+            if marked {
+                return Err(Error::corrupt(format!(
+                    "sled found no data in {}, which holds an initialised chatdesk store \
+                     (its db file is damaged or was replaced)",
+                    dir.display()
+                )));
+            }
+            commit_version(engine, Tx::new(engine), CURRENT)?;
+            return write_marker(dir);
+        }
+        if marked {
+            return Err(Error::corrupt(format!(
+                "the chatdesk store in {} lost its version key",
+                dir.display()
+            )));
         }
         return Err(incompatible(
             "a non-empty sled store without chatdesk's version key",
@@ -125,6 +169,9 @@ pub(crate) fn prepare(engine: &Engine, migrate: bool) -> Result<()> {
         (step.run)(&mut tx)?;
         version += 1;
         commit_version(engine, tx, version)?;
+    }
+    if !marked {
+        write_marker(dir)?;
     }
     Ok(())
 }
