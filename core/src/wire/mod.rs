@@ -1,145 +1,116 @@
 //! Wire carriers (SPEC §6): the SuperOffice JSON shapes, built at the edge.
-//! TEMPORARY STUB: replaced by the wire branch.
-#![allow(missing_docs)]
-use serde::{Deserialize, Serialize};
+//!
+//! - Carriers chatdesk builds ([`ChatSessionEntity`], [`ChatMessage`],
+//!   [`ChatTopicEntity`] and its settings, [`ChatTopicAgent`],
+//!   [`ChatPresence`]) write every field, in CARRIERS.md order. On input a
+//!   missing field takes its default and unknown keys are ignored (so a
+//!   client sending a newer carrier still gets through); present fields must
+//!   have their exact JSON type.
+//! - Summaries of records chatdesk does not own ([`Associate`], [`Person`],
+//!   …) are [`RawObject`]s: the JSON object as received, type-checked against
+//!   its [`Schema`], written back exactly.
+//! - Enums are written by name; flag values ([`TableRightMask`],
+//!   [`FieldRightMask`], [`CustomerFieldFlags`]) as SPEC §2 says.
+//! - Date-times are [`WireDateTime`].
+//!
+//! Deserialization never panics: every bad input is a serde error.
 
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Hash, Default, PartialOrd, Ord, Serialize, Deserialize,
-)]
-pub enum ChatSessionStatus {
-    #[default]
-    Invalid,
-    PreChatForm,
-    Faq,
-    OfflineForm,
-    InQueue,
-    CustomerLast,
-    UserLast,
-    Finished,
-    Deleted,
-    Closed,
-    RequestPosted,
-    ClosedFromQueue,
-}
-impl ChatSessionStatus {
-    pub fn code(self) -> i32 {
-        self as i32
-    }
-    pub fn from_code(c: i32) -> Option<Self> {
-        use ChatSessionStatus::*;
-        [
-            Invalid,
-            PreChatForm,
-            Faq,
-            OfflineForm,
-            InQueue,
-            CustomerLast,
-            UserLast,
-            Finished,
-            Deleted,
-            Closed,
-            RequestPosted,
-            ClosedFromQueue,
-        ]
-        .get(usize::try_from(c).ok()?)
-        .copied()
-    }
-}
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
-pub enum ChatMessageType {
-    #[default]
-    Invalid,
-    ToCustomer,
-    ToUser,
-    Special,
-}
-impl ChatMessageType {
-    pub fn code(self) -> i32 {
-        self as i32
-    }
-    pub fn from_code(c: i32) -> Option<Self> {
-        use ChatMessageType::*;
-        [Invalid, ToCustomer, ToUser, Special]
-            .get(usize::try_from(c).ok()?)
-            .copied()
-    }
-}
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
-pub enum ChatMessageSpecialType {
-    #[default]
-    None,
-    Welcome,
-    Url,
-    Block,
-    NewSession,
-    TransferedSession,
-    Error,
-    SessionDeleted,
-    FaqSuccessQuestion,
-    ClosedByUser,
-    ClosedByCustomer,
-    ClosedByIdle,
-    TransferRejected,
-    ReopenedByCustomer,
-    ClickedOption,
-    BotMessage,
-    Options,
-    IllegalFileType,
-}
-impl ChatMessageSpecialType {
-    pub fn code(self) -> i32 {
-        use ChatMessageSpecialType::*;
-        match self {
-            None => 0,
-            Welcome => 1,
-            Url => 2,
-            Block => 3,
-            NewSession => 5,
-            TransferedSession => 6,
-            Error => 7,
-            SessionDeleted => 8,
-            FaqSuccessQuestion => 9,
-            ClosedByUser => 10,
-            ClosedByCustomer => 11,
-            ClosedByIdle => 12,
-            TransferRejected => 13,
-            ReopenedByCustomer => 14,
-            ClickedOption => 15,
-            BotMessage => 16,
-            Options => 17,
-            IllegalFileType => 18,
+/// Defines a carrier that chatdesk builds: one struct whose fields carry
+/// their exact JSON names, and its `FIELDS` list, from one field list.
+///
+/// Deserialization goes through a private twin struct, entered only through
+/// `deserialize_map`: serde's derive would also accept a JSON array of the
+/// fields in order, which is not the carrier's JSON type.
+macro_rules! carrier {
+    (
+        $(#[$m:meta])*
+        $ty:ident {
+            $($(#[$fm:meta])* $json:literal => $field:ident: $fty:ty),+ $(,)?
         }
-    }
-    pub fn from_code(c: i32) -> Option<Self> {
-        use ChatMessageSpecialType::*;
-        [
-            None,
-            Welcome,
-            Url,
-            Block,
-            NewSession,
-            TransferedSession,
-            Error,
-            SessionDeleted,
-            FaqSuccessQuestion,
-            ClosedByUser,
-            ClosedByCustomer,
-            ClosedByIdle,
-            TransferRejected,
-            ReopenedByCustomer,
-            ClickedOption,
-            BotMessage,
-            Options,
-            IllegalFileType,
-        ]
-        .into_iter()
-        .find(|v| v.code() == c)
-    }
+    ) => {
+        $(#[$m])*
+        #[derive(Debug, Clone, PartialEq, Default, ::serde::Serialize)]
+        pub struct $ty {
+            $(
+                $(#[$fm])*
+                #[serde(rename = $json)]
+                pub $field: $fty,
+            )+
+        }
+
+        impl $ty {
+            /// The JSON keys, in CARRIERS.md order (the order they are written).
+            pub const FIELDS: &'static [&'static str] = &[$($json),+];
+        }
+
+        const _: () = {
+            #[derive(Default, ::serde::Deserialize)]
+            #[serde(default)]
+            struct Twin {
+                $(
+                    #[serde(rename = $json)]
+                    $field: $fty,
+                )+
+            }
+
+            struct ObjectVisitor;
+
+            impl<'de> ::serde::de::Visitor<'de> for ObjectVisitor {
+                type Value = $ty;
+
+                fn expecting(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+                    f.write_str(concat!("a ", stringify!($ty), " object"))
+                }
+
+                fn visit_map<A: ::serde::de::MapAccess<'de>>(self, map: A) -> Result<$ty, A::Error> {
+                    let twin = <Twin as ::serde::Deserialize>::deserialize(
+                        ::serde::de::value::MapAccessDeserializer::new(map),
+                    )?;
+                    Ok($ty { $($field: twin.$field),+ })
+                }
+            }
+
+            impl<'de> ::serde::Deserialize<'de> for $ty {
+                fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                    d.deserialize_map(ObjectVisitor)
+                }
+            }
+        };
+    };
 }
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
-pub struct ChatTopicEntity {
-    #[serde(rename = "ChatTopicId")]
-    pub chat_topic_id: i32,
-    #[serde(rename = "Name")]
-    pub name: String,
-}
+
+mod agent;
+mod datetime;
+mod enums;
+pub(crate) mod flags;
+mod hours;
+mod message;
+mod presence;
+mod raw;
+mod rights;
+pub mod schema;
+mod session;
+mod topic;
+mod widget;
+
+pub use agent::ChatTopicAgent;
+pub use datetime::{UNSET_WIRE, WireDateTime, WireDateTimeError};
+pub use enums::{
+    ChatMessageSpecialType, ChatMessageType, ChatSessionFlags, ChatSessionStatus, UnknownEnumName,
+    WidgetSize, WidgetTheme,
+};
+pub use flags::{CustomerFieldFlags, FieldRightMask, FlagParseError, TableRightMask};
+pub use hours::ChatOpeningHours;
+pub use message::ChatMessage;
+pub use presence::ChatPresence;
+pub use raw::{
+    Associate, AssociateKind, Contact, ContactKind, CustomerLanguage, CustomerLanguageKind,
+    KbCategory, KbCategoryKind, Person, PersonKind, Project, ProjectKind, RawObject, ReplyTemplate,
+    ReplyTemplateKind, Sale, SaleKind, SummaryKind, Ticket, TicketCategory, TicketCategoryKind,
+    TicketKind, TicketPriority, TicketPriorityKind, TimeZoneData, TimeZoneDataKind,
+};
+pub use rights::{FieldProperties, FieldProperty, FieldRight, TableRight};
+pub use schema::{FieldKind, Schema, SchemaError};
+pub use session::ChatSessionEntity;
+pub use topic::{ChatBotSettings, ChatTopicEntity};
+pub use widget::ChatWidgetSettings;
