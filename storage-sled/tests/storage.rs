@@ -377,3 +377,31 @@ fn backend_name_and_flush() {
     store.write(|tx| tx.put_topic(&topic(1))).unwrap();
     store.flush().unwrap();
 }
+
+#[test]
+fn topic_settings_round_trip_exactly() {
+    use chatdesk::wire::ChatTopicEntity;
+    let settings: ChatTopicEntity = serde_json::from_str(
+        r#"{
+            "ChatTopicId": 4, "Name": "Støtte", "Description": "d\u0000\"",
+            "Language": {"Id": 3, "Name": "Norsk", "Extra": {"deep": [1, 2.5, null]}},
+            "LastAccept": "2024-01-02T03:04:05",
+            "WarnNewChatMinutes": 3, "BotEnabled": true,
+            "Widget": {"RequiredFields": "name, EMAIL"},
+            "BotSettings": {"BotName": "Robo"},
+            "TableRight": {"Mask": "Select, Update", "Reason": "why"},
+            "FieldProperties": {"b": {"FieldRight": {"Mask": "Read"}}, "a": {}}
+        }"#,
+    )
+    .unwrap();
+    let t = chatdesk::model::TopicRecord {
+        id: TopicId(4),
+        settings,
+        last_accept: None,
+        seconds_pr_accept: -1,
+    };
+    let store = temp_store();
+    store.write(|tx| tx.put_topic(&t)).unwrap();
+    let store = store.reopen().unwrap();
+    assert_eq!(store.read(|tx| tx.topic(TopicId(4))).unwrap(), Some(t));
+}
