@@ -14,3 +14,16 @@ pub use error::{Error, Result, StorageError};
 pub use ids::{IdKind, MessageId, SessionId, TopicId, UserId};
 pub use storage::memory::MemoryStorage;
 pub use storage::{Durability, ReadTx, Storage, StorageExt, WriteTx};
+pub mod hours;
+pub mod rank;
+pub mod rights;
+pub mod service;
+
+pub use service::{ChatDesk, Config, Directory, MemoryDirectory};
+pub use wire::{
+    Associate, ChatMessage, ChatMessageSpecialType, ChatMessageType, ChatPresence,
+    ChatSessionEntity, ChatSessionStatus, ChatTopicAgent, ChatTopicEntity, FieldProperty,
+    FieldRight, TableRight,
+};
+#[cfg(any(test, feature = "testkit"))]
+pub mod testkit;

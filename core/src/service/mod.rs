@@ -1,0 +1,136 @@
+//! The service: [`ChatDesk`] owns a storage and runs every operation of SPEC
+//! §9, each one atomic storage transaction.
+
+mod build;
+mod directory;
+mod keys;
+mod members;
+mod presence;
+mod sessions;
+mod topic_rules;
+mod topics;
+
+pub use directory::{Directory, MemoryDirectory};
+
+use crate::caller::{Caller, Context};
+use crate::clock::{Clock, SystemClock, Timestamp};
+use crate::error::Result;
+use crate::ids::{SessionId, UserId};
+use crate::storage::{ReadTx, Storage};
+use std::sync::Arc;
+
+/// Limits and windows of the time-driven rules (SPEC §3). All in seconds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    /// An active session idle this long is closed by the idle sweep (default 30 min).
+    pub idle_limit_secs: i64,
+    /// An open session whose customer has not been seen this long is closed by
+    /// the idle sweep (default 3 min; 0 = off).
+    pub dead_customer_secs: i64,
+    /// How long after WhenEnded a customer may reopen (default 15 min).
+    pub reopen_window_secs: i64,
+    /// Deleted sessions older than this are removed by purge (default 24 h).
+    pub purge_after_secs: i64,
+    /// Typing state expires after this long (default 10 s).
+    pub typing_expiry_secs: i64,
+    /// A customer's fetch writes WhenFetched only when the stored value is
+    /// older than this (default 5 s), so polling is not a write per poll.
+    pub fetch_write_interval_secs: i64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            idle_limit_secs: 30 * 60,
+            dead_customer_secs: 3 * 60,
+            reopen_window_secs: 15 * 60,
+            purge_after_secs: 24 * 3600,
+            typing_expiry_secs: 10,
+            fetch_write_interval_secs: 5,
+        }
+    }
+}
+
+/// The chat service over a storage `S`. Cheap to share behind an `Arc`; every
+/// method is blocking and thread-safe.
+#[derive(Debug)]
+pub struct ChatDesk<S: Storage> {
+    storage: S,
+    clock: Arc<dyn Clock>,
+    config: Config,
+    directory: Arc<dyn Directory>,
+}
+
+impl<S: Storage> ChatDesk<S> {
+    /// A service over `storage` with the system clock, the default
+    /// configuration and an empty [`MemoryDirectory`].
+    pub fn new(storage: S) -> Self {
+        ChatDesk {
+            storage,
+            clock: Arc::new(SystemClock),
+            config: Config::default(),
+            directory: Arc::new(MemoryDirectory::new()),
+        }
+    }
+
+    /// The same service reading time from `clock` (tests use [`crate::ManualClock`]).
+    pub fn with_clock(mut self, clock: impl Clock) -> Self {
+        self.clock = Arc::new(clock);
+        self
+    }
+
+    /// The same service with `config`.
+    pub fn with_config(mut self, config: Config) -> Self {
+        self.config = config;
+        self
+    }
+
+    /// The same service taking summaries from `directory`.
+    pub fn with_directory(mut self, directory: Arc<dyn Directory>) -> Self {
+        self.directory = directory;
+        self
+    }
+
+    /// The storage.
+    pub fn storage(&self) -> &S {
+        &self.storage
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// The directory.
+    pub fn directory(&self) -> &Arc<dyn Directory> {
+        &self.directory
+    }
+
+    /// Now, from the clock.
+    pub fn now(&self) -> Timestamp {
+        self.clock.now()
+    }
+}
+
+/// Who the caller is, with a customer's key resolved to their session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Who {
+    System,
+    Agent(UserId),
+    /// A customer whose key matches this session (None: no session has it).
+    Customer(Option<SessionId>),
+    Anonymous,
+}
+
+impl Who {
+    pub(crate) fn resolve(tx: &dyn ReadTx, ctx: &Context) -> Result<Who> {
+        Ok(match &ctx.caller {
+            Caller::System => Who::System,
+            Caller::Agent(u) => Who::Agent(*u),
+            Caller::Anonymous => Who::Anonymous,
+            Caller::Customer(key) => {
+                Who::Customer(tx.session_by_key(&keys::hash_key(key.as_str()))?)
+            }
+        })
+    }
+}

@@ -1,0 +1,148 @@
+//! Presence (`ChatPresence`, SPEC §1): who is there to answer.
+
+use super::build::presence_carrier;
+use super::{ChatDesk, Who};
+use crate::caller::Context;
+use crate::error::{Error, Result};
+use crate::ids::UserId;
+use crate::model::PresenceRecord;
+use crate::storage::{ReadTx, Storage, StorageExt};
+use crate::wire::ChatPresence;
+use std::collections::BTreeSet;
+
+/// What a presence carrier needs besides the record.
+fn facts(tx: &dyn ReadTx, user: UserId) -> Result<(PresenceRecord, i32, Vec<i32>)> {
+    let p = tx.presence(user)?.unwrap_or(PresenceRecord {
+        user,
+        present: false,
+        display_name: String::new(),
+    });
+    let ongoing = i32::try_from(tx.active_sessions(user)?.len()).unwrap_or(i32::MAX);
+    let topics = tx
+        .user_memberships(user)?
+        .into_iter()
+        .filter(|m| m.can_respond)
+        .map(|m| m.topic.0)
+        .collect();
+    Ok((p, ongoing, topics))
+}
+
+fn check_read(who: Who, op: &'static str) -> Result<()> {
+    match who {
+        Who::System | Who::Agent(_) => Ok(()),
+        _ => Err(Error::forbidden(op, "customers do not read presence")),
+    }
+}
+
+fn check_save(who: Who, user: UserId, op: &'static str) -> Result<()> {
+    match who {
+        Who::System => Ok(()),
+        Who::Agent(me) if me == user => Ok(()),
+        Who::Agent(_) => Err(Error::forbidden(op, "agents save only their own presence")),
+        _ => Err(Error::forbidden(op, "customers do not save presence")),
+    }
+}
+
+impl<S: Storage> ChatDesk<S> {
+    /// A user's presence (not Present, DisplayName "" if never saved).
+    ///
+    /// # Errors
+    /// Forbidden for customers.
+    pub fn get_chat_presence(&self, ctx: &Context, user: UserId) -> Result<ChatPresence> {
+        self.storage.read(|tx| {
+            let who = Who::resolve(tx, ctx)?;
+            check_read(who, "get_chat_presence")?;
+            let (p, n, topics) = facts(tx, user)?;
+            Ok(presence_carrier(&p, n, topics, own(who, user)))
+        })
+    }
+
+    /// Saves Present and DisplayName (agents their own, System anyone's); the
+    /// other fields are computed and ignored on input.
+    ///
+    /// # Errors
+    /// Forbidden; Validation for a UserId ≤ 0.
+    pub fn save_chat_presence(
+        &self,
+        ctx: &Context,
+        presence: &ChatPresence,
+    ) -> Result<ChatPresence> {
+        self.storage.write(|tx| {
+            let who = Who::resolve(tx, ctx)?;
+            let user = UserId(presence.user_id);
+            check_save(who, user, "save_chat_presence")?;
+            save_one(tx, presence)?;
+            let (p, n, topics) = facts(tx, user)?;
+            Ok(presence_carrier(&p, n, topics, true))
+        })
+    }
+
+    /// Every user who has a membership or a saved presence, by UserId
+    /// (REST `Presence/GetAll`).
+    ///
+    /// # Errors
+    /// Forbidden for customers.
+    pub fn get_all_chat_presence(&self, ctx: &Context) -> Result<Vec<ChatPresence>> {
+        self.storage.read(|tx| {
+            let who = Who::resolve(tx, ctx)?;
+            check_read(who, "get_all_chat_presence")?;
+            let mut users: BTreeSet<UserId> = tx.presences()?.iter().map(|p| p.user).collect();
+            users.extend(tx.all_members()?.iter().map(|m| m.user));
+            users
+                .into_iter()
+                .map(|u| {
+                    let (p, n, topics) = facts(tx, u)?;
+                    Ok(presence_carrier(&p, n, topics, own(who, u)))
+                })
+                .collect()
+        })
+    }
+
+    /// Saves several presences in one transaction: all or none
+    /// (REST `Presence/SaveAll`).
+    ///
+    /// # Errors
+    /// As [`Self::save_chat_presence`], for the first failing entry.
+    pub fn save_all_chat_presence(
+        &self,
+        ctx: &Context,
+        presences: &[ChatPresence],
+    ) -> Result<Vec<ChatPresence>> {
+        self.storage.write(|tx| {
+            let who = Who::resolve(tx, ctx)?;
+            for p in presences {
+                check_save(who, UserId(p.user_id), "save_all_chat_presence")?;
+                save_one(tx, p)?;
+            }
+            presences
+                .iter()
+                .map(|p| {
+                    let (rec, n, topics) = facts(tx, UserId(p.user_id))?;
+                    Ok(presence_carrier(&rec, n, topics, true))
+                })
+                .collect()
+        })
+    }
+}
+
+fn own(who: Who, user: UserId) -> bool {
+    match who {
+        Who::System => true,
+        Who::Agent(me) => me == user,
+        _ => false,
+    }
+}
+
+fn save_one(tx: &mut dyn crate::storage::WriteTx, p: &ChatPresence) -> Result<()> {
+    if p.user_id <= 0 {
+        return Err(Error::validation(
+            "UserId",
+            "must be a positive associate id",
+        ));
+    }
+    tx.put_presence(&PresenceRecord {
+        user: UserId(p.user_id),
+        present: p.present,
+        display_name: p.display_name.clone(),
+    })
+}

@@ -1,0 +1,292 @@
+//! Sessions: create (the seed endpoint), read with rights, queue position
+//! (SPEC §3.1, §3.2, §4, §5).
+
+use super::{ChatDesk, Who, keys, topic_rules};
+use crate::caller::Context;
+use crate::clock::Timestamp;
+use crate::error::{Error, Result};
+use crate::ids::{IdKind, SessionId, TopicId};
+use crate::model::{CrmLinks, CustomerInfo, SessionRecord, TopicRecord};
+use crate::rights::{SessionRelation, session_table_right};
+use crate::storage::{ReadTx, Storage, StorageExt, WriteTx};
+use crate::wire::{ChatSessionEntity, ChatSessionStatus};
+
+/// Who the caller is to `s`.
+pub(crate) fn relation(tx: &dyn ReadTx, who: Who, s: &SessionRecord) -> Result<SessionRelation> {
+    Ok(match who {
+        Who::System => SessionRelation {
+            system: true,
+            ..Default::default()
+        },
+        Who::Agent(u) => SessionRelation {
+            member: tx.member(s.topic, u)?,
+            is_user: s.user == Some(u),
+            ..Default::default()
+        },
+        Who::Customer(Some(id)) if id == s.id => SessionRelation {
+            is_customer: true,
+            ..Default::default()
+        },
+        Who::Customer(_) | Who::Anonymous => SessionRelation::default(),
+    })
+}
+
+/// The session and the caller's TableRight on it, or NotFound.
+pub(crate) fn visible_session(
+    tx: &dyn ReadTx,
+    who: Who,
+    id: SessionId,
+) -> Result<(SessionRecord, SessionRelation, u32)> {
+    let not_found = || Error::not_found("session", id);
+    let s = tx.session(id)?.ok_or_else(not_found)?;
+    let rel = relation(tx, who, &s)?;
+    let bits = session_table_right(&rel, &s).ok_or_else(not_found)?;
+    Ok((s, rel, bits))
+}
+
+/// The customer fields of a carrier, checked against SPEC §1's lengths.
+pub(crate) fn customer_info(e: &ChatSessionEntity) -> Result<CustomerInfo> {
+    let check = |field: &str, v: &str, max: usize| -> Result<String> {
+        let n = v.chars().count();
+        if n > max {
+            return Err(Error::validation(
+                field,
+                format!("{n} characters; at most {max}"),
+            ));
+        }
+        Ok(v.to_string())
+    };
+    Ok(CustomerInfo {
+        alias: check("CustomerAlias", &e.customer_alias, 64)?,
+        host: check("CustomerHost", &e.customer_host, 255)?,
+        name: check("CustomerName", &e.customer_name, 255)?,
+        email: check("CustomerEmail", &e.customer_email, 255)?,
+        phone: check("CustomerPhone", &e.customer_phone, 32)?,
+        consented: e.customer_consented,
+        company: check("CustomerCompanyName", &e.customer_company_name, 255)?,
+    })
+}
+
+/// The CRM links of a carrier (ids of its summaries).
+pub(crate) fn crm_links(e: &ChatSessionEntity) -> CrmLinks {
+    CrmLinks {
+        person: e.person.as_ref().and_then(|p| p.id()),
+        contact: e.contact.as_ref().and_then(|p| p.id()),
+        project: e.project.as_ref().and_then(|p| p.id()),
+        sale: e.sale.as_ref().and_then(|p| p.id()),
+        ticket: e.ticket.as_ref().and_then(|p| p.id()),
+    }
+}
+
+/// The topic's RequiredFields and consent rule, in carrier order (SPEC §3.1).
+pub(crate) fn check_required(topic: &TopicRecord, c: &CustomerInfo) -> Result<()> {
+    let flags = topic.settings.widget.required_fields.bits();
+    let missing = |v: &str| v.trim().is_empty();
+    let checks: [(u32, &str, bool); 4] = [
+        (2, "CustomerName", missing(&c.name)),
+        (1, "CustomerEmail", missing(&c.email)),
+        (8, "CustomerPhone", missing(&c.phone)),
+        (4, "CustomerCompanyName", missing(&c.company)),
+    ];
+    for (bit, field, empty) in &checks[..3] {
+        if flags & bit != 0 && *empty {
+            return Err(Error::validation(*field, "required by the topic"));
+        }
+    }
+    if topic.settings.collect_consent && !c.consented {
+        return Err(Error::validation(
+            "CustomerConsented",
+            "the topic collects consent: must be true to enter the queue",
+        ));
+    }
+    let (bit, field, empty) = checks[3];
+    if flags & bit != 0 && empty {
+        return Err(Error::validation(field, "required by the topic"));
+    }
+    Ok(())
+}
+
+/// Whether some member with CanRespond is present.
+pub(crate) fn has_present_responder(tx: &dyn ReadTx, topic: TopicId) -> Result<bool> {
+    for m in tx.topic_members(topic)? {
+        if m.can_respond && tx.presence(m.user)?.is_some_and(|p| p.present) {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+/// Rules 3–4 of SPEC §3.1: OfflineForm when closed or nobody can answer.
+pub(crate) fn route_target(
+    tx: &dyn ReadTx,
+    topic: &TopicRecord,
+    now: Timestamp,
+) -> Result<ChatSessionStatus> {
+    if !topic_rules::is_open(&topic.settings, now) || !has_present_responder(tx, topic.id)? {
+        Ok(ChatSessionStatus::OfflineForm)
+    } else {
+        Ok(ChatSessionStatus::InQueue)
+    }
+}
+
+/// Puts `s` in the queue (SPEC §3.2): next sequence, entry time, AlertLevel 0,
+/// and InitialQueuePos the first time it joins the human queue.
+pub(crate) fn enter_queue(
+    tx: &mut dyn WriteTx,
+    s: &mut SessionRecord,
+    now: Timestamp,
+) -> Result<()> {
+    let seq = u64::try_from(tx.next_id(IdKind::QueueSeq)?)
+        .map_err(|_| Error::corrupt("queue sequence counter is negative"))?;
+    s.status = ChatSessionStatus::InQueue;
+    s.queue_seq = Some(seq);
+    s.queue_entered = Some(now);
+    s.alert_level = 0;
+    freeze_initial_queue_pos(tx, s)
+}
+
+/// Sets InitialQueuePos once, when the session first is in the human queue.
+pub(crate) fn freeze_initial_queue_pos(tx: &dyn ReadTx, s: &mut SessionRecord) -> Result<()> {
+    if let (0, Some(seq)) = (s.initial_queue_pos, s.human_queue_seq()) {
+        let before = tx.queue_count_before(s.topic, seq)?;
+        s.initial_queue_pos = i32::try_from(before).unwrap_or(i32::MAX - 1) + 1;
+    }
+    Ok(())
+}
+
+/// The position of `s` in its topic's human queue (SPEC §4), if it is in it.
+pub(crate) fn queue_position_of(tx: &dyn ReadTx, s: &SessionRecord) -> Result<Option<u32>> {
+    match s.human_queue_seq() {
+        Some(seq) => Ok(Some(tx.queue_count_before(s.topic, seq)? + 1)),
+        None => Ok(None),
+    }
+}
+
+impl<S: Storage> ChatDesk<S> {
+    /// A new session carrier with defaults, for the caller to fill in.
+    pub fn create_default_chat_session_entity(&self, _ctx: &Context) -> ChatSessionEntity {
+        ChatSessionEntity::default()
+    }
+
+    /// Creates a session on a topic (REST `POST /api/v1/ChatTopic/{id}/Sessions`).
+    /// The customer fields and (for System) the CRM links are taken from
+    /// `input`; everything else is set by SPEC §3.1. The returned carrier is the
+    /// only one that ever holds the SessionKey.
+    ///
+    /// # Errors
+    /// NotFound (unknown topic), Forbidden (agents, customers who already have
+    /// a session), Validation (a field over its length, RequiredFields or
+    /// consent missing when the session would enter the queue, ids exhausted).
+    pub fn create_chat_session_for_topic(
+        &self,
+        ctx: &Context,
+        topic: TopicId,
+        input: &ChatSessionEntity,
+    ) -> Result<ChatSessionEntity> {
+        const OP: &str = "create_chat_session_for_topic";
+        let now = self.now();
+        let (key, hash) = keys::new_session_key()?;
+        let (rec, who) = self.storage.write(|tx| {
+            let who = Who::resolve(tx, ctx)?;
+            let t = tx
+                .topic(topic)?
+                .ok_or_else(|| Error::not_found("topic", topic))?;
+            match who {
+                Who::System | Who::Anonymous => {}
+                Who::Agent(_) => return Err(Error::forbidden(OP, "agents do not create sessions")),
+                Who::Customer(_) => {
+                    return Err(Error::forbidden(
+                        OP,
+                        "a customer with a session key creates no other",
+                    ));
+                }
+            }
+            let customer = customer_info(input)?;
+            let w = &t.settings.widget;
+            let status = if w.pre_form_enabled {
+                ChatSessionStatus::PreChatForm
+            } else if w.auto_faq_enabled {
+                ChatSessionStatus::Faq
+            } else {
+                route_target(tx, &t, now)?
+            };
+            if status == ChatSessionStatus::InQueue {
+                check_required(&t, &customer)?;
+            }
+            let id = i32::try_from(tx.next_id(IdKind::Session)?)
+                .map_err(|_| Error::validation("ChatSessionId", "past i32::MAX"))?;
+            let mut s = SessionRecord {
+                id: SessionId(id),
+                topic,
+                user: None,
+                links: if who == Who::System {
+                    crm_links(input)
+                } else {
+                    CrmLinks::default()
+                },
+                customer,
+                status,
+                first_message: String::new(),
+                last_message: String::new(),
+                when_requested: now,
+                when_started: None,
+                when_ended: None,
+                when_idle: None,
+                when_fetched: None,
+                key_hash: hash,
+                initial_queue_pos: 0,
+                alert_level: 0,
+                rank: 0,
+                transfer_to: None,
+                chatbot_is_active: t.settings.bot_enabled,
+                rating: 0,
+                queue_seq: None,
+                queue_entered: None,
+                customer_last_since: None,
+                deleted_at: None,
+            };
+            if status == ChatSessionStatus::InQueue {
+                enter_queue(tx, &mut s, now)?;
+            }
+            tx.put_session(&s)?;
+            Ok((s, who))
+        })?;
+        let customer = who != Who::System;
+        let rel = SessionRelation {
+            system: !customer,
+            is_customer: customer,
+            ..Default::default()
+        };
+        let bits = session_table_right(&rel, &rec).unwrap_or(0);
+        Ok(self.session_entity(ctx, &rec, bits, customer, Some(key)))
+    }
+
+    /// A session as the caller may see it, with TableRight and FieldProperties.
+    ///
+    /// # Errors
+    /// NotFound when there is no such session or the caller may not see it.
+    pub fn get_chat_session_entity(
+        &self,
+        ctx: &Context,
+        id: SessionId,
+    ) -> Result<ChatSessionEntity> {
+        let (s, rel, bits) = self.storage.read(|tx| {
+            let who = Who::resolve(tx, ctx)?;
+            visible_session(tx, who, id)
+        })?;
+        Ok(self.session_entity(ctx, &s, bits, rel.is_customer, None))
+    }
+
+    /// The session's current position in its topic's human queue (1 = next);
+    /// `None` when it is not in the human queue.
+    ///
+    /// # Errors
+    /// NotFound when there is no such session or the caller may not see it.
+    pub fn get_queue_position(&self, ctx: &Context, id: SessionId) -> Result<Option<u32>> {
+        self.storage.read(|tx| {
+            let who = Who::resolve(tx, ctx)?;
+            let (s, _, _) = visible_session(tx, who, id)?;
+            queue_position_of(tx, &s)
+        })
+    }
+}

@@ -1,0 +1,218 @@
+//! Topics: save, get, delete, list, opening hours (SPEC §1, §3.5, §5).
+
+use super::build::{TopicView, topic_entity};
+use super::{ChatDesk, Who, topic_rules};
+use crate::caller::Context;
+use crate::error::{Error, Result};
+use crate::ids::{IdKind, SessionId, TopicId};
+use crate::model::{TopicRecord, status_is_open};
+use crate::storage::{ReadTx, Storage, StorageExt};
+use crate::wire::{ChatSessionStatus, ChatTopicEntity, WireDateTime};
+
+/// How the caller sees a topic, or NotFound / Forbidden.
+pub(crate) fn topic_view(tx: &dyn ReadTx, who: Who, topic: TopicId) -> Result<TopicView> {
+    Ok(match who {
+        Who::System => TopicView::System,
+        Who::Customer(_) | Who::Anonymous => TopicView::Customer,
+        Who::Agent(u) => match tx.member(topic, u)? {
+            Some(m) if m.can_manage => TopicView::Manager,
+            Some(_) => TopicView::Member,
+            None => return Err(Error::not_found("topic", topic)),
+        },
+    })
+}
+
+impl<S: Storage> ChatDesk<S> {
+    /// A new topic carrier with defaults, for the caller to fill in and save
+    /// (ChatTopicId 0 creates).
+    pub fn create_default_chat_topic_entity(&self, ctx: &Context) -> ChatTopicEntity {
+        let rec = TopicRecord {
+            id: TopicId(0),
+            settings: ChatTopicEntity::default(),
+            last_accept: None,
+            seconds_pr_accept: 0,
+        };
+        let view = if ctx.is_system() {
+            TopicView::System
+        } else {
+            TopicView::Member
+        };
+        topic_entity(ctx, &rec, view)
+    }
+
+    /// Creates (ChatTopicId 0, System only) or updates (System or the topic's
+    /// managers) a topic, and returns it as the caller now sees it.
+    /// LastAccept and SecondsPrAccept are kept by pick-ups and ignored here.
+    ///
+    /// # Errors
+    /// NotFound (unknown non-zero id, or an agent who is not a member),
+    /// Forbidden (customers, non-manager members, agents creating),
+    /// Validation (opening-hour times that are read and do not parse).
+    pub fn save_chat_topic_entity(
+        &self,
+        ctx: &Context,
+        topic: &ChatTopicEntity,
+    ) -> Result<ChatTopicEntity> {
+        const OP: &str = "save_chat_topic_entity";
+        let rec = self.storage.write(|tx| {
+            let who = Who::resolve(tx, ctx)?;
+            let existing = if topic.chat_topic_id == 0 {
+                if who != Who::System {
+                    return Err(Error::forbidden(OP, "only System creates topics"));
+                }
+                None
+            } else {
+                let id = TopicId(topic.chat_topic_id);
+                let Some(old) = tx.topic(id)? else {
+                    return Err(Error::not_found("topic", id));
+                };
+                match topic_view(tx, who, id)? {
+                    TopicView::System | TopicView::Manager => {}
+                    _ => return Err(Error::forbidden(OP, "only System and managers save topics")),
+                }
+                Some(old)
+            };
+            topic_rules::week_hours(topic)?;
+            let mut settings = topic.clone();
+            settings.table_right = Default::default();
+            settings.field_properties = Default::default();
+            settings.last_accept = WireDateTime::Unset;
+            settings.seconds_pr_accept = 0;
+            let rec = match existing {
+                Some(old) => TopicRecord { settings, ..old },
+                None => {
+                    let id = i32::try_from(tx.next_id(IdKind::Topic)?)
+                        .map_err(|_| Error::validation("ChatTopicId", "past i32::MAX"))?;
+                    settings.chat_topic_id = id;
+                    TopicRecord {
+                        id: TopicId(id),
+                        settings,
+                        last_accept: None,
+                        seconds_pr_accept: 0,
+                    }
+                }
+            };
+            let mut stored = rec.clone();
+            stored.settings.chat_topic_id = rec.id.0;
+            tx.put_topic(&stored)?;
+            let view = topic_view(tx, who, rec.id)?;
+            Ok((stored, view))
+        })?;
+        Ok(topic_entity(ctx, &rec.0, rec.1))
+    }
+
+    /// A topic as the caller sees it (customers see the widget fields only).
+    ///
+    /// # Errors
+    /// NotFound for an unknown topic or an agent who is not a member.
+    pub fn get_chat_topic_entity(&self, ctx: &Context, id: TopicId) -> Result<ChatTopicEntity> {
+        let (rec, view) = self.storage.read(|tx| {
+            let who = Who::resolve(tx, ctx)?;
+            let rec = tx.topic(id)?.ok_or_else(|| Error::not_found("topic", id))?;
+            Ok((rec, topic_view(tx, who, id)?))
+        })?;
+        Ok(topic_entity(ctx, &rec, view))
+    }
+
+    /// Deletes a topic (System or its managers): its memberships go, its ended
+    /// sessions are soft-deleted (status Deleted, removed by purge later).
+    ///
+    /// # Errors
+    /// NotFound, Forbidden (customers, non-manager members), Conflict while the
+    /// topic has open sessions.
+    pub fn delete_chat_topic_entity(&self, ctx: &Context, id: TopicId) -> Result<()> {
+        const OP: &str = "delete_chat_topic_entity";
+        let now = self.now();
+        self.storage.write(|tx| {
+            let who = Who::resolve(tx, ctx)?;
+            if tx.topic(id)?.is_none() {
+                return Err(Error::not_found("topic", id));
+            }
+            match topic_view(tx, who, id)? {
+                TopicView::System | TopicView::Manager => {}
+                _ => {
+                    return Err(Error::forbidden(
+                        OP,
+                        "only System and managers delete topics",
+                    ));
+                }
+            }
+            let mut after = SessionId(0);
+            let mut ended = Vec::new();
+            loop {
+                let page = tx.topic_sessions(id, after, 256)?;
+                let Some(last) = page.last() else { break };
+                after = last.id;
+                for s in page {
+                    if status_is_open(s.status) {
+                        return Err(Error::conflict(format!(
+                            "topic {id} has open session {}; close it first",
+                            s.id
+                        )));
+                    }
+                    if s.status != ChatSessionStatus::Deleted {
+                        ended.push(s);
+                    }
+                }
+            }
+            for mut s in ended {
+                s.status = ChatSessionStatus::Deleted;
+                s.rank = 0;
+                s.transfer_to = None;
+                s.deleted_at = Some(now);
+                tx.put_session(&s)?;
+            }
+            for m in tx.topic_members(id)? {
+                tx.delete_member(id, m.user)?;
+            }
+            tx.delete_topic(id)
+        })
+    }
+
+    /// The topics where the caller is a member (System: every topic), by id.
+    ///
+    /// # Errors
+    /// The backend's failure.
+    pub fn chat_topics_for_user(&self, ctx: &Context) -> Result<Vec<ChatTopicEntity>> {
+        let list = self.storage.read(|tx| {
+            let who = Who::resolve(tx, ctx)?;
+            let mut out = Vec::new();
+            match who {
+                Who::System => {
+                    for t in tx.topics()? {
+                        out.push((t, TopicView::System));
+                    }
+                }
+                Who::Agent(u) => {
+                    for m in tx.user_memberships(u)? {
+                        if let Some(t) = tx.topic(m.topic)? {
+                            let view = if m.can_manage {
+                                TopicView::Manager
+                            } else {
+                                TopicView::Member
+                            };
+                            out.push((t, view));
+                        }
+                    }
+                }
+                Who::Customer(_) | Who::Anonymous => {}
+            }
+            Ok(out)
+        })?;
+        Ok(list.iter().map(|(t, v)| topic_entity(ctx, t, *v)).collect())
+    }
+
+    /// Whether the topic is open now (SPEC §3.5).
+    ///
+    /// # Errors
+    /// NotFound for an unknown topic (or an agent who is not a member).
+    pub fn is_within_opening_hours(&self, ctx: &Context, id: TopicId) -> Result<bool> {
+        let now = self.now();
+        self.storage.read(|tx| {
+            let who = Who::resolve(tx, ctx)?;
+            let rec = tx.topic(id)?.ok_or_else(|| Error::not_found("topic", id))?;
+            topic_view(tx, who, id)?;
+            Ok(topic_rules::is_open(&rec.settings, now))
+        })
+    }
+}

@@ -1,0 +1,60 @@
+//! The shared conformance suite (STYLE §3): every behaviour is a test function
+//! here, written once against the service and a fresh storage; every backend
+//! runs them all through [`conformance_suite!`](crate::conformance_suite).
+//! Not semver-stable: enable the `testkit` feature only in dev-dependencies.
+#![allow(missing_docs, clippy::missing_panics_doc, clippy::unwrap_used)]
+
+pub mod concurrency;
+pub mod fixture;
+pub mod sessions;
+pub mod storage;
+pub mod topics;
+
+pub use fixture::{Fixture, dump};
+
+/// Expands to one `#[test]` per conformance test, each opening a fresh store
+/// with `$open` (an expression giving an `impl Storage`).
+#[macro_export]
+macro_rules! conformance_suite {
+    ($open:expr) => {
+        $crate::conformance_suite!(@tests $open;
+            storage::reads_see_own_writes,
+            storage::failed_closure_leaves_nothing,
+            storage::ids_are_sequential_per_kind,
+            storage::indexes_follow_session_changes,
+            storage::delete_session_removes_messages,
+            storage::readers_see_committed_snapshots,
+            topics::topic_ids_start_at_one_and_zero_creates,
+            topics::topic_save_refusals,
+            topics::topic_views_per_caller,
+            topics::topic_delete_rules,
+            topics::membership_rules,
+            topics::presence_defaults_and_rights,
+            topics::opening_hours_basic,
+            sessions::first_status_rules,
+            sessions::required_fields_and_consent,
+            sessions::field_lengths_refused,
+            sessions::session_key_only_at_create,
+            sessions::queue_sequence_and_positions,
+            sessions::bot_sessions_are_not_in_the_human_queue,
+            sessions::session_rights_per_caller,
+            sessions::create_refusals,
+            sessions::carrier_times_in_caller_zone,
+            concurrency::parallel_creates_get_distinct_ids_and_positions,
+            concurrency::parallel_raw_writers_lose_nothing,
+        );
+    };
+    (@tests $open:expr; $($module:ident :: $name:ident),* $(,)?) => {
+        $(
+            #[test]
+            fn $name() {
+                $crate::testkit::$module::$name($open)
+            }
+        )*
+    };
+}
+
+#[cfg(test)]
+mod memory_suite {
+    crate::conformance_suite!(crate::MemoryStorage::new());
+}

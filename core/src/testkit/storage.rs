@@ -1,0 +1,269 @@
+//! Storage-level isolation and indexing cases every backend must pass.
+
+use crate::clock::Timestamp;
+use crate::model::{CrmLinks, CustomerInfo, MessageRecord, SessionRecord};
+use crate::storage::{Storage, StorageExt};
+use crate::wire::{ChatMessageSpecialType, ChatMessageType, ChatSessionStatus};
+use crate::{Error, IdKind, MessageId, SessionId, TopicId, UserId};
+
+/// A session record for storage tests.
+pub fn record(id: i32, topic: i32, status: ChatSessionStatus) -> SessionRecord {
+    let mut key_hash = [0u8; 32];
+    key_hash[..4].copy_from_slice(&id.to_be_bytes());
+    SessionRecord {
+        id: SessionId(id),
+        topic: TopicId(topic),
+        user: None,
+        links: CrmLinks::default(),
+        customer: CustomerInfo {
+            alias: format!("c{id}"),
+            ..CustomerInfo::default()
+        },
+        status,
+        first_message: String::new(),
+        last_message: String::new(),
+        when_requested: Timestamp(1_000),
+        when_started: None,
+        when_ended: None,
+        when_idle: None,
+        when_fetched: None,
+        key_hash,
+        initial_queue_pos: 0,
+        alert_level: 0,
+        rank: 0,
+        transfer_to: None,
+        chatbot_is_active: false,
+        rating: 0,
+        queue_seq: None,
+        queue_entered: None,
+        customer_last_since: None,
+        deleted_at: None,
+    }
+}
+
+fn message(id: i32, session: i32) -> MessageRecord {
+    MessageRecord {
+        id: MessageId(id),
+        session: SessionId(session),
+        kind: ChatMessageType::ToUser,
+        text: format!("m{id} ünïcødé <b>&"),
+        author: "a".into(),
+        read_by_customer: false,
+        special: ChatMessageSpecialType::None,
+        special_param: String::new(),
+        when_posted: Timestamp(-5),
+    }
+}
+
+pub fn reads_see_own_writes<S: Storage>(store: S) {
+    store
+        .write(|tx| {
+            let mut s = record(1, 1, ChatSessionStatus::InQueue);
+            s.queue_seq = Some(7);
+            tx.put_session(&s)?;
+            assert_eq!(tx.session(SessionId(1))?, Some(s.clone()));
+            assert_eq!(tx.queue_len(TopicId(1))?, 1);
+            assert_eq!(tx.queue(TopicId(1), 0, 10)?, vec![(7, SessionId(1))]);
+            assert_eq!(tx.session_by_key(&s.key_hash)?, Some(SessionId(1)));
+            tx.put_message(&message(1, 1))?;
+            assert_eq!(tx.messages(SessionId(1), MessageId(0), 10)?.len(), 1);
+            Ok(())
+        })
+        .unwrap();
+    let got = store.read(|tx| tx.session(SessionId(1))).unwrap();
+    assert_eq!(got.map(|s| s.queue_seq), Some(Some(7)));
+    let msgs = store
+        .read(|tx| tx.messages(SessionId(1), MessageId(0), 10))
+        .unwrap();
+    assert_eq!(msgs, vec![message(1, 1)]);
+}
+
+pub fn failed_closure_leaves_nothing<S: Storage>(store: S) {
+    let before = super::dump(&store);
+    let r: crate::Result<()> = store.write(|tx| {
+        assert_eq!(tx.next_id(IdKind::Session)?, 1);
+        tx.put_session(&record(1, 1, ChatSessionStatus::InQueue))?;
+        tx.put_message(&message(1, 1))?;
+        Err(Error::validation("x", "test failure"))
+    });
+    assert!(matches!(r, Err(Error::Validation { .. })));
+    assert_eq!(super::dump(&store), before);
+    // The failed transaction used no id.
+    let id = store.write(|tx| tx.next_id(IdKind::Session)).unwrap();
+    assert_eq!(id, 1);
+}
+
+pub fn ids_are_sequential_per_kind<S: Storage>(store: S) {
+    for want in 1..=3 {
+        for kind in IdKind::ALL {
+            assert_eq!(store.write(|tx| tx.next_id(kind)).unwrap(), want);
+        }
+    }
+    let two = store
+        .write(|tx| Ok((tx.next_id(IdKind::Message)?, tx.next_id(IdKind::Message)?)))
+        .unwrap();
+    assert_eq!(two, (4, 5));
+}
+
+pub fn indexes_follow_session_changes<S: Storage>(store: S) {
+    let mut a = record(1, 1, ChatSessionStatus::InQueue);
+    a.queue_seq = Some(1);
+    let mut b = record(2, 1, ChatSessionStatus::InQueue);
+    b.queue_seq = Some(2);
+    let mut bot = record(3, 1, ChatSessionStatus::InQueue);
+    bot.queue_seq = Some(3);
+    bot.chatbot_is_active = true;
+    store
+        .write(|tx| {
+            tx.put_session(&a)?;
+            tx.put_session(&b)?;
+            tx.put_session(&bot)
+        })
+        .unwrap();
+    let q = |s: &S| {
+        s.read(|tx| {
+            Ok((
+                tx.queue_len(TopicId(1))?,
+                tx.queue_count_before(TopicId(1), 2)?,
+                tx.queue(TopicId(1), 0, 10)?,
+            ))
+        })
+        .unwrap()
+    };
+    assert_eq!(
+        q(&store),
+        (2, 1, vec![(1, SessionId(1)), (2, SessionId(2))])
+    );
+    // a is picked up by user 5: leaves the queue, becomes active.
+    a.status = ChatSessionStatus::UserLast;
+    a.user = Some(UserId(5));
+    a.rank = 1;
+    store.write(|tx| tx.put_session(&a)).unwrap();
+    assert_eq!(q(&store), (1, 0, vec![(2, SessionId(2))]));
+    let active = store.read(|tx| tx.active_sessions(UserId(5))).unwrap();
+    assert_eq!(active, vec![a.clone()]);
+    let in_queue = store
+        .read(|tx| tx.sessions_by_status(ChatSessionStatus::InQueue, SessionId(0), 10))
+        .unwrap();
+    assert_eq!(
+        in_queue.iter().map(|s| s.id.0).collect::<Vec<_>>(),
+        vec![2, 3]
+    );
+    let after_two = store
+        .read(|tx| tx.sessions_by_status(ChatSessionStatus::InQueue, SessionId(2), 10))
+        .unwrap();
+    assert_eq!(
+        after_two.iter().map(|s| s.id.0).collect::<Vec<_>>(),
+        vec![3]
+    );
+    // a moves to topic 2 and closes: no longer active, listed under topic 2.
+    a.status = ChatSessionStatus::Closed;
+    a.topic = TopicId(2);
+    a.key_hash = [9; 32];
+    store.write(|tx| tx.put_session(&a)).unwrap();
+    store
+        .read(|tx| {
+            assert!(tx.active_sessions(UserId(5))?.is_empty());
+            assert_eq!(tx.session_by_key(&[9; 32])?, Some(SessionId(1)));
+            assert_eq!(
+                tx.session_by_key(&record(1, 1, ChatSessionStatus::Closed).key_hash)?,
+                None
+            );
+            let t1: Vec<i32> = tx
+                .topic_sessions(TopicId(1), SessionId(0), 10)?
+                .iter()
+                .map(|s| s.id.0)
+                .collect();
+            assert_eq!(t1, vec![2, 3]);
+            let t2: Vec<i32> = tx
+                .topic_sessions(TopicId(2), SessionId(0), 10)?
+                .iter()
+                .map(|s| s.id.0)
+                .collect();
+            assert_eq!(t2, vec![1]);
+            let limited = tx.sessions(SessionId(0), 2)?;
+            assert_eq!(
+                limited.iter().map(|s| s.id.0).collect::<Vec<_>>(),
+                vec![1, 2]
+            );
+            assert_eq!(
+                tx.sessions_by_status(ChatSessionStatus::Closed, SessionId(0), 10)?
+                    .len(),
+                1
+            );
+            Ok(())
+        })
+        .unwrap();
+}
+
+pub fn delete_session_removes_messages<S: Storage>(store: S) {
+    store
+        .write(|tx| {
+            tx.put_session(&record(1, 1, ChatSessionStatus::Deleted))?;
+            tx.put_session(&record(2, 1, ChatSessionStatus::Closed))?;
+            for i in 1..=3 {
+                tx.put_message(&message(i, 1))?;
+            }
+            tx.put_message(&message(4, 2))
+        })
+        .unwrap();
+    let page = store
+        .read(|tx| tx.messages(SessionId(1), MessageId(1), 1))
+        .unwrap();
+    assert_eq!(page, vec![message(2, 1)]);
+    store.write(|tx| tx.delete_session(SessionId(1))).unwrap();
+    store
+        .read(|tx| {
+            assert_eq!(tx.session(SessionId(1))?, None);
+            assert!(tx.messages(SessionId(1), MessageId(0), 10)?.is_empty());
+            assert_eq!(tx.messages(SessionId(2), MessageId(0), 10)?.len(), 1);
+            assert_eq!(
+                tx.sessions_by_status(ChatSessionStatus::Deleted, SessionId(0), 10)?
+                    .len(),
+                0
+            );
+            Ok(())
+        })
+        .unwrap();
+}
+
+pub fn readers_see_committed_snapshots<S: Storage>(store: S) {
+    // A reader running while a writer is inside its closure sees the state
+    // before the write, never half of it.
+    let store = std::sync::Arc::new(store);
+    store
+        .write(|tx| tx.put_session(&record(1, 1, ChatSessionStatus::InQueue)))
+        .unwrap();
+    let (in_tx, in_rx) = std::sync::mpsc::channel();
+    let (go_tx, go_rx) = std::sync::mpsc::channel::<()>();
+    let writer = {
+        let store = std::sync::Arc::clone(&store);
+        std::thread::spawn(move || {
+            store
+                .write(|tx| {
+                    tx.put_session(&record(2, 1, ChatSessionStatus::InQueue))?;
+                    let _ = in_tx.send(());
+                    let _ = go_rx.recv_timeout(std::time::Duration::from_millis(300));
+                    tx.put_session(&record(3, 1, ChatSessionStatus::InQueue))
+                })
+                .unwrap();
+        })
+    };
+    in_rx.recv().unwrap();
+    // sled and memory let readers in during a write; SQLite WAL readers too.
+    let seen = store.read(|tx| tx.sessions(SessionId(0), 10)).unwrap();
+    let _ = go_tx.send(());
+    writer.join().unwrap();
+    let n = seen.len();
+    assert!(
+        n == 1 || n == 3,
+        "a reader saw half a transaction: {n} sessions"
+    );
+    assert_eq!(
+        store
+            .read(|tx| tx.sessions(SessionId(0), 10))
+            .unwrap()
+            .len(),
+        3
+    );
+}
