@@ -50,6 +50,9 @@
 //! caught and reported as `Corrupt`, after which the handle refuses further
 //! work; a panic on one of sled's own background threads cannot be caught.
 //! One directory can be opened by one handle at a time (sled locks it).
+//! Unlike the memory backend, a read closure holds the read lock until it
+//! returns, so starting a write transaction on the same store from inside a
+//! read closure deadlocks (a write inside a write does on every backend).
 
 mod engine;
 mod keys;
