@@ -1,1 +1,219 @@
-//! placeholder
+//! The sled backend of chatdesk: one sled tree with prefixed, big-endian keys
+//! (ordered access paths are range scans), postcard rows with a version byte,
+//! and transactions built on a lock, an overlay and one atomic batch.
+//!
+//! ```
+//! use chatdesk::{IdKind, Storage, StorageExt};
+//! use chatdesk_sled::{SledOptions, SledStorage};
+//!
+//! # fn main() -> chatdesk::Result<()> {
+//! let dir = tempfile::tempdir().expect("a temp dir");
+//! let store = SledStorage::open(dir.path(), SledOptions::default())?;
+//! let id = store.write(|tx| tx.next_id(IdKind::Session))?;
+//! assert_eq!(id, 1);
+//! store.close()?;
+//!
+//! // Counters are chatdesk's own keys, so they survive a reopen.
+//! let store = SledStorage::open(dir.path(), SledOptions::default())?;
+//! assert_eq!(store.write(|tx| tx.next_id(IdKind::Session))?, 2);
+//! # Ok(()) }
+//! ```
+//!
+//! # How the storage contract is kept
+//! - **Atomic**: a write transaction's closure runs once against an overlay of
+//!   its own pending writes; only when it returns `Ok` is the overlay applied,
+//!   as one `sled::Batch` (sled applies a batch entirely or not at all, also
+//!   across a crash). An `Err` drops the overlay: nothing was written, no id
+//!   was used.
+//! - **Isolated**: writers queue on a fair mutex (served in arrival order), so
+//!   one closure runs at a time and reads a tree nobody else changes. Readers
+//!   hold a read lock for their whole closure; the commit (apply, then flush
+//!   in durable mode) holds the same lock exclusively, so a reader sees the
+//!   tree entirely before or entirely after a transaction. Sled's own
+//!   `Tree::transaction` is not used: it re-runs its closure on conflict and
+//!   cannot scan ranges.
+//! - **Durable**: in [`Durability::Durable`] mode every commit is flushed
+//!   before the lock is released and the call returns, so no reader acts on
+//!   data a crash could take back. In [`Durability::Relaxed`] mode sled flushes
+//!   in the background (every 500 ms): a crash may lose a suffix of
+//!   acknowledged transactions, never a hole and never half of one;
+//!   [`Storage::flush`] makes everything before it durable.
+//! - **Ids** are chatdesk's own counter keys, advanced with
+//!   [`chatdesk::ids::next_after`] inside the transaction (never sled's
+//!   `generate_id`, which jumps on reopen).
+//! - **Versioned**: see the schema key rules on [`SledStorage::open`].
+//!
+//! # sled's limits
+//! sled 0.34 may fail to open damaged files with an error or with a panic. Both
+//! are reported as [`Error::Corrupt`] (a panic is caught, the hook still prints
+//! it). A panic inside sled later on (for damage found while reading) is also
+//! caught and reported as `Corrupt`, after which the handle refuses further
+//! work; a panic on one of sled's own background threads cannot be caught.
+//! One directory can be opened by one handle at a time (sled locks it).
+//! Unlike the memory backend, a read closure holds the read lock until it
+//! returns, so starting a write transaction on the same store from inside a
+//! read closure deadlocks (a write inside a write does on every backend).
+
+mod engine;
+mod keys;
+mod overlay;
+mod rows;
+mod schema;
+pub mod testing;
+mod tx;
+
+use chatdesk::{Durability, Error, ReadTx, Result, Storage, StorageError, WriteTx};
+use engine::{Engine, panic_text};
+use parking_lot::{FairMutex, RwLock};
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::path::Path;
+use tx::Tx;
+
+/// How [`SledStorage::open`] opens a store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct SledOptions {
+    /// Flush every commit before returning ([`Durability::Durable`], the
+    /// default), or let sled flush in the background ([`Durability::Relaxed`]).
+    pub durability: Durability,
+    /// Upgrade a store written by an older chatdesk instead of refusing it
+    /// with [`Error::IncompatibleStore`].
+    pub migrate: bool,
+}
+
+/// How often sled flushes in the background in relaxed mode.
+const RELAXED_FLUSH_MS: u64 = 500;
+
+/// sled's page cache limit for stores opened with [`SledStorage::open`]
+/// (sled's own default; the cache grows only as data is read).
+const DEFAULT_CACHE_BYTES: u64 = 1024 * 1024 * 1024;
+
+/// A chatdesk store in a sled directory.
+#[derive(Debug)]
+pub struct SledStorage {
+    engine: Engine,
+    /// Writers queue here, in arrival order.
+    writer: FairMutex<()>,
+    /// Readers share it; a commit takes it exclusively.
+    gate: RwLock<()>,
+    durability: Durability,
+}
+
+/// Maps a failure of `sled::Config::open`.
+fn open_error(path: &Path, e: sled::Error) -> Error {
+    use std::io::ErrorKind;
+    match e {
+        sled::Error::Io(io)
+            if !matches!(io.kind(), ErrorKind::UnexpectedEof | ErrorKind::InvalidData) =>
+        {
+            Error::Storage(StorageError::new(
+                "sled",
+                format!("opening {}", path.display()),
+                io,
+            ))
+        }
+        other => Error::corrupt(format!("sled could not open {}: {other}", path.display())),
+    }
+}
+
+impl SledStorage {
+    /// Opens (or creates) the store in the directory `path`.
+    ///
+    /// An empty directory is initialised with chatdesk's version key; a store
+    /// written by this version opens as it is; one written by an older
+    /// version is upgraded only when `options.migrate` is set.
+    ///
+    /// # Errors
+    /// - [`Error::IncompatibleStore`] when the directory holds a sled store that
+    ///   is not chatdesk's, or one of a newer version (or an older one without
+    ///   `migrate`);
+    /// - [`Error::Corrupt`] when sled cannot read the files (sled's limit: it
+    ///   may not tell damage from other failures);
+    /// - [`Error::Storage`] for I/O failures such as a missing permission, or
+    ///   the directory being open in another handle or process.
+    pub fn open(path: impl AsRef<Path>, options: SledOptions) -> Result<Self> {
+        Self::open_with_cache(path.as_ref(), options, DEFAULT_CACHE_BYTES)
+    }
+
+    pub(crate) fn open_with_cache(
+        path: &Path,
+        options: SledOptions,
+        cache_bytes: u64,
+    ) -> Result<Self> {
+        let flush_every = match options.durability {
+            Durability::Durable => None,
+            Durability::Relaxed => Some(RELAXED_FLUSH_MS),
+        };
+        let config = sled::Config::new()
+            .path(path)
+            .cache_capacity(cache_bytes)
+            .flush_every_ms(flush_every);
+        let db = match catch_unwind(AssertUnwindSafe(|| config.open())) {
+            Ok(Ok(db)) => db,
+            Ok(Err(e)) => return Err(open_error(path, e)),
+            Err(p) => {
+                return Err(Error::corrupt(format!(
+                    "sled panicked opening {}: {}",
+                    path.display(),
+                    panic_text(p.as_ref())
+                )));
+            }
+        };
+        let engine = Engine::new(db);
+        schema::prepare(&engine, path, options.migrate)?;
+        Ok(SledStorage {
+            engine,
+            writer: FairMutex::new(()),
+            gate: RwLock::new(()),
+            durability: options.durability,
+        })
+    }
+
+    /// Flushes and closes the store.
+    ///
+    /// # Errors
+    /// The flush failed: what relaxed mode acknowledged last may be lost.
+    pub fn close(self) -> Result<()> {
+        self.engine.flush()
+    }
+
+    /// The durability mode the store was opened with.
+    pub fn durability(&self) -> Durability {
+        self.durability
+    }
+}
+
+impl Storage for SledStorage {
+    fn read_tx(&self, f: &mut dyn FnMut(&dyn ReadTx) -> Result<()>) -> Result<()> {
+        let _shared = self.gate.read();
+        self.engine.check()?;
+        f(&Tx::new(&self.engine))
+    }
+
+    fn write_tx(&self, f: &mut dyn FnMut(&mut dyn WriteTx) -> Result<()>) -> Result<()> {
+        let _writer = self.writer.lock();
+        self.engine.check()?;
+        let mut tx = Tx::new(&self.engine);
+        f(&mut tx)?;
+        let overlay = tx.into_overlay();
+        if overlay.is_empty() {
+            return Ok(());
+        }
+        let _exclusive = self.gate.write();
+        self.engine.apply(overlay.into_batch())?;
+        if self.durability == Durability::Durable {
+            // Visible but maybe not on disk: refuse further work rather than
+            // let anyone act on it.
+            self.engine.flush().inspect_err(|_| self.engine.poison())?;
+        }
+        Ok(())
+    }
+
+    fn flush(&self) -> Result<()> {
+        self.engine.check()?;
+        self.engine.flush()
+    }
+
+    fn backend_name(&self) -> &'static str {
+        "sled"
+    }
+}

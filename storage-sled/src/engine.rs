@@ -1,0 +1,124 @@
+//! The sled handle, with every call guarded: sled errors become chatdesk
+//! errors, and a panic inside sled (its answer to some damaged files) becomes
+//! `Corrupt` and poisons the handle instead of unwinding into the host.
+
+use chatdesk::{Error, Result, StorageError};
+use sled::IVec;
+use std::ops::Bound;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// What a key range scan yields.
+pub(crate) type Entry = Result<(IVec, IVec)>;
+
+/// The opened sled database and whether it may still be trusted.
+#[derive(Debug)]
+pub(crate) struct Engine {
+    db: sled::Db,
+    poisoned: AtomicBool,
+}
+
+/// Maps a sled error met while doing `context`.
+pub(crate) fn sled_error(context: &str, e: sled::Error) -> Error {
+    match e {
+        sled::Error::Corruption { .. } => Error::corrupt(format!("sled while {context}: {e}")),
+        other => Error::Storage(StorageError::new("sled", context, other)),
+    }
+}
+
+/// The text of a caught panic.
+pub(crate) fn panic_text(p: &(dyn std::any::Any + Send)) -> String {
+    p.downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| p.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic without a message".to_owned())
+}
+
+impl Engine {
+    /// Wraps an opened database.
+    pub(crate) fn new(db: sled::Db) -> Self {
+        Engine {
+            db,
+            poisoned: AtomicBool::new(false),
+        }
+    }
+
+    /// Refuses further work after a failure that left the state unknown.
+    pub(crate) fn check(&self) -> Result<()> {
+        if self.poisoned.load(Ordering::Acquire) {
+            return Err(Error::Storage(StorageError::new(
+                "sled",
+                "using the store",
+                std::io::Error::other(
+                    "an earlier sled failure left this handle in an unknown state; reopen the store",
+                ),
+            )));
+        }
+        Ok(())
+    }
+
+    /// Marks the handle unusable.
+    pub(crate) fn poison(&self) {
+        self.poisoned.store(true, Ordering::Release);
+    }
+
+    /// Runs one sled call, turning a panic into `Corrupt` (and poisoning).
+    fn guard<T>(&self, context: &str, f: impl FnOnce() -> sled::Result<T>) -> Result<T> {
+        match catch_unwind(AssertUnwindSafe(f)) {
+            Ok(Ok(v)) => Ok(v),
+            Ok(Err(e)) => Err(sled_error(context, e)),
+            Err(p) => {
+                self.poison();
+                Err(Error::corrupt(format!(
+                    "sled panicked while {context}: {}",
+                    panic_text(p.as_ref())
+                )))
+            }
+        }
+    }
+
+    /// A point read of the committed tree.
+    pub(crate) fn get(&self, key: &[u8]) -> Result<Option<IVec>> {
+        self.guard("reading", || self.db.get(key))
+    }
+
+    /// An ordered scan of the committed tree.
+    pub(crate) fn range(
+        &self,
+        bounds: (Bound<Vec<u8>>, Bound<Vec<u8>>),
+    ) -> Result<impl Iterator<Item = Entry> + '_> {
+        let mut iter = self.guard("starting a scan", || Ok(self.db.range(bounds)))?;
+        Ok(std::iter::from_fn(move || {
+            match catch_unwind(AssertUnwindSafe(|| iter.next())) {
+                Ok(None) => None,
+                Ok(Some(r)) => Some(r.map_err(|e| sled_error("scanning", e))),
+                Err(p) => {
+                    self.poison();
+                    Some(Err(Error::corrupt(format!(
+                        "sled panicked while scanning: {}",
+                        panic_text(p.as_ref())
+                    ))))
+                }
+            }
+        }))
+    }
+
+    /// Whether the default tree is empty and no other tree exists.
+    pub(crate) fn is_blank(&self) -> Result<bool> {
+        let others = self.guard("listing trees", || Ok(self.db.tree_names()))?;
+        let default_only = others.iter().all(|n| n.as_ref() == b"__sled__default");
+        Ok(default_only && self.guard("checking for data", || Ok(self.db.is_empty()))?)
+    }
+
+    /// Applies `batch` atomically. On failure the handle is poisoned: whether
+    /// sled applied it is not known.
+    pub(crate) fn apply(&self, batch: sled::Batch) -> Result<()> {
+        self.guard("committing", || self.db.apply_batch(batch))
+            .inspect_err(|_| self.poison())
+    }
+
+    /// Makes everything applied so far durable.
+    pub(crate) fn flush(&self) -> Result<()> {
+        self.guard("flushing", || self.db.flush()).map(|_| ())
+    }
+}

@@ -1,0 +1,169 @@
+//! Key layout: one byte of prefix, then big-endian, order-preserving fields, so
+//! that every ordered access path is a range scan of the one tree.
+
+use chatdesk::IdKind;
+use std::ops::Bound;
+
+/// Id counters: `COUNTER` + kind name → i64.
+pub(crate) const COUNTER: u8 = 0x01;
+/// Topics: `TOPIC` + topic → topic row.
+pub(crate) const TOPIC: u8 = 0x02;
+/// Memberships: `MEMBER` + topic + user → member row.
+pub(crate) const MEMBER: u8 = 0x03;
+/// Memberships by user: `MEMBER_BY_USER` + user + topic → (empty).
+pub(crate) const MEMBER_BY_USER: u8 = 0x04;
+/// Presences: `PRESENCE` + user → presence row.
+pub(crate) const PRESENCE: u8 = 0x05;
+/// Sessions: `SESSION` + session → session row.
+pub(crate) const SESSION: u8 = 0x06;
+/// Sessions by key hash: `SESSION_BY_KEY` + 32 bytes → session id.
+pub(crate) const SESSION_BY_KEY: u8 = 0x07;
+/// Sessions by status: `SESSION_BY_STATUS` + status code + session → (empty).
+pub(crate) const SESSION_BY_STATUS: u8 = 0x08;
+/// Sessions by topic: `SESSION_BY_TOPIC` + topic + session → (empty).
+pub(crate) const SESSION_BY_TOPIC: u8 = 0x09;
+/// Human queues: `QUEUE` + topic + seq (u64) → session id.
+pub(crate) const QUEUE: u8 = 0x0A;
+/// Active sessions: `ACTIVE` + user + session → (empty).
+pub(crate) const ACTIVE: u8 = 0x0B;
+/// Messages: `MESSAGE` + session + message → message row.
+pub(crate) const MESSAGE: u8 = 0x0C;
+/// Store metadata (the schema version key lives here).
+pub(crate) const META: u8 = 0xFF;
+
+/// The key holding the store's magic and schema version.
+pub(crate) const SCHEMA_KEY: &[u8] = b"\xFFmeta/schema";
+
+/// An i32 as 4 bytes that sort like the signed value (the sign bit flipped).
+pub(crate) fn i32_bytes(v: i32) -> [u8; 4] {
+    (v.cast_unsigned() ^ 0x8000_0000).to_be_bytes()
+}
+
+/// The inverse of [`i32_bytes`]; `None` unless `b` is exactly 4 bytes.
+pub(crate) fn i32_from(b: &[u8]) -> Option<i32> {
+    let arr: [u8; 4] = b.try_into().ok()?;
+    Some((u32::from_be_bytes(arr) ^ 0x8000_0000).cast_signed())
+}
+
+/// A key builder: a prefix byte, then fields.
+#[derive(Debug, Clone)]
+pub(crate) struct Key(Vec<u8>);
+
+impl Key {
+    /// A key starting with `prefix`.
+    pub(crate) fn new(prefix: u8) -> Self {
+        let mut v = Vec::with_capacity(16);
+        v.push(prefix);
+        Key(v)
+    }
+
+    /// Appends an order-preserving i32.
+    pub(crate) fn i32(mut self, v: i32) -> Self {
+        self.0.extend_from_slice(&i32_bytes(v));
+        self
+    }
+
+    /// Appends a big-endian u64.
+    pub(crate) fn u64(mut self, v: u64) -> Self {
+        self.0.extend_from_slice(&v.to_be_bytes());
+        self
+    }
+
+    /// Appends raw bytes.
+    pub(crate) fn bytes(mut self, b: &[u8]) -> Self {
+        self.0.extend_from_slice(b);
+        self
+    }
+
+    /// The finished key.
+    pub(crate) fn build(self) -> Vec<u8> {
+        self.0
+    }
+}
+
+/// The counter key of `kind`.
+pub(crate) fn counter(kind: IdKind) -> Vec<u8> {
+    Key::new(COUNTER).bytes(kind.name().as_bytes()).build()
+}
+
+/// The smallest key greater than every key starting with `prefix`
+/// (`Unbounded` when there is none).
+pub(crate) fn prefix_end(prefix: &[u8]) -> Bound<Vec<u8>> {
+    let mut end = prefix.to_vec();
+    while let Some(last) = end.pop() {
+        if last < u8::MAX {
+            end.push(last + 1);
+            return Bound::Excluded(end);
+        }
+    }
+    Bound::Unbounded
+}
+
+/// Every key starting with `prefix` and greater than `prefix + after`.
+pub(crate) fn after_in(prefix: &[u8], after: &[u8]) -> (Bound<Vec<u8>>, Bound<Vec<u8>>) {
+    let mut lo = prefix.to_vec();
+    lo.extend_from_slice(after);
+    (Bound::Excluded(lo), prefix_end(prefix))
+}
+
+/// Every key starting with `prefix`.
+pub(crate) fn all_in(prefix: &[u8]) -> (Bound<Vec<u8>>, Bound<Vec<u8>>) {
+    (Bound::Included(prefix.to_vec()), prefix_end(prefix))
+}
+
+/// A readable name for a key, for error messages ("session 42").
+pub(crate) fn describe(key: &[u8]) -> String {
+    let Some((&prefix, rest)) = key.split_first() else {
+        return "the empty key".to_owned();
+    };
+    let ints = |n: usize| -> String {
+        rest.chunks(4)
+            .take(n)
+            .map(|c| i32_from(c).map_or_else(|| format!("{c:02x?}"), |v| v.to_string()))
+            .collect::<Vec<_>>()
+            .join("/")
+    };
+    match prefix {
+        COUNTER => format!("counter {}", String::from_utf8_lossy(rest)),
+        TOPIC => format!("topic {}", ints(1)),
+        MEMBER => format!("membership (topic/user) {}", ints(2)),
+        PRESENCE => format!("presence of user {}", ints(1)),
+        SESSION => format!("session {}", ints(1)),
+        MESSAGE => format!("message (session/message) {}", ints(2)),
+        QUEUE => format!("queue entry of topic {}", ints(1)),
+        SESSION_BY_KEY => "session key index entry".to_owned(),
+        META => format!("metadata key {}", String::from_utf8_lossy(rest)),
+        _ => format!("key {key:02x?}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn i32_bytes_sort_like_the_values() {
+        let vals = [i32::MIN, -70_000, -1, 0, 1, 255, 256, i32::MAX];
+        for w in vals.windows(2) {
+            assert!(i32_bytes(w[0]) < i32_bytes(w[1]), "{w:?}");
+        }
+        for v in vals {
+            assert_eq!(i32_from(&i32_bytes(v)), Some(v));
+        }
+        assert_eq!(i32_from(&[1, 2, 3]), None);
+    }
+
+    #[test]
+    fn prefix_end_is_the_next_prefix() {
+        assert_eq!(prefix_end(&[1, 2]), Bound::Excluded(vec![1, 3]));
+        assert_eq!(prefix_end(&[1, 0xFF]), Bound::Excluded(vec![2]));
+        assert_eq!(prefix_end(&[0xFF, 0xFF]), Bound::Unbounded);
+    }
+
+    #[test]
+    fn describe_names_records() {
+        assert_eq!(describe(&Key::new(SESSION).i32(42).build()), "session 42");
+        assert_eq!(describe(&counter(IdKind::Topic)), "counter topic");
+        assert_eq!(describe(&[]), "the empty key");
+    }
+}

@@ -1,0 +1,349 @@
+//! Stored values: serde mirrors of chatdesk's records (core stays free of
+//! storage derives), written as one version byte followed by postcard.
+//!
+//! A topic's settings are kept as JSON bytes inside its row: the carrier holds
+//! `serde_json` values, which a non-self-describing format cannot decode.
+
+use crate::keys::describe;
+use chatdesk::model::{
+    CrmLinks, CustomerInfo, MemberRecord, MessageRecord, PresenceRecord, SessionRecord, TopicRecord,
+};
+use chatdesk::wire::{ChatMessageSpecialType, ChatMessageType, ChatSessionStatus};
+use chatdesk::{Error, MessageId, Result, SessionId, StorageError, Timestamp, TopicId, UserId};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+/// The version byte every row starts with; bump it (and keep a decoder for the
+/// old one, or migrate) when a row's layout changes.
+const ROW_VERSION: u8 = 1;
+
+/// Encodes a row: the version byte, then postcard.
+fn encode<T: Serialize>(row: &T, what: &str) -> Result<Vec<u8>> {
+    let mut out = vec![ROW_VERSION];
+    let body = postcard::to_stdvec(row)
+        .map_err(|e| StorageError::new("sled", format!("encoding {what}"), e))?;
+    out.extend_from_slice(&body);
+    Ok(out)
+}
+
+/// Decodes a row stored under `key`; anything unreadable is `Corrupt`.
+fn decode<T: DeserializeOwned>(key: &[u8], bytes: &[u8]) -> Result<T> {
+    match bytes.split_first() {
+        Some((&ROW_VERSION, body)) => postcard::from_bytes(body)
+            .map_err(|e| Error::corrupt(format!("{}: undecodable value ({e})", describe(key)))),
+        Some((v, _)) => Err(Error::corrupt(format!(
+            "{}: unknown row version {v}",
+            describe(key)
+        ))),
+        None => Err(Error::corrupt(format!("{}: empty value", describe(key)))),
+    }
+}
+
+fn bad_code(key: &[u8], field: &str, code: i32) -> Error {
+    Error::corrupt(format!("{}: unknown {field} code {code}", describe(key)))
+}
+
+#[derive(Serialize, Deserialize)]
+struct TopicRow {
+    id: i32,
+    settings_json: Vec<u8>,
+    last_accept: Option<i64>,
+    seconds_pr_accept: i32,
+}
+
+/// Encodes a topic.
+pub(crate) fn encode_topic(t: &TopicRecord) -> Result<Vec<u8>> {
+    let settings_json = serde_json::to_vec(&t.settings)
+        .map_err(|e| StorageError::new("sled", format!("encoding topic {} settings", t.id), e))?;
+    encode(
+        &TopicRow {
+            id: t.id.0,
+            settings_json,
+            last_accept: t.last_accept.map(|ts| ts.0),
+            seconds_pr_accept: t.seconds_pr_accept,
+        },
+        "topic",
+    )
+}
+
+/// Decodes a topic stored under `key`.
+pub(crate) fn decode_topic(key: &[u8], bytes: &[u8]) -> Result<TopicRecord> {
+    let row: TopicRow = decode(key, bytes)?;
+    let settings = serde_json::from_slice(&row.settings_json)
+        .map_err(|e| Error::corrupt(format!("{}: undecodable settings ({e})", describe(key))))?;
+    Ok(TopicRecord {
+        id: TopicId(row.id),
+        settings,
+        last_accept: row.last_accept.map(Timestamp),
+        seconds_pr_accept: row.seconds_pr_accept,
+    })
+}
+
+#[derive(Serialize, Deserialize)]
+struct MemberRow {
+    topic: i32,
+    user: i32,
+    can_listen: bool,
+    can_respond: bool,
+    can_manage: bool,
+    can_notify: bool,
+}
+
+/// Encodes a membership.
+pub(crate) fn encode_member(m: &MemberRecord) -> Result<Vec<u8>> {
+    encode(
+        &MemberRow {
+            topic: m.topic.0,
+            user: m.user.0,
+            can_listen: m.can_listen,
+            can_respond: m.can_respond,
+            can_manage: m.can_manage,
+            can_notify: m.can_notify,
+        },
+        "membership",
+    )
+}
+
+/// Decodes a membership stored under `key`.
+pub(crate) fn decode_member(key: &[u8], bytes: &[u8]) -> Result<MemberRecord> {
+    let r: MemberRow = decode(key, bytes)?;
+    Ok(MemberRecord {
+        topic: TopicId(r.topic),
+        user: UserId(r.user),
+        can_listen: r.can_listen,
+        can_respond: r.can_respond,
+        can_manage: r.can_manage,
+        can_notify: r.can_notify,
+    })
+}
+
+#[derive(Serialize, Deserialize)]
+struct PresenceRow {
+    user: i32,
+    present: bool,
+    display_name: String,
+}
+
+/// Encodes a presence.
+pub(crate) fn encode_presence(p: &PresenceRecord) -> Result<Vec<u8>> {
+    encode(
+        &PresenceRow {
+            user: p.user.0,
+            present: p.present,
+            display_name: p.display_name.clone(),
+        },
+        "presence",
+    )
+}
+
+/// Decodes a presence stored under `key`.
+pub(crate) fn decode_presence(key: &[u8], bytes: &[u8]) -> Result<PresenceRecord> {
+    let r: PresenceRow = decode(key, bytes)?;
+    Ok(PresenceRecord {
+        user: UserId(r.user),
+        present: r.present,
+        display_name: r.display_name,
+    })
+}
+
+#[derive(Serialize, Deserialize)]
+struct SessionRow {
+    id: i32,
+    topic: i32,
+    user: Option<i32>,
+    person: Option<i32>,
+    contact: Option<i32>,
+    project: Option<i32>,
+    sale: Option<i32>,
+    ticket: Option<i32>,
+    alias: String,
+    host: String,
+    name: String,
+    email: String,
+    phone: String,
+    consented: bool,
+    company: String,
+    status: i32,
+    first_message: String,
+    last_message: String,
+    when_requested: i64,
+    when_started: Option<i64>,
+    when_ended: Option<i64>,
+    when_idle: Option<i64>,
+    when_fetched: Option<i64>,
+    key_hash: [u8; 32],
+    initial_queue_pos: i32,
+    alert_level: i32,
+    rank: i32,
+    transfer_to: Option<i32>,
+    chatbot_is_active: bool,
+    rating: i32,
+    queue_seq: Option<u64>,
+    queue_entered: Option<i64>,
+    customer_last_since: Option<i64>,
+    deleted_at: Option<i64>,
+}
+
+fn ts(t: Option<Timestamp>) -> Option<i64> {
+    t.map(|t| t.0)
+}
+
+/// Encodes a session.
+pub(crate) fn encode_session(s: &SessionRecord) -> Result<Vec<u8>> {
+    let c = &s.customer;
+    encode(
+        &SessionRow {
+            id: s.id.0,
+            topic: s.topic.0,
+            user: s.user.map(|u| u.0),
+            person: s.links.person,
+            contact: s.links.contact,
+            project: s.links.project,
+            sale: s.links.sale,
+            ticket: s.links.ticket,
+            alias: c.alias.clone(),
+            host: c.host.clone(),
+            name: c.name.clone(),
+            email: c.email.clone(),
+            phone: c.phone.clone(),
+            consented: c.consented,
+            company: c.company.clone(),
+            status: s.status.code(),
+            first_message: s.first_message.clone(),
+            last_message: s.last_message.clone(),
+            when_requested: s.when_requested.0,
+            when_started: ts(s.when_started),
+            when_ended: ts(s.when_ended),
+            when_idle: ts(s.when_idle),
+            when_fetched: ts(s.when_fetched),
+            key_hash: s.key_hash,
+            initial_queue_pos: s.initial_queue_pos,
+            alert_level: s.alert_level,
+            rank: s.rank,
+            transfer_to: s.transfer_to.map(|u| u.0),
+            chatbot_is_active: s.chatbot_is_active,
+            rating: s.rating,
+            queue_seq: s.queue_seq,
+            queue_entered: ts(s.queue_entered),
+            customer_last_since: ts(s.customer_last_since),
+            deleted_at: ts(s.deleted_at),
+        },
+        "session",
+    )
+}
+
+/// Decodes a session stored under `key`.
+pub(crate) fn decode_session(key: &[u8], bytes: &[u8]) -> Result<SessionRecord> {
+    let r: SessionRow = decode(key, bytes)?;
+    let status =
+        ChatSessionStatus::from_code(r.status).ok_or_else(|| bad_code(key, "status", r.status))?;
+    Ok(SessionRecord {
+        id: SessionId(r.id),
+        topic: TopicId(r.topic),
+        user: r.user.map(UserId),
+        links: CrmLinks {
+            person: r.person,
+            contact: r.contact,
+            project: r.project,
+            sale: r.sale,
+            ticket: r.ticket,
+        },
+        customer: CustomerInfo {
+            alias: r.alias,
+            host: r.host,
+            name: r.name,
+            email: r.email,
+            phone: r.phone,
+            consented: r.consented,
+            company: r.company,
+        },
+        status,
+        first_message: r.first_message,
+        last_message: r.last_message,
+        when_requested: Timestamp(r.when_requested),
+        when_started: r.when_started.map(Timestamp),
+        when_ended: r.when_ended.map(Timestamp),
+        when_idle: r.when_idle.map(Timestamp),
+        when_fetched: r.when_fetched.map(Timestamp),
+        key_hash: r.key_hash,
+        initial_queue_pos: r.initial_queue_pos,
+        alert_level: r.alert_level,
+        rank: r.rank,
+        transfer_to: r.transfer_to.map(UserId),
+        chatbot_is_active: r.chatbot_is_active,
+        rating: r.rating,
+        queue_seq: r.queue_seq,
+        queue_entered: r.queue_entered.map(Timestamp),
+        customer_last_since: r.customer_last_since.map(Timestamp),
+        deleted_at: r.deleted_at.map(Timestamp),
+    })
+}
+
+#[derive(Serialize, Deserialize)]
+struct MessageRow {
+    id: i32,
+    session: i32,
+    kind: i32,
+    text: String,
+    author: String,
+    read_by_customer: bool,
+    special: i32,
+    special_param: String,
+    when_posted: i64,
+}
+
+/// Encodes a message.
+pub(crate) fn encode_message(m: &MessageRecord) -> Result<Vec<u8>> {
+    encode(
+        &MessageRow {
+            id: m.id.0,
+            session: m.session.0,
+            kind: m.kind.code(),
+            text: m.text.clone(),
+            author: m.author.clone(),
+            read_by_customer: m.read_by_customer,
+            special: m.special.code(),
+            special_param: m.special_param.clone(),
+            when_posted: m.when_posted.0,
+        },
+        "message",
+    )
+}
+
+/// Decodes a message stored under `key`.
+pub(crate) fn decode_message(key: &[u8], bytes: &[u8]) -> Result<MessageRecord> {
+    let r: MessageRow = decode(key, bytes)?;
+    Ok(MessageRecord {
+        id: MessageId(r.id),
+        session: SessionId(r.session),
+        kind: ChatMessageType::from_code(r.kind).ok_or_else(|| bad_code(key, "type", r.kind))?,
+        text: r.text,
+        author: r.author,
+        read_by_customer: r.read_by_customer,
+        special: ChatMessageSpecialType::from_code(r.special)
+            .ok_or_else(|| bad_code(key, "special type", r.special))?,
+        special_param: r.special_param,
+        when_posted: Timestamp(r.when_posted),
+    })
+}
+
+/// Encodes an id counter.
+pub(crate) fn encode_counter(v: i64) -> Vec<u8> {
+    let mut out = vec![ROW_VERSION];
+    out.extend_from_slice(&v.to_be_bytes());
+    out
+}
+
+/// Decodes an id counter stored under `key`.
+pub(crate) fn decode_counter(key: &[u8], bytes: &[u8]) -> Result<i64> {
+    match bytes.split_first() {
+        Some((&ROW_VERSION, body)) => body
+            .try_into()
+            .map(i64::from_be_bytes)
+            .map_err(|_| Error::corrupt(format!("{}: not an 8-byte counter", describe(key)))),
+        _ => Err(Error::corrupt(format!(
+            "{}: unknown counter encoding",
+            describe(key)
+        ))),
+    }
+}

@@ -1,0 +1,177 @@
+//! The store's version key and its upgrade path.
+//!
+//! `b"\xFFmeta/schema"` holds `b"chatdesk"` followed by the schema version as a
+//! big-endian u32. Opening a store:
+//! - an empty store (no keys, no other trees) is initialised to [`CURRENT`];
+//! - a store without the key but with data, or with another magic, is someone
+//!   else's: `IncompatibleStore`, nothing is touched;
+//! - a newer version is `IncompatibleStore` (this build cannot read it);
+//! - an older version is upgraded only when the host sets
+//!   [`SledOptions::migrate`](crate::SledOptions::migrate), otherwise
+//!   `IncompatibleStore`.
+//!
+//! sled 0.34 opens a directory whose `db` file was emptied or overwritten as an
+//! empty database, without an error. So that such damage is not mistaken for
+//! a new store (and silently re-initialised), initialisation also leaves a
+//! marker file, [`MARKER_FILE`], beside sled's files once the version key is on
+//! disk: an empty tree next to the marker is `Corrupt`.
+//!
+//! # Upgrading the format
+//! To change the layout, bump [`CURRENT`] to N+1 and append a [`Migration`]
+//! with `from: N` to [`MIGRATIONS`]. Its `run` rewrites keys and values
+//! through the transaction it is given; the framework commits that
+//! transaction together with the new version number as one batch and flushes,
+//! so a crash during an upgrade leaves the store at N or at N+1, never in
+//! between, and the next open simply continues. Version 1 is the first
+//! format, so the list is empty today.
+
+use crate::engine::Engine;
+use crate::keys::SCHEMA_KEY;
+use crate::tx::Tx;
+use chatdesk::{Error, Result, StorageError};
+use std::path::Path;
+
+/// The marker file left in an initialised store's directory.
+pub(crate) const MARKER_FILE: &str = "chatdesk-sled.marker";
+
+/// The magic at the start of the version key's value.
+const MAGIC: &[u8; 8] = b"chatdesk";
+
+/// The schema version this build writes.
+pub(crate) const CURRENT: u32 = 1;
+
+/// One upgrade step, from `from` to `from + 1`.
+#[derive(Debug)]
+pub(crate) struct Migration {
+    /// The version this step upgrades.
+    pub(crate) from: u32,
+    /// Rewrites the store through the transaction (committed by the caller).
+    pub(crate) run: fn(&mut Tx<'_>) -> Result<()>,
+}
+
+/// Every upgrade step, in order. Empty: version 1 is the first format.
+pub(crate) const MIGRATIONS: &[Migration] = &[];
+
+fn supported() -> String {
+    format!("chatdesk sled store v{CURRENT}")
+}
+
+fn schema_value(version: u32) -> Vec<u8> {
+    let mut v = MAGIC.to_vec();
+    v.extend_from_slice(&version.to_be_bytes());
+    v
+}
+
+fn incompatible(found: impl Into<String>, supported: impl Into<String>) -> Error {
+    Error::IncompatibleStore {
+        found: found.into(),
+        supported: supported.into(),
+    }
+}
+
+/// Reads the version the value of the schema key states.
+fn parse(value: &[u8]) -> Result<u32> {
+    match value.split_at_checked(MAGIC.len()) {
+        Some((magic, version)) if magic == MAGIC => version
+            .try_into()
+            .map(u32::from_be_bytes)
+            .map_err(|_| Error::corrupt("the schema key: not a 4-byte version after the magic")),
+        _ => Err(incompatible(
+            format!(
+                "a sled store whose version key says {:?}",
+                String::from_utf8_lossy(value)
+            ),
+            supported(),
+        )),
+    }
+}
+
+/// Commits `tx` plus the version key set to `version`, durably.
+fn commit_version(engine: &Engine, mut tx: Tx<'_>, version: u32) -> Result<()> {
+    tx.put_raw(SCHEMA_KEY.to_vec(), schema_value(version));
+    engine.apply(tx.into_overlay().into_batch())?;
+    engine.flush()
+}
+
+/// Writes the marker file durably (file and directory entry).
+fn write_marker(dir: &Path) -> Result<()> {
+    let io = |e: std::io::Error| {
+        Error::Storage(StorageError::new(
+            "sled",
+            format!("writing {}", dir.join(MARKER_FILE).display()),
+            e,
+        ))
+    };
+    let path = dir.join(MARKER_FILE);
+    std::fs::write(&path, format!("chatdesk sled store v{CURRENT}\n")).map_err(io)?;
+    std::fs::File::open(&path)
+        .and_then(|f| f.sync_all())
+        .map_err(io)?;
+    // Best effort: not every platform can sync a directory.
+    let _ = std::fs::File::open(dir).and_then(|d| d.sync_all());
+    Ok(())
+}
+
+/// Checks the store's version; initialises an empty store and upgrades an
+/// older one when `migrate` is set.
+pub(crate) fn prepare(engine: &Engine, dir: &Path, migrate: bool) -> Result<()> {
+    let marked = dir.join(MARKER_FILE).exists();
+    let Some(value) = engine.get(SCHEMA_KEY)? else {
+        if engine.is_blank()? {
+            if marked {
+                return Err(Error::corrupt(format!(
+                    "sled found no data in {}, which holds an initialised chatdesk store \
+                     (its db file is damaged or was replaced)",
+                    dir.display()
+                )));
+            }
+            commit_version(engine, Tx::new(engine), CURRENT)?;
+            return write_marker(dir);
+        }
+        if marked {
+            return Err(Error::corrupt(format!(
+                "the chatdesk store in {} lost its version key",
+                dir.display()
+            )));
+        }
+        return Err(incompatible(
+            "a non-empty sled store without chatdesk's version key",
+            supported(),
+        ));
+    };
+    let mut version = parse(&value)?;
+    if version > CURRENT {
+        return Err(incompatible(
+            format!("chatdesk sled store v{version} (written by a newer chatdesk)"),
+            supported(),
+        ));
+    }
+    if version < CURRENT && !migrate {
+        return Err(incompatible(
+            format!("chatdesk sled store v{version}"),
+            format!(
+                "{}; open with SledOptions {{ migrate: true, .. }} to upgrade",
+                supported()
+            ),
+        ));
+    }
+    while version < CURRENT {
+        let step = MIGRATIONS
+            .iter()
+            .find(|m| m.from == version)
+            .ok_or_else(|| {
+                incompatible(
+                    format!("chatdesk sled store v{version}"),
+                    format!("{} (no upgrade path from v{version})", supported()),
+                )
+            })?;
+        let mut tx = Tx::new(engine);
+        (step.run)(&mut tx)?;
+        version += 1;
+        commit_version(engine, tx, version)?;
+    }
+    if !marked {
+        write_marker(dir)?;
+    }
+    Ok(())
+}

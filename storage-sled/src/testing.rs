@@ -1,0 +1,104 @@
+//! Throw-away stores for tests: a sled store in a temporary directory that is
+//! removed when the store is dropped.
+
+use crate::{SledOptions, SledStorage};
+use chatdesk::{Durability, ReadTx, Result, Storage, WriteTx};
+use std::path::Path;
+use tempfile::TempDir;
+
+/// A small page cache: tests open many stores at once.
+const TEST_CACHE_BYTES: u64 = 8 * 1024 * 1024;
+
+/// A [`SledStorage`] in its own temporary directory; the directory goes when
+/// this is dropped. Implements [`Storage`] by delegation.
+#[derive(Debug)]
+pub struct TempSled {
+    // Declared first: the store must close before its directory goes.
+    store: SledStorage,
+    options: SledOptions,
+    dir: TempDir,
+}
+
+/// A fresh relaxed-mode store in a temporary directory (relaxed for speed:
+/// nothing here has to survive a power loss).
+///
+/// # Panics
+/// When no temporary directory can be created or sled cannot open it: this is
+/// for tests only.
+pub fn temp_store() -> TempSled {
+    temp_store_with(SledOptions {
+        durability: Durability::Relaxed,
+        migrate: false,
+    })
+}
+
+/// A fresh store in a temporary directory, opened with `options`.
+///
+/// # Panics
+/// When no temporary directory can be created or sled cannot open it: this is
+/// for tests only.
+pub fn temp_store_with(options: SledOptions) -> TempSled {
+    #[allow(clippy::expect_used)]
+    let dir = tempfile::Builder::new()
+        .prefix("chatdesk-sled-")
+        .tempdir()
+        .expect("creating a temporary directory for a test store");
+    #[allow(clippy::expect_used)]
+    let store = SledStorage::open_with_cache(dir.path(), options, TEST_CACHE_BYTES)
+        .expect("opening a sled store in a fresh temporary directory");
+    TempSled {
+        store,
+        options,
+        dir,
+    }
+}
+
+impl TempSled {
+    /// The store's directory.
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// The store itself.
+    pub fn store(&self) -> &SledStorage {
+        &self.store
+    }
+
+    /// Closes the store and opens the same directory again (what a restart
+    /// does), with the same options.
+    ///
+    /// # Errors
+    /// Closing or reopening failed.
+    pub fn reopen(self) -> Result<TempSled> {
+        let TempSled {
+            store,
+            options,
+            dir,
+        } = self;
+        store.close()?;
+        let store = SledStorage::open_with_cache(dir.path(), options, TEST_CACHE_BYTES)?;
+        Ok(TempSled {
+            store,
+            options,
+            dir,
+        })
+    }
+}
+
+impl Storage for TempSled {
+    fn read_tx(&self, f: &mut dyn FnMut(&dyn ReadTx) -> Result<()>) -> Result<()> {
+        self.store.read_tx(f)
+    }
+
+    fn write_tx(&self, f: &mut dyn FnMut(&mut dyn WriteTx) -> Result<()>) -> Result<()> {
+        self.store.write_tx(f)
+    }
+
+    fn flush(&self) -> Result<()> {
+        self.store.flush()
+    }
+
+    fn backend_name(&self) -> &'static str {
+        self.store.backend_name()
+    }
+}

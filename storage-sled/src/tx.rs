@@ -1,0 +1,440 @@
+//! One transaction over the tree: reads go through the overlay of its own
+//! pending writes, writes only touch the overlay. A read transaction is the
+//! same type with an overlay that stays empty.
+
+use crate::engine::Engine;
+use crate::keys::{self, Key, after_in, all_in, i32_bytes, i32_from};
+use crate::overlay::{Overlay, Pending};
+use crate::rows;
+use chatdesk::model::{MemberRecord, MessageRecord, PresenceRecord, SessionRecord, TopicRecord};
+use chatdesk::wire::ChatSessionStatus;
+use chatdesk::{
+    Error, IdKind, MessageId, ReadTx, Result, SessionId, TopicId, UserId, WriteTx, ids::next_after,
+};
+use std::ops::Bound;
+
+type Bounds = (Bound<Vec<u8>>, Bound<Vec<u8>>);
+type Decoder<T> = fn(&[u8], &[u8]) -> Result<T>;
+
+/// A transaction: the committed tree plus this transaction's pending writes.
+#[derive(Debug)]
+pub(crate) struct Tx<'a> {
+    engine: &'a Engine,
+    overlay: Overlay,
+}
+
+/// Whether no key can lie within `b` (sled and `BTreeMap` dislike such ranges).
+fn is_empty_range(b: &Bounds) -> bool {
+    match b {
+        (Bound::Included(lo), Bound::Included(hi)) => lo > hi,
+        (Bound::Included(lo) | Bound::Excluded(lo), Bound::Excluded(hi))
+        | (Bound::Excluded(lo), Bound::Included(hi)) => lo >= hi,
+        _ => false,
+    }
+}
+
+fn count(n: usize) -> u32 {
+    u32::try_from(n).unwrap_or(u32::MAX)
+}
+
+/// The session id at the end of an index key.
+fn trailing_session(key: &[u8], _value: &[u8]) -> Result<SessionId> {
+    key.len()
+        .checked_sub(4)
+        .and_then(|at| key.get(at..))
+        .and_then(i32_from)
+        .map(SessionId)
+        .ok_or_else(|| Error::corrupt(format!("index key {key:02x?}: no session id")))
+}
+
+/// The session id held as an index value.
+fn session_value(key: &[u8], value: &[u8]) -> Result<SessionId> {
+    i32_from(value)
+        .map(SessionId)
+        .ok_or_else(|| Error::corrupt(format!("{}: not a session id", keys::describe(key))))
+}
+
+fn session_key(id: SessionId) -> Vec<u8> {
+    Key::new(keys::SESSION).i32(id.0).build()
+}
+
+fn member_key(topic: TopicId, user: UserId) -> Vec<u8> {
+    Key::new(keys::MEMBER).i32(topic.0).i32(user.0).build()
+}
+
+fn member_by_user_key(user: UserId, topic: TopicId) -> Vec<u8> {
+    Key::new(keys::MEMBER_BY_USER)
+        .i32(user.0)
+        .i32(topic.0)
+        .build()
+}
+
+fn queue_prefix(topic: TopicId) -> Vec<u8> {
+    Key::new(keys::QUEUE).i32(topic.0).build()
+}
+
+/// Every index entry of `s`, from the record's own methods only.
+fn session_index(s: &SessionRecord) -> Vec<(Vec<u8>, Vec<u8>)> {
+    let id = i32_bytes(s.id.0).to_vec();
+    let mut out = vec![
+        (
+            Key::new(keys::SESSION_BY_KEY).bytes(&s.key_hash).build(),
+            id.clone(),
+        ),
+        (
+            Key::new(keys::SESSION_BY_STATUS)
+                .i32(s.status.code())
+                .i32(s.id.0)
+                .build(),
+            Vec::new(),
+        ),
+        (
+            Key::new(keys::SESSION_BY_TOPIC)
+                .i32(s.topic.0)
+                .i32(s.id.0)
+                .build(),
+            Vec::new(),
+        ),
+    ];
+    if let Some(seq) = s.human_queue_seq() {
+        out.push((Key::new(keys::QUEUE).i32(s.topic.0).u64(seq).build(), id));
+    }
+    if let Some(user) = s.active_user() {
+        out.push((
+            Key::new(keys::ACTIVE).i32(user.0).i32(s.id.0).build(),
+            Vec::new(),
+        ));
+    }
+    out
+}
+
+impl<'a> Tx<'a> {
+    /// A transaction with no pending writes.
+    pub(crate) fn new(engine: &'a Engine) -> Self {
+        Tx {
+            engine,
+            overlay: Overlay::new(),
+        }
+    }
+
+    /// The pending writes, to commit.
+    pub(crate) fn into_overlay(self) -> Overlay {
+        self.overlay
+    }
+
+    /// A point read through the overlay.
+    pub(crate) fn get_raw(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        match self.overlay.get(key) {
+            Pending::Put(v) => Ok(Some(v.to_vec())),
+            Pending::Deleted => Ok(None),
+            Pending::Untouched => Ok(self.engine.get(key)?.map(|v| v.to_vec())),
+        }
+    }
+
+    /// Records a raw write (migrations use it).
+    pub(crate) fn put_raw(&mut self, key: Vec<u8>, value: Vec<u8>) {
+        self.overlay.put(key, value);
+    }
+
+    /// Visits the entries in `bounds`, in key order, through the overlay,
+    /// until `f` returns `false`.
+    fn scan(&self, bounds: Bounds, mut f: impl FnMut(&[u8], &[u8]) -> Result<bool>) -> Result<()> {
+        if is_empty_range(&bounds) {
+            return Ok(());
+        }
+        let base = self.engine.range(bounds.clone())?;
+        for entry in self.overlay.merge(base, bounds) {
+            let (k, v) = entry?;
+            if !f(&k, &v)? {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    fn get_row<T>(&self, key: &[u8], decode: Decoder<T>) -> Result<Option<T>> {
+        self.get_raw(key)?.map(|v| decode(key, &v)).transpose()
+    }
+
+    fn rows<T>(&self, bounds: Bounds, limit: usize, decode: Decoder<T>) -> Result<Vec<T>> {
+        let mut out = Vec::new();
+        if limit == 0 {
+            return Ok(out);
+        }
+        self.scan(bounds, |k, v| {
+            out.push(decode(k, v)?);
+            Ok(out.len() < limit)
+        })?;
+        Ok(out)
+    }
+
+    /// The sessions an index range points at, in index order; like the
+    /// reference backend, an entry whose session is gone is skipped.
+    fn indexed_sessions(
+        &self,
+        bounds: Bounds,
+        limit: usize,
+        id_of: Decoder<SessionId>,
+    ) -> Result<Vec<SessionRecord>> {
+        let mut out = Vec::new();
+        if limit == 0 {
+            return Ok(out);
+        }
+        self.scan(bounds, |k, v| {
+            if let Some(s) = self.session(id_of(k, v)?)? {
+                out.push(s);
+            }
+            Ok(out.len() < limit)
+        })?;
+        Ok(out)
+    }
+
+    fn count(&self, bounds: Bounds) -> Result<u32> {
+        let mut n = 0usize;
+        self.scan(bounds, |_, _| {
+            n += 1;
+            Ok(true)
+        })?;
+        Ok(count(n))
+    }
+
+    fn unindex_session(&mut self, s: &SessionRecord) {
+        for (k, _) in session_index(s) {
+            self.overlay.delete(k);
+        }
+    }
+
+    fn index_session(&mut self, s: &SessionRecord) {
+        for (k, v) in session_index(s) {
+            self.overlay.put(k, v);
+        }
+    }
+}
+
+impl ReadTx for Tx<'_> {
+    fn topic(&self, id: TopicId) -> Result<Option<TopicRecord>> {
+        self.get_row(&Key::new(keys::TOPIC).i32(id.0).build(), rows::decode_topic)
+    }
+
+    fn topics(&self) -> Result<Vec<TopicRecord>> {
+        self.rows(all_in(&[keys::TOPIC]), usize::MAX, rows::decode_topic)
+    }
+
+    fn member(&self, topic: TopicId, user: UserId) -> Result<Option<MemberRecord>> {
+        self.get_row(&member_key(topic, user), rows::decode_member)
+    }
+
+    fn topic_members(&self, topic: TopicId) -> Result<Vec<MemberRecord>> {
+        let prefix = Key::new(keys::MEMBER).i32(topic.0).build();
+        self.rows(all_in(&prefix), usize::MAX, rows::decode_member)
+    }
+
+    fn user_memberships(&self, user: UserId) -> Result<Vec<MemberRecord>> {
+        let prefix = Key::new(keys::MEMBER_BY_USER).i32(user.0).build();
+        let mut out = Vec::new();
+        self.scan(all_in(&prefix), |k, _| {
+            let topic = k
+                .get(prefix.len()..)
+                .and_then(i32_from)
+                .map(TopicId)
+                .ok_or_else(|| Error::corrupt(format!("membership index key {k:02x?}")))?;
+            if let Some(m) = self.member(topic, user)? {
+                out.push(m);
+            }
+            Ok(true)
+        })?;
+        Ok(out)
+    }
+
+    fn all_members(&self) -> Result<Vec<MemberRecord>> {
+        self.rows(all_in(&[keys::MEMBER]), usize::MAX, rows::decode_member)
+    }
+
+    fn presence(&self, user: UserId) -> Result<Option<PresenceRecord>> {
+        self.get_row(
+            &Key::new(keys::PRESENCE).i32(user.0).build(),
+            rows::decode_presence,
+        )
+    }
+
+    fn presences(&self) -> Result<Vec<PresenceRecord>> {
+        self.rows(all_in(&[keys::PRESENCE]), usize::MAX, rows::decode_presence)
+    }
+
+    fn session(&self, id: SessionId) -> Result<Option<SessionRecord>> {
+        self.get_row(&session_key(id), rows::decode_session)
+    }
+
+    fn session_by_key(&self, key_hash: &[u8; 32]) -> Result<Option<SessionId>> {
+        let key = Key::new(keys::SESSION_BY_KEY).bytes(key_hash).build();
+        self.get_raw(&key)?
+            .map(|v| session_value(&key, &v))
+            .transpose()
+    }
+
+    fn sessions_by_status(
+        &self,
+        status: ChatSessionStatus,
+        after: SessionId,
+        limit: usize,
+    ) -> Result<Vec<SessionRecord>> {
+        let prefix = Key::new(keys::SESSION_BY_STATUS).i32(status.code()).build();
+        self.indexed_sessions(
+            after_in(&prefix, &i32_bytes(after.0)),
+            limit,
+            trailing_session,
+        )
+    }
+
+    fn topic_sessions(
+        &self,
+        topic: TopicId,
+        after: SessionId,
+        limit: usize,
+    ) -> Result<Vec<SessionRecord>> {
+        let prefix = Key::new(keys::SESSION_BY_TOPIC).i32(topic.0).build();
+        self.indexed_sessions(
+            after_in(&prefix, &i32_bytes(after.0)),
+            limit,
+            trailing_session,
+        )
+    }
+
+    fn sessions(&self, after: SessionId, limit: usize) -> Result<Vec<SessionRecord>> {
+        self.rows(
+            after_in(&[keys::SESSION], &i32_bytes(after.0)),
+            limit,
+            rows::decode_session,
+        )
+    }
+
+    fn active_sessions(&self, user: UserId) -> Result<Vec<SessionRecord>> {
+        let prefix = Key::new(keys::ACTIVE).i32(user.0).build();
+        self.indexed_sessions(all_in(&prefix), usize::MAX, trailing_session)
+    }
+
+    fn queue_count_before(&self, topic: TopicId, seq: u64) -> Result<u32> {
+        let lo = Key::new(keys::QUEUE).i32(topic.0).u64(0).build();
+        let hi = Key::new(keys::QUEUE).i32(topic.0).u64(seq).build();
+        self.count((Bound::Included(lo), Bound::Excluded(hi)))
+    }
+
+    fn queue_len(&self, topic: TopicId) -> Result<u32> {
+        self.count(all_in(&queue_prefix(topic)))
+    }
+
+    fn queue(&self, topic: TopicId, after_seq: u64, limit: usize) -> Result<Vec<(u64, SessionId)>> {
+        let prefix = queue_prefix(topic);
+        let mut out = Vec::new();
+        if limit == 0 {
+            return Ok(out);
+        }
+        self.scan(after_in(&prefix, &after_seq.to_be_bytes()), |k, v| {
+            let seq = k
+                .get(prefix.len()..)
+                .and_then(|b| <[u8; 8]>::try_from(b).ok())
+                .map(u64::from_be_bytes)
+                .ok_or_else(|| Error::corrupt(format!("queue key {k:02x?}: no sequence")))?;
+            out.push((seq, session_value(k, v)?));
+            Ok(out.len() < limit)
+        })?;
+        Ok(out)
+    }
+
+    fn messages(
+        &self,
+        session: SessionId,
+        after: MessageId,
+        limit: usize,
+    ) -> Result<Vec<MessageRecord>> {
+        let prefix = Key::new(keys::MESSAGE).i32(session.0).build();
+        self.rows(
+            after_in(&prefix, &i32_bytes(after.0)),
+            limit,
+            rows::decode_message,
+        )
+    }
+}
+
+impl WriteTx for Tx<'_> {
+    fn next_id(&mut self, kind: IdKind) -> Result<i64> {
+        let key = keys::counter(kind);
+        let last = self.get_row(&key, rows::decode_counter)?.unwrap_or(0);
+        let next = next_after(kind, last)?;
+        self.overlay.put(key, rows::encode_counter(next));
+        Ok(next)
+    }
+
+    fn put_topic(&mut self, topic: &TopicRecord) -> Result<()> {
+        let value = rows::encode_topic(topic)?;
+        self.overlay
+            .put(Key::new(keys::TOPIC).i32(topic.id.0).build(), value);
+        Ok(())
+    }
+
+    fn delete_topic(&mut self, id: TopicId) -> Result<()> {
+        self.overlay.delete(Key::new(keys::TOPIC).i32(id.0).build());
+        Ok(())
+    }
+
+    fn put_member(&mut self, member: &MemberRecord) -> Result<()> {
+        let value = rows::encode_member(member)?;
+        self.overlay
+            .put(member_key(member.topic, member.user), value);
+        self.overlay
+            .put(member_by_user_key(member.user, member.topic), Vec::new());
+        Ok(())
+    }
+
+    fn delete_member(&mut self, topic: TopicId, user: UserId) -> Result<()> {
+        self.overlay.delete(member_key(topic, user));
+        self.overlay.delete(member_by_user_key(user, topic));
+        Ok(())
+    }
+
+    fn put_presence(&mut self, presence: &PresenceRecord) -> Result<()> {
+        let value = rows::encode_presence(presence)?;
+        self.overlay
+            .put(Key::new(keys::PRESENCE).i32(presence.user.0).build(), value);
+        Ok(())
+    }
+
+    fn put_session(&mut self, session: &SessionRecord) -> Result<()> {
+        let value = rows::encode_session(session)?;
+        if let Some(old) = self.session(session.id)? {
+            self.unindex_session(&old);
+        }
+        self.index_session(session);
+        self.overlay.put(session_key(session.id), value);
+        Ok(())
+    }
+
+    fn delete_session(&mut self, id: SessionId) -> Result<()> {
+        if let Some(old) = self.session(id)? {
+            self.unindex_session(&old);
+            self.overlay.delete(session_key(id));
+        }
+        let prefix = Key::new(keys::MESSAGE).i32(id.0).build();
+        let mut doomed = Vec::new();
+        self.scan(all_in(&prefix), |k, _| {
+            doomed.push(k.to_vec());
+            Ok(true)
+        })?;
+        for k in doomed {
+            self.overlay.delete(k);
+        }
+        Ok(())
+    }
+
+    fn put_message(&mut self, message: &MessageRecord) -> Result<()> {
+        let value = rows::encode_message(message)?;
+        self.overlay.put(
+            Key::new(keys::MESSAGE)
+                .i32(message.session.0)
+                .i32(message.id.0)
+                .build(),
+            value,
+        );
+        Ok(())
+    }
+}

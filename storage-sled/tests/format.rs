@@ -1,0 +1,340 @@
+//! What is on disk: reopening, the version key, and damaged directories.
+
+mod common;
+
+use chatdesk::{Durability, Error, IdKind, MessageId, SessionId, StorageExt, TopicId, UserId};
+use chatdesk_sled::testing::{temp_store, temp_store_with};
+use chatdesk_sled::{SledOptions, SledStorage};
+use common::*;
+use std::path::Path;
+
+const SCHEMA_KEY: &[u8] = b"\xFFmeta/schema";
+
+fn fill(store: &impl chatdesk::Storage) {
+    store
+        .write(|tx| {
+            let t = tx.next_id(IdKind::Topic)?;
+            assert_eq!(t, 1);
+            tx.put_topic(&topic(1))?;
+            tx.put_member(&member(1, 7))?;
+            tx.put_presence(&presence(7))?;
+            for _ in 0..3 {
+                let id = i32::try_from(tx.next_id(IdKind::Session)?).unwrap_or(0);
+                let seq = u64::try_from(tx.next_id(IdKind::QueueSeq)?).unwrap_or(0);
+                tx.put_session(&queued(id, 1, seq))?;
+                let m = i32::try_from(tx.next_id(IdKind::Message)?).unwrap_or(0);
+                tx.put_message(&message(id, m))?;
+            }
+            tx.put_session(&active(3, 1, 7))?;
+            Ok(())
+        })
+        .unwrap();
+}
+
+fn check_filled(store: &impl chatdesk::Storage) {
+    store
+        .read(|tx| {
+            assert_eq!(tx.topic(TopicId(1))?, Some(topic(1)));
+            assert_eq!(tx.member(TopicId(1), UserId(7))?, Some(member(1, 7)));
+            assert_eq!(tx.presence(UserId(7))?, Some(presence(7)));
+            assert_eq!(ids(&tx.sessions(SessionId(0), 10)?), [1, 2, 3]);
+            assert_eq!(tx.session(SessionId(3))?, Some(active(3, 1, 7)));
+            assert_eq!(
+                tx.queue(TopicId(1), 0, 10)?,
+                vec![(1, SessionId(1)), (2, SessionId(2))]
+            );
+            assert_eq!(ids(&tx.active_sessions(UserId(7))?), [3]);
+            assert_eq!(tx.session_by_key(&key_hash(2))?, Some(SessionId(2)));
+            assert_eq!(
+                tx.messages(SessionId(2), MessageId(0), 9)?,
+                vec![message(2, 2)]
+            );
+            Ok(())
+        })
+        .unwrap();
+    // Counters carry on where they were.
+    let next = store
+        .write(|tx| {
+            IdKind::ALL
+                .iter()
+                .map(|k| tx.next_id(*k))
+                .collect::<chatdesk::Result<Vec<_>>>()
+        })
+        .unwrap();
+    assert_eq!(next, [2, 4, 4, 4]);
+}
+
+#[test]
+fn reopening_finds_everything_including_counters() {
+    for durability in [Durability::Durable, Durability::Relaxed] {
+        let store = temp_store_with(SledOptions {
+            durability,
+            migrate: false,
+        });
+        fill(&store);
+        let store = store.reopen().unwrap();
+        check_filled(&store);
+    }
+}
+
+#[test]
+fn reopening_after_a_plain_drop_finds_everything() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SledStorage::open(dir.path(), SledOptions::default()).unwrap();
+    fill(&store);
+    drop(store);
+    let store = SledStorage::open(dir.path(), SledOptions::default()).unwrap();
+    check_filled(&store);
+}
+
+#[test]
+fn a_second_handle_on_an_open_directory_is_refused_not_a_panic() {
+    let store = temp_store();
+    let err = SledStorage::open(store.path(), SledOptions::default()).unwrap_err();
+    assert!(matches!(err, Error::Storage(_)), "{err:?}");
+}
+
+fn raw(path: &Path, f: impl FnOnce(&sled::Db)) {
+    let db = sled::open(path).unwrap();
+    f(&db);
+    db.flush().unwrap();
+}
+
+fn open_err(path: &Path, migrate: bool) -> Error {
+    SledStorage::open(
+        path,
+        SledOptions {
+            migrate,
+            ..SledOptions::default()
+        },
+    )
+    .unwrap_err()
+}
+
+#[test]
+fn a_foreign_sled_store_is_incompatible_and_untouched() {
+    let dir = tempfile::tempdir().unwrap();
+    raw(dir.path(), |db| {
+        db.insert(b"someone else's", b"data").unwrap();
+    });
+    let err = open_err(dir.path(), true);
+    assert!(matches!(err, Error::IncompatibleStore { .. }), "{err:?}");
+    raw(dir.path(), |db| {
+        assert_eq!(db.len(), 1);
+        assert!(db.get(SCHEMA_KEY).unwrap().is_none());
+    });
+
+    // Data only in another tree is foreign too.
+    let dir = tempfile::tempdir().unwrap();
+    raw(dir.path(), |db| {
+        db.open_tree("other").unwrap().insert(b"k", b"v").unwrap();
+    });
+    let err = open_err(dir.path(), false);
+    assert!(matches!(err, Error::IncompatibleStore { .. }), "{err:?}");
+
+    // Another magic under our key.
+    let dir = tempfile::tempdir().unwrap();
+    raw(dir.path(), |db| {
+        db.insert(SCHEMA_KEY, b"notchat!\0\0\0\x01".to_vec())
+            .unwrap();
+    });
+    let err = open_err(dir.path(), false);
+    assert!(matches!(err, Error::IncompatibleStore { .. }), "{err:?}");
+}
+
+fn with_version(version: u32) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    SledStorage::open(dir.path(), SledOptions::default())
+        .unwrap()
+        .close()
+        .unwrap();
+    raw(dir.path(), |db| {
+        let mut v = b"chatdesk".to_vec();
+        v.extend_from_slice(&version.to_be_bytes());
+        db.insert(SCHEMA_KEY, v).unwrap();
+    });
+    dir
+}
+
+#[test]
+fn a_newer_version_is_incompatible_even_with_migrate() {
+    let dir = with_version(2);
+    for migrate in [false, true] {
+        match open_err(dir.path(), migrate) {
+            Error::IncompatibleStore { found, supported } => {
+                assert!(found.contains("v2"), "{found}");
+                assert!(supported.contains("v1"), "{supported}");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+}
+
+#[test]
+fn an_older_version_is_refused_without_migrate_and_has_no_path_yet() {
+    let dir = with_version(0);
+    match open_err(dir.path(), false) {
+        Error::IncompatibleStore { supported, .. } => {
+            assert!(supported.contains("migrate"), "{supported}")
+        }
+        other => panic!("{other:?}"),
+    }
+    // v1 is the first format: there is nothing to upgrade from.
+    let err = open_err(dir.path(), true);
+    assert!(matches!(err, Error::IncompatibleStore { .. }), "{err:?}");
+}
+
+#[test]
+fn the_current_version_opens_with_or_without_migrate() {
+    let dir = with_version(1);
+    for migrate in [false, true] {
+        SledStorage::open(
+            dir.path(),
+            SledOptions {
+                migrate,
+                ..Default::default()
+            },
+        )
+        .unwrap()
+        .close()
+        .unwrap();
+    }
+}
+
+#[test]
+fn an_undecodable_value_is_corrupt_and_names_its_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = SledStorage::open(dir.path(), SledOptions::default()).unwrap();
+    fill(&s);
+    s.close().unwrap();
+    raw(dir.path(), |db| {
+        let mut key = vec![0x06];
+        key.extend_from_slice(&(2u32 ^ 0x8000_0000).to_be_bytes());
+        db.insert(key, vec![1, 0xFF, 0xFF, 0xFF]).unwrap();
+        let mut key = vec![0x06];
+        key.extend_from_slice(&(3u32 ^ 0x8000_0000).to_be_bytes());
+        db.insert(key, vec![9, 1, 2]).unwrap();
+    });
+    let s = SledStorage::open(dir.path(), SledOptions::default()).unwrap();
+    for id in [2, 3] {
+        match s.read(|tx| tx.session(SessionId(id))).unwrap_err() {
+            Error::Corrupt { what } => assert!(what.contains(&format!("session {id}")), "{what}"),
+            other => panic!("{other:?}"),
+        }
+    }
+    // Scans fail the same way; a write that reads the old row fails and
+    // leaves nothing.
+    let err = s.read(|tx| tx.sessions(SessionId(0), 10)).unwrap_err();
+    assert!(matches!(err, Error::Corrupt { .. }), "{err:?}");
+    let err = s.write(|tx| tx.put_session(&session(2, 1))).unwrap_err();
+    assert!(matches!(err, Error::Corrupt { .. }), "{err:?}");
+    assert_eq!(
+        ids(&s.read(|tx| tx.sessions(SessionId(0), 1)).unwrap()),
+        [1]
+    );
+}
+
+/// Every file of a store directory, recursively.
+fn files(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            out.extend(files(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out.sort();
+    out
+}
+
+/// Garbage in any of sled's files gives a typed error (or, where sled does
+/// not notice, a store that still answers), never a panic that escapes.
+#[test]
+fn garbage_files_give_a_typed_error_never_a_panic() {
+    let template = tempfile::tempdir().unwrap();
+    let s = SledStorage::open(template.path(), SledOptions::default()).unwrap();
+    fill(&s);
+    s.close().unwrap();
+    let names: Vec<_> = files(template.path())
+        .into_iter()
+        .map(|p| p.strip_prefix(template.path()).unwrap().to_path_buf())
+        .collect();
+    assert!(!names.is_empty());
+
+    type Damage = fn(Vec<u8>) -> Vec<u8>;
+    let damages: [(&str, Damage); 4] = [
+        ("emptied", |_| Vec::new()),
+        ("random bytes", |b| {
+            let mut x = 0x9E37_79B9_u32;
+            (0..b.len().max(64))
+                .map(|_| {
+                    x ^= x << 13;
+                    x ^= x >> 17;
+                    x ^= x << 5;
+                    x.to_le_bytes()[0]
+                })
+                .collect()
+        }),
+        ("truncated", |mut b| {
+            b.truncate(b.len() / 2);
+            b
+        }),
+        ("bit flips", |mut b| {
+            for i in (0..b.len()).step_by(97) {
+                b[i] ^= 0x5A;
+            }
+            b
+        }),
+    ];
+    for name in &names {
+        for (how, damage) in &damages {
+            let dir = tempfile::tempdir().unwrap();
+            for n in &names {
+                let to = dir.path().join(n);
+                std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+                std::fs::copy(template.path().join(n), &to).unwrap();
+            }
+            let target = dir.path().join(name);
+            let bytes = std::fs::read(&target).unwrap();
+            std::fs::write(&target, damage(bytes)).unwrap();
+            let outcome = std::panic::catch_unwind(|| {
+                match SledStorage::open(dir.path(), SledOptions::default()) {
+                    Ok(s) => {
+                        // Reads may fail, typed; they must not panic.
+                        let read = s.read(|tx| {
+                            Ok((
+                                tx.sessions(SessionId(0), 10)?.len(),
+                                tx.topics()?.len(),
+                                tx.messages(SessionId(2), MessageId(0), 10)?.len(),
+                            ))
+                        });
+                        // Never a silent "new, empty store" in place of the data
+                        // (a truncated log legitimately reads as an older prefix).
+                        assert!(
+                            *how == "truncated" || !matches!(read, Ok((0, _, _))),
+                            "{how} {name:?}: damage read as an empty store"
+                        );
+                        format!("opened, read {read:?}")
+                    }
+                    Err(
+                        e @ (Error::Corrupt { .. }
+                        | Error::IncompatibleStore { .. }
+                        | Error::Storage(_)),
+                    ) => format!("{e}"),
+                    Err(other) => panic!("unexpected error kind {other:?}"),
+                }
+            });
+            let outcome = outcome.unwrap_or_else(|_| panic!("{how} {name:?}: a panic escaped"));
+            eprintln!("{how} {}: {outcome}", name.display());
+        }
+    }
+    // A directory path that is a file.
+    let f = tempfile::NamedTempFile::new().unwrap();
+    let err = SledStorage::open(f.path(), SledOptions::default()).unwrap_err();
+    assert!(
+        matches!(err, Error::Storage(_) | Error::Corrupt { .. }),
+        "{err:?}"
+    );
+}
