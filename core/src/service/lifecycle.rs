@@ -471,10 +471,9 @@ impl<S: Storage> ChatDesk<S> {
                 if !m.can_respond {
                     continue;
                 }
-                if let Some(head) = tx.queue(m.topic, 0, 1)?.first().copied() {
-                    if best.is_none_or(|b| head.0 < b.0) {
-                        best = Some(head);
-                    }
+                let head = tx.queue(m.topic, 0, 1)?.first().copied();
+                if let Some(head) = head.filter(|h| best.is_none_or(|b| h.0 < b.0)) {
+                    best = Some(head);
                 }
             }
             let Some((_, id)) = best else {

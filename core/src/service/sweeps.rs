@@ -54,10 +54,11 @@ fn topic_cached<'a>(
     cache: &'a mut HashMap<TopicId, Option<TopicRecord>>,
     id: TopicId,
 ) -> Result<Option<&'a TopicRecord>> {
-    if !cache.contains_key(&id) {
-        cache.insert(id, tx.topic(id)?);
-    }
-    Ok(cache.get(&id).and_then(Option::as_ref))
+    let topic = match cache.entry(id) {
+        std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+        std::collections::hash_map::Entry::Vacant(e) => e.insert(tx.topic(id)?),
+    };
+    Ok(topic.as_ref())
 }
 
 const OPEN: [ChatSessionStatus; 6] = [

@@ -6,10 +6,13 @@ use crate::ids::SessionId;
 use parking_lot::Mutex;
 use std::collections::HashMap;
 
+/// Until when (customer, agent) of a session are typing.
+type Until = (Option<Timestamp>, Option<Timestamp>);
+
 /// Until when each side of a session is typing.
 #[derive(Debug, Default)]
 pub(crate) struct TypingBoard {
-    until: Mutex<HashMap<SessionId, (Option<Timestamp>, Option<Timestamp>)>>,
+    until: Mutex<HashMap<SessionId, Until>>,
 }
 
 impl TypingBoard {
