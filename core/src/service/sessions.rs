@@ -289,4 +289,28 @@ impl<S: Storage> ChatDesk<S> {
             queue_position_of(tx, &s)
         })
     }
+
+    /// The topic's queue text for the session (SPEC §1): CustomQueueText with
+    /// `{cque}` (the current queue position, empty when not queued) and
+    /// `{cavw}` (SecondsPrAccept / 60 as HH:MM); "" when the topic's
+    /// CustomQueueTextEnabled is off.
+    ///
+    /// # Errors
+    /// NotFound when there is no such session or the caller may not see it.
+    pub fn get_queue_text(&self, ctx: &Context, id: SessionId) -> Result<String> {
+        self.storage.read(|tx| {
+            let who = Who::resolve(tx, ctx)?;
+            let (s, _, _) = visible_session(tx, who, id)?;
+            let Some(t) = tx.topic(s.topic)? else {
+                return Ok(String::new());
+            };
+            let position = queue_position_of(tx, &s)?;
+            Ok(crate::queue::queue_text(
+                t.settings.custom_queue_text_enabled,
+                &t.settings.custom_queue_text,
+                position,
+                t.seconds_pr_accept,
+            ))
+        })
+    }
 }

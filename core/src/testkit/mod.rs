@@ -40,6 +40,7 @@ macro_rules! conformance_suite {
             sessions::session_rights_per_caller,
             sessions::create_refusals,
             sessions::carrier_times_in_caller_zone,
+            sessions::queue_text_placeholders,
             concurrency::parallel_creates_get_distinct_ids_and_positions,
             concurrency::parallel_raw_writers_lose_nothing,
         );

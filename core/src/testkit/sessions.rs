@@ -348,3 +348,25 @@ pub fn carrier_times_in_caller_zone<S: Storage>(store: S) {
     assert_eq!(local["SessionKey"], "");
     assert_eq!(local["Rating"], 0);
 }
+
+pub fn queue_text_placeholders<S: Storage>(store: S) {
+    let fx = Fixture::new(store);
+    let t = fx.topic_with("t", |t| {
+        t.custom_queue_text_enabled = true;
+        t.custom_queue_text = "You are number {cque}; wait about {cavw}.".into();
+    });
+    fx.member(t, 10, (false, true, false, false));
+    fx.present(10, true);
+    let plain = fx.staffed_topic("plain");
+    let (a, key_a) = fx.customer_session(t, "a");
+    let (b, _) = fx.customer_session(t, "b");
+    let (c, _) = fx.customer_session(plain, "c");
+    let text = |ctx: &Context, id| fx.desk.get_queue_text(ctx, id).unwrap();
+    assert_eq!(text(&Context::customer(key_a), a), "You are number 1; wait about 00:00.");
+    // The first customer waits 3 725 s: SecondsPrAccept = 3725 → {cavw} 01:02.
+    fx.clock.advance_secs(3725);
+    fx.desk.pick_up_chat_session(&Context::agent(10), a).unwrap().unwrap();
+    assert_eq!(text(&fx.sys(), b), "You are number 1; wait about 01:02.");
+    assert_eq!(text(&fx.sys(), a), "You are number ; wait about 01:02.");
+    assert_eq!(text(&fx.sys(), c), "", "CustomQueueTextEnabled off");
+}
