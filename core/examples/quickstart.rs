@@ -6,8 +6,8 @@
 
 use chatdesk::wire::{Associate, ChatPresence, ChatTopicAgent};
 use chatdesk::{
-    ChatDesk, ChatMessage, ChatSessionEntity, Context, ManualClock, MemoryDirectory,
-    MemoryStorage, MessageId, SessionId, TopicId, TranscriptFormat,
+    ChatDesk, ChatMessage, ChatSessionEntity, Context, ManualClock, MemoryDirectory, MemoryStorage,
+    MessageId, SessionId, TopicId, TranscriptFormat,
 };
 use std::sync::Arc;
 
@@ -33,7 +33,10 @@ fn main() -> chatdesk::Result<()> {
     topic.welcome_message = "Hi! How can we help?".into();
     let topic = desk.save_chat_topic_entity(&host, &topic)?;
     let topic_id = TopicId(topic.chat_topic_id);
-    println!("1. host created topic {} {:?}", topic.chat_topic_id, topic.name);
+    println!(
+        "1. host created topic {} {:?}",
+        topic.chat_topic_id, topic.name
+    );
 
     for (user, name) in [(7, "Anna"), (8, "Bo")] {
         desk.add_chat_topic_user_agent(
@@ -98,11 +101,20 @@ fn main() -> chatdesk::Result<()> {
                 ..Default::default()
             },
         )?;
-        println!("   message {} {:?} from {:?}: {}", m.chat_message_id, m.message_type, m.author, m.message);
+        println!(
+            "   message {} {:?} from {:?}: {}",
+            m.chat_message_id, m.message_type, m.author, m.message
+        );
         Ok(())
     };
-    say(&customer, "My invoice shows <b>two</b> charges & I was billed twice.")?;
-    say(&Context::agent(7), "Sorry about that, let me get our billing expert.")?;
+    say(
+        &customer,
+        "My invoice shows <b>two</b> charges & I was billed twice.",
+    )?;
+    say(
+        &Context::agent(7),
+        "Sorry about that, let me get our billing expert.",
+    )?;
 
     let t = desk.transfer_chat_session(&Context::agent(7), id, chatdesk::UserId(8))?;
     println!(
@@ -115,18 +127,27 @@ fn main() -> chatdesk::Result<()> {
         accepted.user.and_then(|a| a.id()),
         accepted.rank
     );
-    say(&Context::agent(8), "Refunded the second charge. Anything else?")?;
+    say(
+        &Context::agent(8),
+        "Refunded the second charge. Anything else?",
+    )?;
     say(&customer, "No, thanks!")?;
 
     let closed = desk.close_chat_session(&Context::agent(8), id)?;
     println!("9. Bo closed the chat: {:?}", closed.status);
     let finished = desk.finish_chat_session(&customer, id, 0)?;
-    println!("10. the customer left the post-chat form: {:?}", finished.status);
+    println!(
+        "10. the customer left the post-chat form: {:?}",
+        finished.status
+    );
 
     let seen = desk.get_chat_messages(&customer, id, MessageId(0), 100)?;
     println!("11. the customer fetched {} messages", seen.len());
     println!("12. transcript (plain text, in Europe/Oslo time):");
     let oslo = Context::agent(8).with_zone("Europe/Oslo")?;
-    print!("{}", desk.get_chat_transcript(&oslo, id, TranscriptFormat::Text)?);
+    print!(
+        "{}",
+        desk.get_chat_transcript(&oslo, id, TranscriptFormat::Text)?
+    );
     Ok(())
 }

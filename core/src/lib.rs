@@ -69,7 +69,8 @@ pub mod service;
 pub mod status;
 
 pub use service::{
-    AlertChange, ChatDesk, Config, Directory, IdleClose, MemoryDirectory, TranscriptFormat, Typing,
+    AlertChange, ChatDesk, Config, Directory, IdleClose, MemoryDirectory, SessionQuery,
+    TranscriptFormat, Typing,
 };
 pub use wire::{
     Associate, ChatMessage, ChatMessageSpecialType, ChatMessageType, ChatPresence,

@@ -8,6 +8,8 @@ mod lifecycle;
 mod members;
 mod messages;
 mod presence;
+mod queries;
+mod save;
 mod sessions;
 mod sweeps;
 mod topic_rules;
@@ -16,6 +18,7 @@ mod typing;
 
 pub use directory::{Directory, MemoryDirectory};
 pub use messages::{MAX_MESSAGES_PER_FETCH, TranscriptFormat, Typing};
+pub use queries::SessionQuery;
 pub use sweeps::{AlertChange, IdleClose, SWEEP_BATCH};
 
 use crate::caller::{Caller, Context};

@@ -6,6 +6,8 @@
 
 pub mod concurrency;
 pub mod fixture;
+pub mod queries;
+pub mod save;
 pub mod sessions;
 pub mod storage;
 pub mod topics;
@@ -41,6 +43,9 @@ macro_rules! conformance_suite {
             sessions::create_refusals,
             sessions::carrier_times_in_caller_zone,
             sessions::queue_text_placeholders,
+            save::save_session_rules,
+            queries::session_lists_per_caller,
+            queries::paged_session_query,
             concurrency::parallel_creates_get_distinct_ids_and_positions,
             concurrency::parallel_raw_writers_lose_nothing,
         );

@@ -1,0 +1,105 @@
+//! `save_chat_session_entity` (SPEC §5): only the fields writable at all are
+//! compared; a stale carrier is Conflict; nothing is written when nothing
+//! differs.
+
+use super::lifecycle::touch_customer;
+use super::sessions::{crm_links, customer_info, relation, visible_session};
+use super::{ChatDesk, Who};
+use crate::caller::Context;
+use crate::error::{Error, Result};
+use crate::ids::{SessionId, UserId};
+use crate::rights::{SESSION_FIELDS, session_field_right, session_table_right, table};
+use crate::storage::{Storage, StorageExt};
+use crate::wire::{Associate, ChatSessionEntity};
+
+fn user_id(a: &Option<Associate>) -> Option<UserId> {
+    a.as_ref().and_then(|a| a.id()).map(UserId)
+}
+
+impl<S: Storage> ChatDesk<S> {
+    /// Saves the writable fields of a session carrier: the Customer* fields,
+    /// CustomerConsented and the Person / Contact / Project / Sale / Ticket
+    /// links (by id). Every other field is ignored, except that a Status,
+    /// User or TransferTo different from the stored one makes the carrier
+    /// stale. A save with no difference writes nothing.
+    ///
+    /// # Errors
+    /// In this order: NotFound (ChatSessionId 0, no such session, or not
+    /// visible), Conflict (stale carrier), Validation (a field over its
+    /// length), FieldRightDenied naming the first differing field, in
+    /// carrier order, that the caller may not write.
+    pub fn save_chat_session_entity(
+        &self,
+        ctx: &Context,
+        entity: &ChatSessionEntity,
+    ) -> Result<ChatSessionEntity> {
+        let now = self.now();
+        let id = SessionId(entity.chat_session_id);
+        let (s, bits, customer) = self.storage.write(|tx| {
+            let who = Who::resolve(tx, ctx)?;
+            if id.0 == 0 {
+                return Err(Error::not_found("session", id));
+            }
+            let (mut s, rel, bits) = visible_session(tx, who, id)?;
+            let customer = rel.is_customer;
+            let stale = entity.status != s.status
+                || user_id(&entity.user) != s.user
+                || (!customer && user_id(&entity.transfer_to) != s.transfer_to);
+            if stale {
+                return Err(Error::conflict(format!(
+                    "session {id} changed since this carrier was read (Status, User or TransferTo differ); read it again"
+                )));
+            }
+            let info = customer_info(entity)?;
+            let links = if customer { s.links } else { crm_links(entity) };
+            let old = (&s.customer, &s.links);
+            let differs = |name: &str| -> bool {
+                match name {
+                    "CustomerAlias" => info.alias != old.0.alias,
+                    "CustomerHost" => info.host != old.0.host,
+                    "CustomerName" => info.name != old.0.name,
+                    "CustomerEmail" => info.email != old.0.email,
+                    "CustomerPhone" => info.phone != old.0.phone,
+                    "CustomerConsented" => info.consented != old.0.consented,
+                    "CustomerCompanyName" => info.company != old.0.company,
+                    "Person" => links.person != old.1.person,
+                    "Contact" => links.contact != old.1.contact,
+                    "Project" => links.project != old.1.project,
+                    "Sale" => links.sale != old.1.sale,
+                    "Ticket" => links.ticket != old.1.ticket,
+                    _ => false,
+                }
+            };
+            let mut any = false;
+            for spec in SESSION_FIELDS.iter().filter(|f| f.writable) {
+                if !differs(spec.name) {
+                    continue;
+                }
+                let (mask, reason) = session_field_right(spec, bits, customer);
+                if bits & table::UPDATE == 0 || mask & 2 == 0 {
+                    let reason = if reason.is_empty() {
+                        "no write right".to_string()
+                    } else {
+                        reason.to_string()
+                    };
+                    return Err(Error::FieldRightDenied {
+                        field: spec.name.to_string(),
+                        reason,
+                    });
+                }
+                any = true;
+            }
+            if !any {
+                return Ok((s, bits, customer));
+            }
+            s.customer = info;
+            s.links = links;
+            touch_customer(&rel, &mut s, now);
+            tx.put_session(&s)?;
+            let rel = relation(tx, who, &s)?;
+            let bits = session_table_right(&rel, &s).unwrap_or(bits);
+            Ok((s, bits, customer))
+        })?;
+        Ok(self.session_entity(ctx, &s, bits, customer, None))
+    }
+}
