@@ -6,7 +6,9 @@
 
 pub mod concurrency;
 pub mod fixture;
+pub mod hours;
 pub mod queries;
+pub mod rights;
 pub mod save;
 pub mod sessions;
 pub mod storage;
@@ -46,6 +48,9 @@ macro_rules! conformance_suite {
             save::save_session_rules,
             queries::session_lists_per_caller,
             queries::paged_session_query,
+            rights::session_rights_table,
+            hours::opening_hours_across_dst_changes,
+            hours::opening_hours_days_lunch_and_midnight,
             concurrency::parallel_creates_get_distinct_ids_and_positions,
             concurrency::parallel_raw_writers_lose_nothing,
         );
