@@ -98,6 +98,12 @@ pub struct SledStorage {
     durability: Durability,
 }
 
+/// Whether sled failed to open because another handle holds the directory's lock.
+fn is_lock_error(e: &sled::Error) -> bool {
+    matches!(e, sled::Error::Io(io) if io.kind() == std::io::ErrorKind::WouldBlock
+        || io.to_string().contains("lock"))
+}
+
 /// Maps a failure of `sled::Config::open`.
 fn open_error(path: &Path, e: sled::Error) -> Error {
     use std::io::ErrorKind;
@@ -147,7 +153,18 @@ impl SledStorage {
             .path(path)
             .cache_capacity(cache_bytes)
             .flush_every_ms(flush_every);
-        let db = match catch_unwind(AssertUnwindSafe(|| config.open())) {
+        // sled's threads of a store dropped a moment ago may still hold the
+        // directory's file lock: retry a lock failure for a short while.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(3);
+        let opened = loop {
+            match catch_unwind(AssertUnwindSafe(|| config.open())) {
+                Ok(Err(e)) if is_lock_error(&e) && std::time::Instant::now() < deadline => {
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                }
+                other => break other,
+            }
+        };
+        let db = match opened {
             Ok(Ok(db)) => db,
             Ok(Err(e)) => return Err(open_error(path, e)),
             Err(p) => {
