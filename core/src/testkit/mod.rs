@@ -6,6 +6,8 @@
 
 pub mod concurrency;
 pub mod fixture;
+pub mod lifecycle;
+pub mod lifecycle_table;
 pub mod sessions;
 pub mod storage;
 pub mod topics;
@@ -42,6 +44,18 @@ macro_rules! conformance_suite {
             sessions::carrier_times_in_caller_zone,
             concurrency::parallel_creates_get_distinct_ids_and_positions,
             concurrency::parallel_raw_writers_lose_nothing,
+            lifecycle_table::lifecycle_table_outcomes,
+            lifecycle::pick_up_side_effects_and_welcome,
+            lifecycle::seconds_pr_accept_ewma,
+            lifecycle::ranks_lowest_free_across_topics,
+            lifecycle::queue_positions_and_initial_pos,
+            lifecycle::pick_up_first_order,
+            lifecycle::reset_and_bot_hand_off,
+            lifecycle::queue_offline_form_conditions,
+            lifecycle::transfer_accept_reject_flow,
+            lifecycle::close_reopen_finish,
+            lifecycle::delete_and_purge,
+            lifecycle::pre_chat_and_faq_steps,
         );
     };
     (@tests $open:expr; $($module:ident :: $name:ident),* $(,)?) => {
