@@ -8,6 +8,7 @@ pub mod concurrency;
 pub mod fixture;
 pub mod lifecycle;
 pub mod lifecycle_table;
+pub mod messages;
 pub mod sessions;
 pub mod storage;
 pub mod topics;
@@ -56,6 +57,14 @@ macro_rules! conformance_suite {
             lifecycle::close_reopen_finish,
             lifecycle::delete_and_purge,
             lifecycle::pre_chat_and_faq_steps,
+            messages::message_type_and_author_per_caller,
+            messages::message_special_types_and_limits,
+            messages::first_last_message_and_when_idle,
+            messages::message_status_changes,
+            messages::read_by_customer_and_when_fetched,
+            messages::fetch_after_and_limit,
+            messages::transcript_text_and_html,
+            messages::typing_is_ephemeral,
         );
     };
     (@tests $open:expr; $($module:ident :: $name:ident),* $(,)?) => {
