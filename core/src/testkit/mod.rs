@@ -11,6 +11,7 @@ pub mod lifecycle_table;
 pub mod messages;
 pub mod sessions;
 pub mod storage;
+pub mod sweeps;
 pub mod topics;
 
 pub use fixture::{Fixture, dump};
@@ -65,6 +66,11 @@ macro_rules! conformance_suite {
             messages::fetch_after_and_limit,
             messages::transcript_text_and_html,
             messages::typing_is_ephemeral,
+            sweeps::alert_levels_in_the_human_queue,
+            sweeps::alert_levels_for_unanswered_customers,
+            sweeps::idle_sweep_closes_idle_chats,
+            sweeps::idle_sweep_closes_when_the_customer_is_gone,
+            sweeps::sweeps_cover_more_than_one_batch,
         );
     };
     (@tests $open:expr; $($module:ident :: $name:ident),* $(,)?) => {
