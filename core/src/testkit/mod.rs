@@ -4,6 +4,7 @@
 //! Not semver-stable: enable the `testkit` feature only in dev-dependencies.
 #![allow(missing_docs, clippy::missing_panics_doc, clippy::unwrap_used)]
 
+pub mod busy_desk;
 pub mod concurrency;
 pub mod fixture;
 pub mod lifecycle;
@@ -71,6 +72,7 @@ macro_rules! conformance_suite {
             sweeps::idle_sweep_closes_idle_chats,
             sweeps::idle_sweep_closes_when_the_customer_is_gone,
             sweeps::sweeps_cover_more_than_one_batch,
+            busy_desk::agents_and_customers_in_parallel,
         );
     };
     (@tests $open:expr; $($module:ident :: $name:ident),* $(,)?) => {
