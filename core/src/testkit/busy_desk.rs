@@ -95,15 +95,18 @@ pub fn agents_and_customers_in_parallel<S: Storage>(store: S) {
     let note = |acked: &Mutex<HashMap<SessionId, Acked>>, id: SessionId, f: fn(&mut Acked)| {
         f(acked.lock().entry(id).or_default());
     };
+    let start = Arc::new(std::sync::Barrier::new(AGENTS.len() + CUSTOMER_THREADS));
     let mut handles = Vec::new();
     for (i, user) in AGENTS.into_iter().enumerate() {
-        let (fx, sessions, acked, topics) = (
+        let (fx, sessions, acked, topics, start) = (
             Arc::clone(&fx),
             Arc::clone(&sessions),
             Arc::clone(&acked),
             topics.clone(),
+            Arc::clone(&start),
         );
         handles.push(std::thread::spawn(move || {
+            start.wait();
             let mut rng = Rng(0x9E37_79B9_7F4A_7C15 ^ (i as u64 + 1));
             let me = agent(user);
             let d = &fx.desk;
@@ -111,7 +114,7 @@ pub fn agents_and_customers_in_parallel<S: Storage>(store: S) {
             for iter in 0..ITERATIONS {
                 let any = sessions[rng.next(SESSIONS)].0;
                 match rng.next(7) {
-                    0 | 1 => {
+                    0 => {
                         let r = d.pick_up_first_chat_session(&me);
                         assert!(allowed(&r), "{r:?}");
                         if let Ok(Some(e)) = r {
@@ -135,6 +138,21 @@ pub fn agents_and_customers_in_parallel<S: Storage>(store: S) {
                         assert!(allowed(&r), "{r:?}");
                     }
                     4 => {
+                        // Mostly a session whose transfer targets me (as a
+                        // client polling its notifications would find it).
+                        let pending: Vec<SessionId> = d
+                            .storage()
+                            .read(|tx| tx.sessions(SessionId(0), usize::MAX))
+                            .unwrap()
+                            .into_iter()
+                            .filter(|s| s.transfer_to == Some(UserId(user)))
+                            .map(|s| s.id)
+                            .collect();
+                        let any = if pending.is_empty() || rng.next(4) == 0 {
+                            any
+                        } else {
+                            pending[rng.next(pending.len())]
+                        };
                         if rng.next(3) == 0 {
                             let r = d.reject_chat_session_transfer(&me, any);
                             assert!(allowed(&r), "{r:?}");
@@ -167,13 +185,8 @@ pub fn agents_and_customers_in_parallel<S: Storage>(store: S) {
                         }
                     }
                     _ => {
-                        let r = d.pick_up_first_chat_session(&me);
-                        assert!(allowed(&r), "{r:?}");
-                        if let Ok(Some(e)) = r {
-                            let id = SessionId(e.chat_session_id);
-                            note(&acked, id, |a| a.picks += 1);
-                            mine.push(id);
-                        }
+                        let r = d.get_chat_messages(&me, any, MessageId(0), 500);
+                        assert!(r.is_ok(), "{r:?}");
                     }
                 }
                 if iter % 10 == 9 {
@@ -183,8 +196,14 @@ pub fn agents_and_customers_in_parallel<S: Storage>(store: S) {
         }));
     }
     for j in 0..CUSTOMER_THREADS {
-        let (fx, sessions, acked) = (Arc::clone(&fx), Arc::clone(&sessions), Arc::clone(&acked));
+        let (fx, sessions, acked, start) = (
+            Arc::clone(&fx),
+            Arc::clone(&sessions),
+            Arc::clone(&acked),
+            Arc::clone(&start),
+        );
         handles.push(std::thread::spawn(move || {
+            start.wait();
             let mut rng = Rng(0xD1B5_4A32_D192_ED03 ^ (j as u64 + 1));
             let own: Vec<_> = sessions.iter().skip(j).step_by(CUSTOMER_THREADS).collect();
             for _ in 0..ITERATIONS {
@@ -270,4 +289,15 @@ pub fn agents_and_customers_in_parallel<S: Storage>(store: S) {
     }
     let picked: usize = acked.values().map(|a| a.picks).sum();
     assert!(picked > 0, "the threads picked nothing up");
+    eprintln!(
+        "TOTALS {:?}",
+        acked.values().fold((0, 0, 0, 0, 0, 0), |t, a| (
+            t.0 + a.picks,
+            t.1 + a.customer,
+            t.2 + a.agent,
+            t.3 + a.accepts,
+            t.4 + a.rejects,
+            t.5 + a.closes
+        ))
+    );
 }

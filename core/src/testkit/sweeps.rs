@@ -168,6 +168,14 @@ pub fn alert_levels_for_unanswered_customers<S: Storage>(store: S) {
     assert_eq!(alerts(&fx), vec![(s, 1, 2)]);
     let r = rec(&fx, b);
     assert_eq!((r.status, r.alert_level), (CustomerLast, 0));
+    // Re-entering the queue (reset) starts again from 0.
+    let e = fx.desk.reset_chat_session(&fx.sys(), s).unwrap();
+    assert_eq!((e.status, e.alert_level), (InQueue, 0));
+    at(&fx, start, 3 * 3600);
+    assert!(
+        alerts(&fx).is_empty(),
+        "new-chat warnings are off in this topic"
+    );
 }
 
 pub fn idle_sweep_closes_idle_chats<S: Storage>(store: S) {
