@@ -255,9 +255,14 @@ impl<S: Storage> ChatDesk<S> {
             Ok((s, rel, list))
         })?;
         if rel.is_customer {
-            let stale = s.when_fetched.is_none_or(|f| {
-                now.whole_seconds_since(f) >= self.config.fetch_write_interval_secs || f > now
-            });
+            // "Older than 5 s": strictly (SPEC §3.3).
+            let interval = self
+                .config
+                .fetch_write_interval_secs
+                .saturating_mul(crate::clock::ticks_per_second());
+            let stale = s
+                .when_fetched
+                .is_none_or(|f| now.ticks_since(f) > interval || f > now);
             let unread = list.iter().any(|m| !m.read_by_customer);
             if stale || unread {
                 list = self.storage.write(|tx| {

@@ -4,14 +4,19 @@
 //! Not semver-stable: enable the `testkit` feature only in dev-dependencies.
 #![allow(missing_docs, clippy::missing_panics_doc, clippy::unwrap_used)]
 
+pub mod busy_desk;
 pub mod concurrency;
 pub mod fixture;
 pub mod hours;
+pub mod lifecycle;
+pub mod lifecycle_table;
+pub mod messages;
 pub mod queries;
 pub mod rights;
 pub mod save;
 pub mod sessions;
 pub mod storage;
+pub mod sweeps;
 pub mod topics;
 
 pub use fixture::{Fixture, dump};
@@ -53,6 +58,32 @@ macro_rules! conformance_suite {
             hours::opening_hours_days_lunch_and_midnight,
             concurrency::parallel_creates_get_distinct_ids_and_positions,
             concurrency::parallel_raw_writers_lose_nothing,
+            lifecycle_table::lifecycle_table_outcomes,
+            lifecycle::pick_up_side_effects_and_welcome,
+            lifecycle::seconds_pr_accept_ewma,
+            lifecycle::ranks_lowest_free_across_topics,
+            lifecycle::queue_positions_and_initial_pos,
+            lifecycle::pick_up_first_order,
+            lifecycle::reset_and_bot_hand_off,
+            lifecycle::queue_offline_form_conditions,
+            lifecycle::transfer_accept_reject_flow,
+            lifecycle::close_reopen_finish,
+            lifecycle::delete_and_purge,
+            lifecycle::pre_chat_and_faq_steps,
+            messages::message_type_and_author_per_caller,
+            messages::message_special_types_and_limits,
+            messages::first_last_message_and_when_idle,
+            messages::message_status_changes,
+            messages::read_by_customer_and_when_fetched,
+            messages::fetch_after_and_limit,
+            messages::transcript_text_and_html,
+            messages::typing_is_ephemeral,
+            sweeps::alert_levels_in_the_human_queue,
+            sweeps::alert_levels_for_unanswered_customers,
+            sweeps::idle_sweep_closes_idle_chats,
+            sweeps::idle_sweep_closes_when_the_customer_is_gone,
+            sweeps::sweeps_cover_more_than_one_batch,
+            busy_desk::agents_and_customers_in_parallel,
         );
     };
     (@tests $open:expr; $($module:ident :: $name:ident),* $(,)?) => {
