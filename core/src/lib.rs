@@ -63,6 +63,7 @@ pub use storage::{Durability, ReadTx, Storage, StorageExt, WriteTx};
 pub mod alerts;
 pub mod hours;
 pub mod queue;
+pub mod queue_index;
 pub mod rank;
 pub mod rights;
 pub mod service;

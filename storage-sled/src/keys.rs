@@ -28,6 +28,8 @@ pub(crate) const QUEUE: u8 = 0x0A;
 pub(crate) const ACTIVE: u8 = 0x0B;
 /// Messages: `MESSAGE` + session + message → message row.
 pub(crate) const MESSAGE: u8 = 0x0C;
+/// The counted queue index (v2): `QUEUE_INDEX` + topic + node (u64) → count (i64).
+pub(crate) const QUEUE_INDEX: u8 = 0x0D;
 /// Store metadata (the schema version key lives here).
 pub(crate) const META: u8 = 0xFF;
 

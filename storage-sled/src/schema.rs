@@ -38,7 +38,7 @@ pub(crate) const MARKER_FILE: &str = "chatdesk-sled.marker";
 const MAGIC: &[u8; 8] = b"chatdesk";
 
 /// The schema version this build writes.
-pub(crate) const CURRENT: u32 = 1;
+pub(crate) const CURRENT: u32 = 2;
 
 /// One upgrade step, from `from` to `from + 1`.
 #[derive(Debug)]
@@ -50,7 +50,18 @@ pub(crate) struct Migration {
 }
 
 /// Every upgrade step, in order. Empty: version 1 is the first format.
-pub(crate) const MIGRATIONS: &[Migration] = &[];
+pub(crate) const MIGRATIONS: &[Migration] = &[Migration {
+    from: 1,
+    run: add_queue_index,
+}];
+
+/// v1 → v2: builds the counted queue index from the human-queue keys.
+fn add_queue_index(tx: &mut Tx<'_>) -> Result<()> {
+    for key in tx.human_queue_keys()? {
+        tx.count_queue(None, Some(key))?;
+    }
+    Ok(())
+}
 
 fn supported() -> String {
     format!("chatdesk sled store v{CURRENT}")

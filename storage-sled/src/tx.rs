@@ -33,10 +33,6 @@ fn is_empty_range(b: &Bounds) -> bool {
     }
 }
 
-fn count(n: usize) -> u32 {
-    u32::try_from(n).unwrap_or(u32::MAX)
-}
-
 /// The session id at the end of an index key.
 fn trailing_session(key: &[u8], _value: &[u8]) -> Result<SessionId> {
     key.len()
@@ -189,13 +185,55 @@ impl<'a> Tx<'a> {
         Ok(out)
     }
 
-    fn count(&self, bounds: Bounds) -> Result<u32> {
-        let mut n = 0usize;
-        self.scan(bounds, |_, _| {
-            n += 1;
+    /// One node of the counted queue index (absent: 0).
+    fn queue_index_count(&self, topic: TopicId, node: u64) -> Result<i64> {
+        let key = Key::new(keys::QUEUE_INDEX).i32(topic.0).u64(node).build();
+        match self.get_raw(&key)? {
+            None => Ok(0),
+            Some(v) => <[u8; 8]>::try_from(v.as_slice())
+                .map(i64::from_be_bytes)
+                .map_err(|_| {
+                    Error::corrupt(format!(
+                        "queue index node {node} of topic {topic}: not 8 bytes"
+                    ))
+                }),
+        }
+    }
+
+    /// Applies the counted queue index's changes (see `chatdesk::queue_index`).
+    pub(crate) fn count_queue(
+        &mut self,
+        old: Option<(TopicId, u64)>,
+        new: Option<(TopicId, u64)>,
+    ) -> Result<()> {
+        for (topic, node, delta) in chatdesk::queue_index::changes(old, new)? {
+            let count = self.queue_index_count(topic, node)? + delta;
+            let key = Key::new(keys::QUEUE_INDEX).i32(topic.0).u64(node).build();
+            if count == 0 {
+                self.overlay.delete(key);
+            } else {
+                self.overlay.put(key, count.to_be_bytes().to_vec());
+            }
+        }
+        Ok(())
+    }
+
+    /// Every (topic, sequence) in the human queues, for the v1 → v2 migration.
+    pub(crate) fn human_queue_keys(&self) -> Result<Vec<(TopicId, u64)>> {
+        let mut out = Vec::new();
+        self.scan(all_in(&[keys::QUEUE]), |k, _| {
+            let topic = k.get(1..5).and_then(keys::i32_from);
+            let seq = k
+                .get(5..13)
+                .and_then(|b| <[u8; 8]>::try_from(b).ok())
+                .map(u64::from_be_bytes);
+            match (topic, seq) {
+                (Some(t), Some(q)) => out.push((TopicId(t), q)),
+                _ => return Err(Error::corrupt(format!("queue key {k:02x?}"))),
+            }
             Ok(true)
         })?;
-        Ok(count(n))
+        Ok(out)
     }
 
     fn unindex_session(&mut self, s: &SessionRecord) {
@@ -313,14 +351,12 @@ impl ReadTx for Tx<'_> {
         self.indexed_sessions(all_in(&prefix), usize::MAX, trailing_session)
     }
 
-    fn queue_count_before(&self, topic: TopicId, seq: u64) -> Result<u32> {
-        let lo = Key::new(keys::QUEUE).i32(topic.0).u64(0).build();
-        let hi = Key::new(keys::QUEUE).i32(topic.0).u64(seq).build();
-        self.count((Bound::Included(lo), Bound::Excluded(hi)))
-    }
-
-    fn queue_len(&self, topic: TopicId) -> Result<u32> {
-        self.count(all_in(&queue_prefix(topic)))
+    fn queue_index_sum(&self, topic: TopicId, nodes: &[u64]) -> Result<i64> {
+        let mut sum = 0i64;
+        for node in nodes {
+            sum += self.queue_index_count(topic, *node)?;
+        }
+        Ok(sum)
     }
 
     fn queue(&self, topic: TopicId, after_seq: u64, limit: usize) -> Result<Vec<(u64, SessionId)>> {
@@ -401,7 +437,10 @@ impl WriteTx for Tx<'_> {
 
     fn put_session(&mut self, session: &SessionRecord) -> Result<()> {
         let value = rows::encode_session(session)?;
-        if let Some(old) = self.session(session.id)? {
+        let old = self.session(session.id)?;
+        let key = |s: &SessionRecord| s.human_queue_seq().map(|q| (s.topic, q));
+        self.count_queue(old.as_ref().and_then(key), key(session))?;
+        if let Some(old) = old {
             self.unindex_session(&old);
         }
         self.index_session(session);
@@ -411,6 +450,7 @@ impl WriteTx for Tx<'_> {
 
     fn delete_session(&mut self, id: SessionId) -> Result<()> {
         if let Some(old) = self.session(id)? {
+            self.count_queue(old.human_queue_seq().map(|q| (old.topic, q)), None)?;
             self.unindex_session(&old);
             self.overlay.delete(session_key(id));
         }

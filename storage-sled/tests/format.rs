@@ -158,12 +158,12 @@ fn with_version(version: u32) -> tempfile::TempDir {
 
 #[test]
 fn a_newer_version_is_incompatible_even_with_migrate() {
-    let dir = with_version(2);
+    let dir = with_version(3);
     for migrate in [false, true] {
         match open_err(dir.path(), migrate) {
             Error::IncompatibleStore { found, supported } => {
-                assert!(found.contains("v2"), "{found}");
-                assert!(supported.contains("v1"), "{supported}");
+                assert!(found.contains("v3"), "{found}");
+                assert!(supported.contains("v2"), "{supported}");
             }
             other => panic!("{other:?}"),
         }
@@ -179,14 +179,14 @@ fn an_older_version_is_refused_without_migrate_and_has_no_path_yet() {
         }
         other => panic!("{other:?}"),
     }
-    // v1 is the first format: there is nothing to upgrade from.
+    // v1 is the first format: there is nothing to upgrade from v0.
     let err = open_err(dir.path(), true);
     assert!(matches!(err, Error::IncompatibleStore { .. }), "{err:?}");
 }
 
 #[test]
 fn the_current_version_opens_with_or_without_migrate() {
-    let dir = with_version(1);
+    let dir = with_version(2);
     for migrate in [false, true] {
         SledStorage::open(
             dir.path(),
@@ -337,4 +337,61 @@ fn garbage_files_give_a_typed_error_never_a_panic() {
         matches!(err, Error::Storage(_) | Error::Corrupt { .. }),
         "{err:?}"
     );
+}
+
+#[test]
+fn a_version_1_store_migrates_and_gets_its_queue_index() {
+    use chatdesk::testkit::storage::record;
+    use chatdesk::{ChatSessionStatus, StorageExt, TopicId};
+    let dir = tempfile::tempdir().unwrap();
+    let store = SledStorage::open(dir.path(), SledOptions::default()).unwrap();
+    store
+        .write(|tx| {
+            for (id, topic, seq) in [(1, 1, 5u64), (2, 1, 9), (3, 2, 10), (4, 1, 12)] {
+                let mut s = record(id, topic, ChatSessionStatus::InQueue);
+                s.queue_seq = Some(seq);
+                tx.put_session(&s)?;
+            }
+            Ok(())
+        })
+        .unwrap();
+    store.close().unwrap();
+    // A version-1 store is today's store without the counted queue index.
+    raw(dir.path(), |db| {
+        for k in db.scan_prefix([0x0Du8]).keys() {
+            db.remove(k.unwrap()).unwrap();
+        }
+        let mut v = b"chatdesk".to_vec();
+        v.extend_from_slice(&1u32.to_be_bytes());
+        db.insert(SCHEMA_KEY, v).unwrap();
+    });
+    assert!(matches!(
+        open_err(dir.path(), false),
+        Error::IncompatibleStore { .. }
+    ));
+    let up = SledStorage::open(
+        dir.path(),
+        SledOptions {
+            migrate: true,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let got = up
+        .read(|tx| {
+            Ok((
+                tx.queue_len(TopicId(1))?,
+                tx.queue_count_before(TopicId(1), 9)?,
+                tx.queue_count_before(TopicId(1), 12)?,
+                tx.queue_len(TopicId(2))?,
+            ))
+        })
+        .unwrap();
+    assert_eq!(got, (3, 1, 2, 1));
+    up.close().unwrap();
+    // Now at the current version: it opens without migrate.
+    SledStorage::open(dir.path(), SledOptions::default())
+        .unwrap()
+        .close()
+        .unwrap();
 }

@@ -35,7 +35,7 @@
 //! - **No cache**: every read goes to SQLite, so several processes may share
 //!   one file.
 //!
-//! # Schema (version 1)
+//! # Schema (version 2)
 //! Times are `INTEGER` 100 ns ticks since the Unix epoch (UTC), `NULL` for
 //! none; booleans are `INTEGER` 0/1; enumerations are their integer codes.
 //!
@@ -46,6 +46,7 @@
 //! | `chat_presence` | `user_id INTEGER PRIMARY KEY`, `present`, `display_name TEXT` |
 //! | `chat_session` | one column per `SessionRecord` field (`id`, `topic_id`, `user_id`, `person_id`, `contact_id`, `project_id`, `sale_id`, `ticket_id`, `customer_alias`, `customer_host`, `customer_name`, `customer_email`, `customer_phone`, `customer_consented`, `customer_company`, `status`, `first_message`, `last_message`, `when_requested`, `when_started`, `when_ended`, `when_idle`, `when_fetched`, `key_hash BLOB` (32 bytes), `initial_queue_pos`, `alert_level`, `rank`, `transfer_to`, `chatbot_is_active`, `rating`, `queue_seq`, `queue_entered`, `customer_last_since`, `deleted_at`) plus two derived columns written from the record's own methods: `human_queue_seq` (`SessionRecord::human_queue_seq`) and `active_user` (`SessionRecord::active_user`). Indexes: `UNIQUE (key_hash)`, `(status, id)`, `(topic_id, id)`, `(topic_id, human_queue_seq) WHERE human_queue_seq IS NOT NULL`, `(active_user, id) WHERE active_user IS NOT NULL` |
 //! | `chat_message` | `id INTEGER PRIMARY KEY`, `session_id REFERENCES chat_session(id)`, `type`, `message`, `author`, `read_by_customer`, `special_type`, `special_param`, `when_posted`; index `(session_id, id)` |
+//! | `chat_queue_index` | `topic_id`, `node`, `count`; `PRIMARY KEY (topic_id, node)`: the counted queue index (`chatdesk::queue_index`), so a queue position costs a fixed number of point reads (version 2) |
 //! | `chatdesk_counter` | `kind TEXT PRIMARY KEY` (`IdKind::name`), `last INTEGER` (the highest id given) |
 //!
 //! # Versions and upgrades

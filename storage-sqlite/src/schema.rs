@@ -10,7 +10,7 @@ use rusqlite::{Connection, ErrorCode, TransactionBehavior};
 pub(crate) const APPLICATION_ID: i32 = 0x4348_4453;
 
 /// `PRAGMA user_version` this build writes and reads.
-pub(crate) const SCHEMA_VERSION: i32 = 1;
+pub(crate) const SCHEMA_VERSION: i32 = 2;
 
 /// One migration step: run inside the opening transaction, it takes a store at
 /// version `to - 1` to version `to`.
@@ -27,11 +27,40 @@ struct Migration {
 /// Every step from version 0 (a brand-new file) to [`SCHEMA_VERSION`], in
 /// order. To change the schema: append a step with `to = SCHEMA_VERSION + 1`
 /// and bump [`SCHEMA_VERSION`]; never edit a published step.
-const MIGRATIONS: &[Migration] = &[Migration {
-    to: 1,
-    description: "create the version 1 schema",
-    sql: SCHEMA_V1,
-}];
+const MIGRATIONS: &[Migration] = &[
+    Migration {
+        to: 1,
+        description: "create the version 1 schema",
+        sql: SCHEMA_V1,
+    },
+    Migration {
+        to: 2,
+        description: "add the counted queue index",
+        sql: SCHEMA_V2,
+    },
+];
+
+/// Version 2: the counted queue index (`chatdesk::queue_index`), built from
+/// the sessions in the human queues: each queued sequence counts once in each
+/// node on its Fenwick update path (`node + (node & -node)` up to 2^40).
+const SCHEMA_V2: &str = r"
+CREATE TABLE IF NOT EXISTS chat_queue_index (
+    topic_id INTEGER NOT NULL,
+    node     INTEGER NOT NULL,
+    count    INTEGER NOT NULL,
+    PRIMARY KEY (topic_id, node)
+) WITHOUT ROWID;
+DELETE FROM chat_queue_index;
+INSERT INTO chat_queue_index (topic_id, node, count)
+WITH RECURSIVE path (topic_id, node) AS (
+    SELECT topic_id, human_queue_seq FROM chat_session
+     WHERE human_queue_seq IS NOT NULL AND human_queue_seq >= 1
+    UNION ALL
+    SELECT topic_id, node + (node & -node) FROM path
+     WHERE node + (node & -node) <= 1099511627776
+)
+SELECT topic_id, node, count(*) FROM path GROUP BY topic_id, node;
+";
 
 // The last step must produce the version this build supports.
 const _: () = assert!(MIGRATIONS[MIGRATIONS.len() - 1].to == SCHEMA_VERSION);

@@ -101,10 +101,6 @@ fn limit(n: usize) -> i64 {
 }
 
 /// A count from SQLite as the trait's u32 (saturating, like the memory backend).
-fn count(n: i64) -> u32 {
-    u32::try_from(n.max(0)).unwrap_or(u32::MAX)
-}
-
 fn ts(t: Option<Timestamp>) -> Option<i64> {
     t.map(|t| t.0)
 }
@@ -390,20 +386,6 @@ impl<'c> SqlTx<'c> {
         }
     }
 
-    /// Runs a `SELECT count(*)`.
-    fn count(&self, context: &str, sql: &str, params: &[&dyn ToSql]) -> Result<u32> {
-        self.guard(context)?;
-        let mut stmt = self
-            .conn
-            .prepare_cached(sql)
-            .map_err(|e| sql_err(context, e))?;
-        let n: i64 = stmt
-            .query_row(params, |r| r.get(0))
-            .map_err(|e| sql_err(context, e))?;
-        Ok(count(n))
-    }
-
-    /// Runs a statement that changes rows.
     fn exec(&self, context: &str, sql: &str, params: &[&dyn ToSql]) -> Result<usize> {
         self.guard(context)?;
         let mut stmt = self
@@ -413,6 +395,78 @@ impl<'c> SqlTx<'c> {
         stmt.execute(params).map_err(|e| sql_err(context, e))
     }
 }
+
+impl SqlTx<'_> {
+    /// The human-queue key a stored session has now.
+    fn queue_key_of(&self, id: SessionId) -> Result<Option<(TopicId, u64)>> {
+        let row = self.one(
+            "reading a session's queue key",
+            "SELECT topic_id, human_queue_seq FROM chat_session WHERE id = ?1",
+            params![id.get()],
+            |row| {
+                let topic: i32 = row.get(0).map_err(|e| {
+                    decode_err("chat_session", "topic_id", RowKey::Text("queue key"), e)
+                })?;
+                let seq: Option<i64> = row.get(1).map_err(|e| {
+                    decode_err(
+                        "chat_session",
+                        "human_queue_seq",
+                        RowKey::Text("queue key"),
+                        e,
+                    )
+                })?;
+                Ok((topic, seq))
+            },
+        )?;
+        Ok(row.and_then(|(t, seq)| {
+            seq.and_then(|q| u64::try_from(q).ok())
+                .map(|q| (TopicId(t), q))
+        }))
+    }
+
+    /// Applies the counted queue index's changes (see `chatdesk::queue_index`).
+    fn count_queue(&self, old: Option<(TopicId, u64)>, new: Option<(TopicId, u64)>) -> Result<()> {
+        for (topic, node, delta) in chatdesk::queue_index::changes(old, new)? {
+            let node = i64::try_from(node)
+                .map_err(|_| Error::corrupt(format!("queue index node {node} is beyond i64")))?;
+            let context = "updating the queue index";
+            self.guard(context)?;
+            let mut stmt = self
+                .conn
+                .prepare_cached(
+                    "INSERT INTO chat_queue_index (topic_id, node, count) VALUES (?1, ?2, ?3) \
+                     ON CONFLICT (topic_id, node) DO UPDATE SET count = count + excluded.count \
+                     RETURNING count",
+                )
+                .map_err(|e| sql_err(context, e))?;
+            let count: i64 = stmt
+                .query_row(params![topic.get(), node, delta], |r| r.get(0))
+                .map_err(|e| sql_err(context, e))?;
+            if count == 0 {
+                self.exec(
+                    context,
+                    "DELETE FROM chat_queue_index WHERE topic_id = ?1 AND node = ?2",
+                    params![topic.get(), node],
+                )?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// How many node slots the cached queue-index sum statement has.
+const QUEUE_INDEX_SLOTS: usize = chatdesk::queue_index::DEPTH as usize + 1;
+
+/// `SELECT … WHERE topic_id = ?1 AND node IN (?2, …)` with every slot.
+static SUM_QUEUE_INDEX: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    let slots: Vec<String> = (2..QUEUE_INDEX_SLOTS + 2)
+        .map(|i| format!("?{i}"))
+        .collect();
+    format!(
+        "SELECT COALESCE(SUM(count), 0) FROM chat_queue_index WHERE topic_id = ?1 AND node IN ({})",
+        slots.join(", ")
+    )
+});
 
 impl ReadTx for SqlTx<'_> {
     fn topic(&self, id: TopicId) -> Result<Option<TopicRecord>> {
@@ -555,25 +609,31 @@ impl ReadTx for SqlTx<'_> {
         )
     }
 
-    fn queue_count_before(&self, topic: TopicId, seq: u64) -> Result<u32> {
-        match i64::try_from(seq) {
-            Ok(seq) => self.count(
-                "counting a queue",
-                "SELECT count(*) FROM chat_session \
-                 WHERE topic_id = ?1 AND human_queue_seq IS NOT NULL AND human_queue_seq < ?2",
-                params![topic.get(), seq],
-            ),
-            // Every stored sequence is below it.
-            Err(_) => self.queue_len(topic),
+    fn queue_index_sum(&self, topic: TopicId, nodes: &[u64]) -> Result<i64> {
+        // One cached statement for any node list: the list is padded with
+        // node 0, which never exists.
+        let mut padded = [0i64; QUEUE_INDEX_SLOTS];
+        if nodes.len() > QUEUE_INDEX_SLOTS {
+            return Err(Error::corrupt(format!(
+                "{} queue index nodes asked at once",
+                nodes.len()
+            )));
         }
-    }
-
-    fn queue_len(&self, topic: TopicId) -> Result<u32> {
-        self.count(
-            "counting a queue",
-            "SELECT count(*) FROM chat_session WHERE topic_id = ?1 AND human_queue_seq IS NOT NULL",
-            params![topic.get()],
-        )
+        for (slot, node) in padded.iter_mut().zip(nodes) {
+            *slot = i64::try_from(*node)
+                .map_err(|_| Error::corrupt(format!("queue index node {node} is beyond i64")))?;
+        }
+        let mut params: Vec<&dyn ToSql> = Vec::with_capacity(QUEUE_INDEX_SLOTS + 1);
+        let topic_id = topic.get();
+        params.push(&topic_id);
+        params.extend(padded.iter().map(|n| n as &dyn ToSql));
+        self.guard("summing the queue index")?;
+        let mut stmt = self
+            .conn
+            .prepare_cached(&SUM_QUEUE_INDEX)
+            .map_err(|e| sql_err("summing the queue index", e))?;
+        stmt.query_row(params.as_slice(), |r| r.get::<_, i64>(0))
+            .map_err(|e| sql_err("summing the queue index", e))
     }
 
     fn queue(&self, topic: TopicId, after_seq: u64, n: usize) -> Result<Vec<(u64, SessionId)>> {
@@ -717,6 +777,8 @@ impl WriteTx for SqlTx<'_> {
     }
 
     fn put_session(&mut self, s: &SessionRecord) -> Result<()> {
+        let old_key = self.queue_key_of(s.id)?;
+        self.count_queue(old_key, s.human_queue_seq().map(|q| (s.topic, q)))?;
         let queue_seq = seq_to_sql("queue_seq", s.queue_seq)?;
         // The indexed facts come from the record's own methods: the backend
         // never decides which queue or user a session counts for.
@@ -777,6 +839,8 @@ impl WriteTx for SqlTx<'_> {
     }
 
     fn delete_session(&mut self, id: SessionId) -> Result<()> {
+        let old_key = self.queue_key_of(id)?;
+        self.count_queue(old_key, None)?;
         self.exec(
             "deleting a session's messages",
             "DELETE FROM chat_message WHERE session_id = ?1",

@@ -408,8 +408,8 @@ fn the_file_is_marked_as_ours() {
     let mode: String = conn
         .query_row("PRAGMA journal_mode", [], |r| r.get(0))
         .unwrap();
-    assert_eq!((app, ver, mode.as_str()), (0x4348_4453, 1, "wal"));
-    assert_eq!((APPLICATION_ID, SCHEMA_VERSION), (0x4348_4453, 1));
+    assert_eq!((app, ver, mode.as_str()), (0x4348_4453, 2, "wal"));
+    assert_eq!((APPLICATION_ID, SCHEMA_VERSION), (0x4348_4453, 2));
 }
 
 fn open_err(path: &std::path::Path, options: SqliteOptions) -> Error {
@@ -474,8 +474,11 @@ fn a_newer_store_is_incompatible_and_an_older_one_needs_migrate() {
     );
     match err {
         Error::IncompatibleStore { found, supported } => {
-            assert!(found.contains('2'), "{found}");
-            assert!(supported.contains('1'), "{supported}");
+            assert!(found.contains(&(SCHEMA_VERSION + 1).to_string()), "{found}");
+            assert!(
+                supported.contains(&SCHEMA_VERSION.to_string()),
+                "{supported}"
+            );
         }
         other => panic!("{other:?}"),
     }
@@ -586,12 +589,16 @@ fn sequences_past_i64_are_refused_on_write() {
     let err = s
         .write(|tx| tx.put_session(&queued(1, 1, u64::MAX)))
         .unwrap_err();
-    assert!(matches!(err, Error::Validation { .. }), "{err:?}");
-    s.write(|tx| tx.put_session(&queued(1, 1, i64::MAX as u64)))
-        .unwrap();
+    assert!(
+        matches!(err, Error::Validation { .. } | Error::Corrupt { .. }),
+        "{err:?}"
+    );
+    // The counted queue index covers sequences up to 2^40.
+    let top = chatdesk::queue_index::SPACE;
+    s.write(|tx| tx.put_session(&queued(1, 1, top))).unwrap();
     assert_eq!(
         s.read(|tx| tx.queue(TopicId(1), 0, 5)).unwrap(),
-        vec![(i64::MAX as u64, SessionId(1))]
+        vec![(top, SessionId(1))]
     );
     assert_eq!(
         s.read(|tx| tx.queue_count_before(TopicId(1), u64::MAX))
@@ -755,4 +762,51 @@ fn topic_settings_round_trip_as_json_with_a_readable_name() {
     assert_eq!(name, "Sales");
     let v: serde_json::Value = serde_json::from_str(&json).unwrap();
     assert_eq!(v, serde_json::to_value(&t.settings).unwrap());
+}
+
+#[test]
+fn a_version_1_store_migrates_and_gets_its_queue_index() {
+    // A version-1 file is today's file without the counted queue index.
+    let s = temp_store();
+    s.write(|tx| {
+        for (id, topic, seq) in [(1, 1, 5), (2, 1, 9), (3, 2, 10), (4, 1, 12)] {
+            tx.put_session(&queued(id, topic, seq))?;
+        }
+        Ok(())
+    })
+    .unwrap();
+    let path = s.path();
+    s.store().flush().unwrap();
+    {
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        conn.execute_batch("DROP TABLE chat_queue_index; PRAGMA user_version = 1;")
+            .unwrap();
+    }
+    let err = open_err(&path, durable());
+    assert!(matches!(err, Error::IncompatibleStore { .. }), "{err:?}");
+    let up = SqliteStorage::open(
+        &path,
+        SqliteOptions {
+            migrate: true,
+            ..durable()
+        },
+    )
+    .unwrap();
+    let got = up
+        .read(|tx| {
+            Ok((
+                tx.queue_len(TopicId(1))?,
+                tx.queue_count_before(TopicId(1), 9)?,
+                tx.queue_count_before(TopicId(1), 12)?,
+                tx.queue_len(TopicId(2))?,
+            ))
+        })
+        .unwrap();
+    assert_eq!(got, (3, 1, 2, 1));
+    up.close().unwrap();
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    let ver: i32 = conn
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(ver, SCHEMA_VERSION);
 }

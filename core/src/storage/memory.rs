@@ -27,6 +27,7 @@ struct State {
     by_status: OrdSet<(i32, SessionId)>,
     by_topic: OrdSet<(TopicId, SessionId)>,
     queue: OrdMap<(TopicId, u64), SessionId>,
+    queue_index: OrdMap<(TopicId, u64), i64>,
     active: OrdSet<(UserId, SessionId)>,
     messages: OrdMap<(SessionId, MessageId), Arc<MessageRecord>>,
     counters: OrdMap<IdKind, i64>,
@@ -185,14 +186,11 @@ impl ReadTx for State {
         Ok(self.sessions_of(ids, usize::MAX))
     }
 
-    fn queue_count_before(&self, topic: TopicId, seq: u64) -> Result<u32> {
-        let n = self.queue.range((topic, 0)..(topic, seq)).count();
-        Ok(u32::try_from(n).unwrap_or(u32::MAX))
-    }
-
-    fn queue_len(&self, topic: TopicId) -> Result<u32> {
-        let n = self.queue.range((topic, 0)..=(topic, u64::MAX)).count();
-        Ok(u32::try_from(n).unwrap_or(u32::MAX))
+    fn queue_index_sum(&self, topic: TopicId, nodes: &[u64]) -> Result<i64> {
+        Ok(nodes
+            .iter()
+            .filter_map(|n| self.queue_index.get(&(topic, *n)))
+            .sum())
     }
 
     fn queue(&self, topic: TopicId, after_seq: u64, limit: usize) -> Result<Vec<(u64, SessionId)>> {
@@ -226,6 +224,27 @@ impl ReadTx for State {
 }
 
 impl State {
+    /// Applies the counted queue index's changes for a session going from
+    /// `old` to `new`.
+    fn count_queue(
+        &mut self,
+        old: Option<&SessionRecord>,
+        new: Option<&SessionRecord>,
+    ) -> Result<()> {
+        let key = |s: &SessionRecord| s.human_queue_seq().map(|q| (s.topic, q));
+        for (topic, node, delta) in
+            crate::queue_index::changes(old.and_then(key), new.and_then(key))?
+        {
+            let count = self.queue_index.get(&(topic, node)).copied().unwrap_or(0) + delta;
+            if count == 0 {
+                self.queue_index.remove(&(topic, node));
+            } else {
+                self.queue_index.insert((topic, node), count);
+            }
+        }
+        Ok(())
+    }
+
     fn unindex_session(&mut self, s: &SessionRecord) {
         self.by_key.remove(&s.key_hash);
         self.by_status.remove(&(s.status.code(), s.id));
@@ -288,7 +307,9 @@ impl WriteTx for State {
     }
 
     fn put_session(&mut self, session: &SessionRecord) -> Result<()> {
-        if let Some(old) = self.sessions.get(&session.id).cloned() {
+        let old = self.sessions.get(&session.id).cloned();
+        self.count_queue(old.as_deref(), Some(session))?;
+        if let Some(old) = old {
             self.unindex_session(&old);
         }
         self.index_session(session);
@@ -298,6 +319,7 @@ impl WriteTx for State {
 
     fn delete_session(&mut self, id: SessionId) -> Result<()> {
         if let Some(old) = self.sessions.remove(&id) {
+            self.count_queue(Some(&old), None)?;
             self.unindex_session(&old);
         }
         let keys: Vec<_> = self

@@ -80,10 +80,25 @@ pub trait ReadTx {
     fn sessions(&self, after: SessionId, limit: usize) -> Result<Vec<SessionRecord>>;
     /// The active sessions (see [`SessionRecord::active_user`]) of `user`, by id.
     fn active_sessions(&self, user: UserId) -> Result<Vec<SessionRecord>>;
-    /// How many sessions of `topic`'s human queue have a sequence below `seq`.
-    fn queue_count_before(&self, topic: TopicId, seq: u64) -> Result<u32>;
+    /// The sum of the counted queue index's `nodes` for `topic` (see
+    /// [`crate::queue_index`]; absent nodes count 0).
+    fn queue_index_sum(&self, topic: TopicId, nodes: &[u64]) -> Result<i64>;
+    /// How many sessions of `topic`'s human queue have a sequence below `seq`
+    /// (from the counted index: the cost does not grow with the queue).
+    fn queue_count_before(&self, topic: TopicId, seq: u64) -> Result<u32> {
+        let n = self.queue_index_sum(
+            topic,
+            &crate::queue_index::prefix_nodes(seq.saturating_sub(1)),
+        )?;
+        u32::try_from(n)
+            .map_err(|_| Error::corrupt(format!("queue index of topic {topic} counts {n}")))
+    }
     /// How many sessions `topic`'s human queue holds.
-    fn queue_len(&self, topic: TopicId) -> Result<u32>;
+    fn queue_len(&self, topic: TopicId) -> Result<u32> {
+        let n = self.queue_index_sum(topic, &[crate::queue_index::TOTAL_NODE])?;
+        u32::try_from(n)
+            .map_err(|_| Error::corrupt(format!("queue index of topic {topic} counts {n}")))
+    }
     /// The sessions of `topic`'s human queue with sequence > `after_seq`, in
     /// queue order, at most `limit`, as (sequence, session).
     fn queue(&self, topic: TopicId, after_seq: u64, limit: usize) -> Result<Vec<(u64, SessionId)>>;
@@ -111,7 +126,8 @@ pub trait WriteTx: ReadTx {
     fn delete_member(&mut self, topic: TopicId, user: UserId) -> Result<()>;
     /// Inserts or replaces a presence.
     fn put_presence(&mut self, presence: &PresenceRecord) -> Result<()>;
-    /// Inserts or replaces a session, keeping every index in step.
+    /// Inserts or replaces a session, keeping every index in step (the
+    /// counted queue index through [`crate::queue_index::changes`]).
     fn put_session(&mut self, session: &SessionRecord) -> Result<()>;
     /// Removes a session and all its messages (purge).
     fn delete_session(&mut self, id: SessionId) -> Result<()>;
