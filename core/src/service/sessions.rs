@@ -274,6 +274,7 @@ impl<S: Storage> ChatDesk<S> {
             let who = Who::resolve(tx, ctx)?;
             visible_session(tx, who, id)
         })?;
+        let s = self.customer_seen(&rel, s)?;
         Ok(self.session_entity(ctx, &s, bits, rel.is_customer, None))
     }
 
@@ -283,10 +284,45 @@ impl<S: Storage> ChatDesk<S> {
     /// # Errors
     /// NotFound when there is no such session or the caller may not see it.
     pub fn get_queue_position(&self, ctx: &Context, id: SessionId) -> Result<Option<u32>> {
-        self.storage.read(|tx| {
+        let (s, rel, position) = self.storage.read(|tx| {
             let who = Who::resolve(tx, ctx)?;
-            let (s, _, _) = visible_session(tx, who, id)?;
-            queue_position_of(tx, &s)
+            let (s, rel, _) = visible_session(tx, who, id)?;
+            let position = queue_position_of(tx, &s)?;
+            Ok((s, rel, position))
+        })?;
+        self.customer_seen(&rel, s)?;
+        Ok(position)
+    }
+
+    /// A customer who polls is still there: their reads of their own session
+    /// set WhenFetched like a message fetch does (written only when the
+    /// stored value is older than the fetch interval, so polling is not a
+    /// durable write per poll), so the dead-customer sweep does not close the
+    /// chat of someone watching their queue position.
+    pub(crate) fn customer_seen(
+        &self,
+        rel: &SessionRelation,
+        s: SessionRecord,
+    ) -> Result<SessionRecord> {
+        let now = self.now();
+        let interval = self
+            .config
+            .fetch_write_interval_secs
+            .saturating_mul(crate::clock::ticks_per_second());
+        let stale = s
+            .when_fetched
+            .is_none_or(|f| now.ticks_since(f) > interval || f > now);
+        if !rel.is_customer || !stale {
+            return Ok(s);
+        }
+        let id = s.id;
+        self.storage.write(|tx| {
+            let mut s = tx
+                .session(id)?
+                .ok_or_else(|| Error::not_found("session", id))?;
+            s.when_fetched = Some(now);
+            tx.put_session(&s)?;
+            Ok(s)
         })
     }
 
@@ -298,19 +334,22 @@ impl<S: Storage> ChatDesk<S> {
     /// # Errors
     /// NotFound when there is no such session or the caller may not see it.
     pub fn get_queue_text(&self, ctx: &Context, id: SessionId) -> Result<String> {
-        self.storage.read(|tx| {
+        let (s, rel, text) = self.storage.read(|tx| {
             let who = Who::resolve(tx, ctx)?;
-            let (s, _, _) = visible_session(tx, who, id)?;
+            let (s, rel, _) = visible_session(tx, who, id)?;
             let Some(t) = tx.topic(s.topic)? else {
-                return Ok(String::new());
+                return Ok((s, rel, String::new()));
             };
             let position = queue_position_of(tx, &s)?;
-            Ok(crate::queue::queue_text(
+            let text = crate::queue::queue_text(
                 t.settings.custom_queue_text_enabled,
                 &t.settings.custom_queue_text,
                 position,
                 t.seconds_pr_accept,
-            ))
-        })
+            );
+            Ok((s, rel, text))
+        })?;
+        self.customer_seen(&rel, s)?;
+        Ok(text)
     }
 }

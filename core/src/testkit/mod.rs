@@ -50,6 +50,7 @@ macro_rules! conformance_suite {
             sessions::create_refusals,
             sessions::carrier_times_in_caller_zone,
             sessions::queue_text_placeholders,
+            sessions::a_customer_polling_their_position_is_not_dead,
             save::save_session_rules,
             queries::session_lists_per_caller,
             queries::paged_session_query,

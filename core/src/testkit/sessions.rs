@@ -376,3 +376,31 @@ pub fn queue_text_placeholders<S: Storage>(store: S) {
     assert_eq!(text(&fx.sys(), a), "You are number ; wait about 01:02.");
     assert_eq!(text(&fx.sys(), c), "", "CustomQueueTextEnabled off");
 }
+
+pub fn a_customer_polling_their_position_is_not_dead<S: Storage>(store: S) {
+    let fx = Fixture::new(store);
+    let t = fx.staffed_topic("t");
+    let (id, key) = fx.customer_session(t, "patient");
+    let customer = Context::customer(key);
+    for _ in 0..3 {
+        fx.clock.advance_secs(120);
+        assert_eq!(fx.desk.get_queue_position(&customer, id).unwrap(), Some(1));
+        assert!(fx.desk.idle_sweep(&fx.sys()).unwrap().is_empty());
+    }
+    // Reading the session counts too; polling within 5 s writes nothing.
+    fx.clock.advance_secs(120);
+    let seen = fx.desk.get_chat_session_entity(&customer, id).unwrap();
+    let before = dump(fx.desk.storage());
+    fx.clock.advance_secs(3);
+    fx.desk.get_queue_text(&customer, id).unwrap();
+    assert_eq!(dump(fx.desk.storage()), before);
+    assert_eq!(
+        seen.when_fetched.to_utc(),
+        fx.desk.now().plus_seconds(-3).to_datetime()
+    );
+    // Silence past the dead-customer limit (3 min) closes it from the queue.
+    fx.clock.advance_secs(178);
+    let closed = fx.desk.idle_sweep(&fx.sys()).unwrap();
+    assert_eq!(closed.len(), 1);
+    assert_eq!(closed[0].to, ChatSessionStatus::ClosedFromQueue);
+}
