@@ -7,6 +7,7 @@
 pub mod concurrency;
 pub mod fixture;
 pub mod hours;
+pub mod model;
 pub mod queries;
 pub mod rights;
 pub mod save;
@@ -68,4 +69,12 @@ macro_rules! conformance_suite {
 #[cfg(test)]
 mod memory_suite {
     crate::conformance_suite!(crate::MemoryStorage::new());
+}
+
+#[cfg(test)]
+mod memory_model {
+    #[test]
+    fn model_state_machine() {
+        crate::testkit::model::run_model(crate::MemoryStorage::new, 1000);
+    }
 }
