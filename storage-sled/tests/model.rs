@@ -8,4 +8,4 @@ fn model_state_machine() {
 }
 
 /// Cases in CI (about 100 steps each).
-const CI_CASES: u32 = 200;
+const CI_CASES: u32 = 500;

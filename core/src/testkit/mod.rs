@@ -4,6 +4,7 @@
 //! Not semver-stable: enable the `testkit` feature only in dev-dependencies.
 #![allow(missing_docs, clippy::missing_panics_doc, clippy::unwrap_used)]
 
+pub mod bad_input;
 pub mod concurrency;
 pub mod fixture;
 pub mod hours;
@@ -13,6 +14,7 @@ pub mod rights;
 pub mod save;
 pub mod sessions;
 pub mod storage;
+pub mod stress;
 pub mod topics;
 
 pub use fixture::{Fixture, dump};
@@ -54,6 +56,9 @@ macro_rules! conformance_suite {
             hours::opening_hours_days_lunch_and_midnight,
             concurrency::parallel_creates_get_distinct_ids_and_positions,
             concurrency::parallel_raw_writers_lose_nothing,
+            stress::eight_threads_keep_invariants,
+            bad_input::json_and_masks_never_panic,
+            bad_input::every_entry_point_refuses_cleanly,
         );
     };
     (@tests $open:expr; $($module:ident :: $name:ident),* $(,)?) => {
