@@ -4,6 +4,7 @@
 //! Not semver-stable: enable the `testkit` feature only in dev-dependencies.
 #![allow(missing_docs, clippy::missing_panics_doc, clippy::unwrap_used)]
 
+pub mod bad_input;
 pub mod busy_desk;
 pub mod concurrency;
 pub mod fixture;
@@ -11,11 +12,13 @@ pub mod hours;
 pub mod lifecycle;
 pub mod lifecycle_table;
 pub mod messages;
+pub mod model;
 pub mod queries;
 pub mod rights;
 pub mod save;
 pub mod sessions;
 pub mod storage;
+pub mod stress;
 pub mod sweeps;
 pub mod topics;
 
@@ -85,6 +88,9 @@ macro_rules! conformance_suite {
             sweeps::idle_sweep_closes_when_the_customer_is_gone,
             sweeps::sweeps_cover_more_than_one_batch,
             busy_desk::agents_and_customers_in_parallel,
+            stress::eight_threads_keep_invariants,
+            bad_input::json_and_masks_never_panic,
+            bad_input::every_entry_point_refuses_cleanly,
         );
     };
     (@tests $open:expr; $($module:ident :: $name:ident),* $(,)?) => {
@@ -100,4 +106,12 @@ macro_rules! conformance_suite {
 #[cfg(test)]
 mod memory_suite {
     crate::conformance_suite!(crate::MemoryStorage::new());
+}
+
+#[cfg(test)]
+mod memory_model {
+    #[test]
+    fn model_state_machine() {
+        crate::testkit::model::run_model(crate::MemoryStorage::new, 1000);
+    }
 }

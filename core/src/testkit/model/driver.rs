@@ -1,0 +1,840 @@
+//! Runs one case against the reference model and a service over a real
+//! storage, step by step, comparing every answer; compares the whole
+//! observable state every [`FULL_CHECK_EVERY`] steps and at the end.
+
+use super::ops::{AGENTS, CallerSel, Case, Op};
+use super::reference::{Customer, Fail, Model, Rights, Seen, TopicCfg, Who};
+use crate::storage::Storage;
+use crate::testkit::{Fixture, dump};
+use crate::wire::{
+    ChatMessage, ChatMessageSpecialType, ChatPresence, ChatSessionEntity, ChatTopicAgent,
+    CustomerFieldFlags, WireDateTime,
+};
+use crate::{Associate, Context, Error, MessageId, SessionId, TopicId, UserId};
+use std::collections::HashMap;
+
+/// The whole observable state is compared this often (and at the end).
+pub const FULL_CHECK_EVERY: usize = 100;
+
+/// A mismatch, as text.
+pub type Mismatch = String;
+
+macro_rules! same {
+    ($real:expr, $model:expr, $($ctx:tt)+) => {{
+        let (r, m) = (&$real, &$model);
+        if r != m {
+            return Err(format!(
+                "{}: service {:?} != model {:?}",
+                format!($($ctx)+),
+                r,
+                m
+            ));
+        }
+    }};
+}
+
+/// The kind of a service error, as the model names it.
+pub fn fail_of(e: &Error) -> Fail {
+    match e {
+        Error::NotFound { .. } => Fail::NotFound,
+        Error::Forbidden { .. } => Fail::Forbidden,
+        Error::InvalidTransition { .. } => Fail::InvalidTransition,
+        Error::Validation { field, .. } => Fail::Validation(field.clone()),
+        Error::FieldRightDenied { field, .. } => Fail::FieldRightDenied(field.clone()),
+        Error::Conflict { .. } => Fail::Conflict,
+        other => Fail::Validation(format!("UNEXPECTED {other}")),
+    }
+}
+
+fn kind<T>(r: &crate::Result<T>) -> Result<(), Fail> {
+    match r {
+        Ok(_) => Ok(()),
+        Err(e) => Err(fail_of(e)),
+    }
+}
+
+fn secs(t: &WireDateTime) -> Option<i64> {
+    t.to_utc().map(|d| d.timestamp())
+}
+
+/// Which callers a step draws most often.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Prefer {
+    Customer,
+    Agent,
+    TransferTo,
+    Manager,
+}
+
+/// The model, the service, and the map from creation order to ids and keys.
+#[derive(Debug)]
+pub struct Driver<S: Storage> {
+    pub fx: Fixture<S>,
+    pub model: Model,
+    sessions: Vec<(SessionId, String)>,
+    index: HashMap<SessionId, usize>,
+    topics: Vec<TopicId>,
+    /// Compare `dump` before and after every failed step.
+    pub check_unchanged: bool,
+    /// Outcomes per operation, when asked for (`CHATDESK_MODEL_STATS=1`).
+    pub stats:
+        Option<std::sync::Arc<parking_lot::Mutex<std::collections::BTreeMap<String, usize>>>>,
+}
+
+fn topic_entity(fx_name: &str, cfg: &TopicCfg, t: &mut crate::ChatTopicEntity) {
+    t.name = fx_name.to_string();
+    t.widget.pre_form_enabled = cfg.pre_form;
+    t.widget.auto_faq_enabled = cfg.auto_faq;
+    t.bot_enabled = cfg.bot;
+    t.bot_settings.bot_name = "Bot".into();
+    t.collect_consent = cfg.consent;
+    let bits = if cfg.req_name { 2 } else { 0 } | if cfg.req_email { 1 } else { 0 };
+    t.widget.required_fields = CustomerFieldFlags::from_bits(bits).unwrap_or_default();
+    t.welcome_message = if cfg.welcome {
+        "Welcome!".into()
+    } else {
+        String::new()
+    };
+    t.warn_new_chat_minutes = cfg.warn[0];
+    t.warn_manager_new_chat_minutes = cfg.warn[1];
+    t.warn_chat_message_minutes = cfg.warn[2];
+    t.warn_manager_chat_message_minutes = cfg.warn[3];
+    t.use_queue_offline_form = cfg.queue_offline;
+    t.offline_form_time_limit = cfg.offline_minutes;
+    t.offline_form_queue_length = cfg.offline_length;
+    t.widget_enable_rating = cfg.rating;
+    if cfg.hours {
+        t.opening_hours_enabled = true;
+        let h = &mut t.opening_hours;
+        for (en, start, stop) in [
+            (&mut h.mon_enabled, &mut h.mon_start, &mut h.mon_stop),
+            (&mut h.tue_enabled, &mut h.tue_start, &mut h.tue_stop),
+            (&mut h.wed_enabled, &mut h.wed_start, &mut h.wed_stop),
+            (&mut h.thu_enabled, &mut h.thu_start, &mut h.thu_stop),
+            (&mut h.fri_enabled, &mut h.fri_start, &mut h.fri_stop),
+        ] {
+            *en = true;
+            *start = "08:00".into();
+            *stop = "17:00".into();
+        }
+    }
+}
+
+fn entity_of(c: &Customer) -> ChatSessionEntity {
+    ChatSessionEntity {
+        customer_alias: if c.alias_too_long {
+            "a".repeat(65)
+        } else {
+            "alias".into()
+        },
+        customer_name: c.name.clone(),
+        customer_email: c.email.clone(),
+        customer_consented: c.consented,
+        ..ChatSessionEntity::default()
+    }
+}
+
+impl<S: Storage> Driver<S> {
+    /// Sets up the case's topics, memberships and presences on both sides.
+    ///
+    /// # Errors
+    /// A setup call failed.
+    pub fn new(store: S, case: &Case) -> Result<Self, Mismatch> {
+        let fx = Fixture::new(store);
+        let start = fx
+            .desk
+            .now()
+            .to_datetime()
+            .ok_or("clock out of range")?
+            .timestamp();
+        let mut model = Model::new(start, &case.topics);
+        let topics: Vec<TopicId> = case
+            .topics
+            .iter()
+            .enumerate()
+            .map(|(i, cfg)| {
+                fx.topic_with(&format!("topic {i}"), |t| {
+                    topic_entity(&format!("topic {i}"), cfg, t)
+                })
+            })
+            .collect();
+        let mut d = Driver {
+            fx,
+            model: Model::new(start, &[]),
+            sessions: Vec::new(),
+            index: HashMap::new(),
+            topics,
+            check_unchanged: true,
+            stats: None,
+        };
+        for (k, &bits) in case.members.iter().enumerate() {
+            let t = k / AGENTS as usize;
+            let u = i32::try_from(k % AGENTS as usize).unwrap_or(0) + 1;
+            let r = Rights::from_bits(bits);
+            if r.none() {
+                continue;
+            }
+            d.real_member(&Context::system(), t, u, r)
+                .map_err(|e| format!("setup member: {e}"))?;
+            model.members.insert((t, u), r);
+        }
+        for (k, &p) in case.present.iter().enumerate() {
+            let u = i32::try_from(k).unwrap_or(0) + 1;
+            d.real_presence(u, p)
+                .map_err(|e| format!("setup presence: {e}"))?;
+            model.set_presence(u, p);
+        }
+        d.model = model;
+        Ok(d)
+    }
+
+    fn real_member(&self, ctx: &Context, t: usize, u: i32, r: Rights) -> crate::Result<()> {
+        let topic = self.topics.get(t).copied().unwrap_or(TopicId(9999));
+        let a = ChatTopicAgent {
+            topic_id: topic.0,
+            user: Some(Associate::with_id(u)),
+            can_listen: r.listen,
+            can_respond: r.respond,
+            can_manage: r.manage,
+            can_notify: r.notify,
+        };
+        self.fx
+            .desk
+            .update_chat_topic_user_agents(ctx, &[a])
+            .map(|_| ())
+    }
+
+    fn real_presence(&self, u: i32, present: bool) -> crate::Result<()> {
+        let p = ChatPresence {
+            user_id: u,
+            present,
+            display_name: format!("Agent {u}"),
+            ..ChatPresence::default()
+        };
+        self.fx
+            .desk
+            .save_chat_presence(&Context::system(), &p)
+            .map(|_| ())
+    }
+
+    /// The session a step acts on: mostly one of those in the states the
+    /// operation runs from (so that it succeeds often), else any.
+    fn target_in(&self, s: u8, pool: &[crate::ChatSessionStatus]) -> Option<usize> {
+        let n = self.sessions.len();
+        if n == 0 {
+            return None;
+        }
+        if !s.is_multiple_of(4) {
+            let fit: Vec<usize> = (0..n)
+                .filter(|&i| {
+                    let m = &self.model.sessions[i];
+                    !m.purged && pool.contains(&m.status)
+                })
+                .collect();
+            if !fit.is_empty() {
+                return Some(fit[usize::from(s / 4) % fit.len()]);
+            }
+        }
+        Some(usize::from(s) % n)
+    }
+
+    fn target(&self, s: u8) -> Option<usize> {
+        use crate::ChatSessionStatus as St;
+        self.target_in(
+            s,
+            &[
+                St::PreChatForm,
+                St::Faq,
+                St::OfflineForm,
+                St::InQueue,
+                St::CustomerLast,
+                St::UserLast,
+            ],
+        )
+    }
+
+    fn target_active(&self, s: u8) -> Option<usize> {
+        use crate::ChatSessionStatus as St;
+        self.target_in(s, &[St::CustomerLast, St::UserLast])
+    }
+
+    fn target_pending(&self, s: u8) -> Option<usize> {
+        let n = self.sessions.len();
+        let fit: Vec<usize> = (0..n)
+            .filter(|&i| {
+                !self.model.sessions[i].purged && self.model.sessions[i].transfer_to.is_some()
+            })
+            .collect();
+        if !s.is_multiple_of(4) && !fit.is_empty() {
+            return Some(fit[usize::from(s / 4) % fit.len()]);
+        }
+        self.target_active(s)
+    }
+
+    fn target_closed(&self, s: u8) -> Option<usize> {
+        self.target_in(s, &[crate::ChatSessionStatus::Closed])
+    }
+
+    fn id(&self, i: Option<usize>) -> SessionId {
+        i.map_or(SessionId(9999), |i| self.sessions[i].0)
+    }
+
+    fn who(&self, c: CallerSel, target: Option<usize>, prefer: Prefer) -> Who {
+        let CallerSel(a, b) = c;
+        let k = a % 10;
+        let agent = Who::Agent(1 + i32::from(b % AGENTS));
+        let other = if self.sessions.is_empty() {
+            Who::Stranger
+        } else {
+            Who::Customer(usize::from(b) % self.sessions.len())
+        };
+        let own = target.map_or(Who::Stranger, Who::Customer);
+        let s = target.map(|i| &self.model.sessions[i]);
+        let user = s.and_then(|s| s.user).map_or(agent, Who::Agent);
+        let to = s.and_then(|s| s.transfer_to).map_or(agent, Who::Agent);
+        match prefer {
+            Prefer::Customer => match k {
+                0 => Who::System,
+                1 => agent,
+                2 => Who::Anonymous,
+                3 => other,
+                _ => own,
+            },
+            Prefer::Agent => match k {
+                0 => Who::System,
+                1 => own,
+                2 => other,
+                3..=5 => user,
+                _ => agent,
+            },
+            Prefer::TransferTo => match k {
+                0 => Who::System,
+                1 => own,
+                2 => user,
+                3..=6 => to,
+                _ => agent,
+            },
+            Prefer::Manager => match k {
+                0..=3 => Who::System,
+                4 => own,
+                _ => agent,
+            },
+        }
+    }
+
+    fn ctx(&self, who: Who) -> Context {
+        match who {
+            Who::System => Context::system(),
+            Who::Agent(u) => Context::agent(UserId(u)),
+            Who::Customer(i) => Context::customer(self.sessions[i].1.clone()),
+            Who::Stranger => Context::customer("A".repeat(43)),
+            Who::Anonymous => Context::anonymous(),
+        }
+    }
+
+    /// The service's view of session `i` (None when it is gone).
+    fn real_seen(&self, i: usize) -> Result<Option<Seen>, Mismatch> {
+        let sys = Context::system();
+        let id = self.sessions[i].0;
+        let e = match self.fx.desk.get_chat_session_entity(&sys, id) {
+            Ok(e) => e,
+            Err(Error::NotFound { .. }) => return Ok(None),
+            Err(e) => return Err(format!("get session #{i}: {e}")),
+        };
+        let queue_pos = self
+            .fx
+            .desk
+            .get_queue_position(&sys, id)
+            .map_err(|e| format!("queue position #{i}: {e}"))?;
+        let messages = self
+            .fx
+            .desk
+            .get_chat_messages(&sys, id, MessageId(0), 500)
+            .map_err(|e| format!("messages #{i}: {e}"))?
+            .len();
+        Ok(Some(Seen {
+            status: e.status,
+            user: e.user.as_ref().and_then(Associate::id),
+            transfer_to: e.transfer_to.as_ref().and_then(Associate::id),
+            rank: e.rank,
+            alert: e.alert_level,
+            initial_queue_pos: e.initial_queue_pos,
+            bot: e.chatbot_is_active,
+            rating: e.rating,
+            started: secs(&e.when_started),
+            ended: secs(&e.when_ended),
+            queue_pos,
+            messages: u32::try_from(messages).unwrap_or(u32::MAX),
+            customer_name: e.customer_name,
+        }))
+    }
+
+    fn compare_session(&self, i: usize, step: &str) -> Result<(), Mismatch> {
+        same!(
+            self.real_seen(i)?,
+            self.model.seen(i),
+            "{step}: session #{i}"
+        );
+        Ok(())
+    }
+
+    /// Compares everything observable.
+    ///
+    /// # Errors
+    /// The first difference.
+    pub fn compare_all(&self, step: &str) -> Result<(), Mismatch> {
+        for i in 0..self.sessions.len() {
+            self.compare_session(i, step)?;
+        }
+        let sys = Context::system();
+        for (t, &id) in self.topics.iter().enumerate() {
+            let e = self
+                .fx
+                .desk
+                .get_chat_topic_entity(&sys, id)
+                .map_err(|e| format!("topic {t}: {e}"))?;
+            let mt = &self.model.topics[t];
+            same!(
+                (e.seconds_pr_accept, secs(&e.last_accept)),
+                (mt.seconds_pr_accept, mt.last_accept),
+                "{step}: topic {t} SecondsPrAccept, LastAccept"
+            );
+            let q: Vec<usize> = self
+                .fx
+                .desk
+                .get_topic_queue(&sys, id)
+                .map_err(|e| format!("queue of topic {t}: {e}"))?
+                .iter()
+                .map(|e| {
+                    self.index
+                        .get(&SessionId(e.chat_session_id))
+                        .copied()
+                        .unwrap_or(usize::MAX)
+                })
+                .collect();
+            same!(
+                q,
+                self.model.topic_queue(t),
+                "{step}: human queue of topic {t}"
+            );
+        }
+        for u in 1..=i32::from(AGENTS) {
+            let p = self
+                .fx
+                .desk
+                .get_chat_presence(&sys, UserId(u))
+                .map_err(|e| format!("presence {u}: {e}"))?;
+            same!(
+                usize::try_from(p.ongoing_chats).unwrap_or(usize::MAX),
+                self.model.ongoing(u),
+                "{step}: OngoingChats of user {u}"
+            );
+        }
+        Ok(())
+    }
+
+    /// Runs one step on both sides and compares the answers.
+    ///
+    /// # Errors
+    /// The first difference.
+    #[allow(clippy::too_many_lines)]
+    pub fn step(&mut self, n: usize, op: &Op) -> Result<(), Mismatch> {
+        let before = self.check_unchanged.then(|| dump(self.fx.desk.storage()));
+        let desk = &self.fx.desk;
+        let label = format!("step {n} {op:?}");
+        // (answer kind of service, of model, session to compare afterwards)
+        let (real, model, touched): (Result<(), Fail>, Result<(), Fail>, Option<usize>) = match op {
+            Op::Create {
+                topic,
+                caller,
+                fields,
+            } => {
+                let who = match self.who(*caller, None, Prefer::Customer) {
+                    Who::Stranger => Who::Anonymous,
+                    Who::Agent(u) if caller.0 % 10 == 1 => Who::Agent(u),
+                    w @ Who::System => w,
+                    w if caller.1 % 7 == 0 => w,
+                    _ => Who::Anonymous,
+                };
+                let t = usize::from(*topic);
+                let tid = self.topics.get(t).copied().unwrap_or(TopicId(9999));
+                let r = desk.create_chat_session_for_topic(&self.ctx(who), tid, &entity_of(fields));
+                let m = self
+                    .model
+                    .create(who, (t < self.topics.len()).then_some(t), fields);
+                let mut touched = None;
+                if let (Ok(e), Ok(i)) = (&r, &m) {
+                    same!(self.sessions.len(), *i, "{label}: creation order");
+                    let id = SessionId(e.chat_session_id);
+                    self.sessions.push((id, e.session_key.clone()));
+                    self.index.insert(id, *i);
+                    touched = Some(*i);
+                }
+                (kind(&r), m.map(|_| ()), touched)
+            }
+            Op::Submit { s, caller, fields } => {
+                let i = self.target(*s);
+                let who = self.who(*caller, i, Prefer::Customer);
+                let r = desk.submit_pre_chat_form(&self.ctx(who), self.id(i), &entity_of(fields));
+                let m = self
+                    .model
+                    .submit_pre_chat_form(who, i.unwrap_or(usize::MAX), fields);
+                (kind(&r), m, i)
+            }
+            Op::FaqAnswered { s, caller } => {
+                let i = self.target(*s);
+                let who = self.who(*caller, i, Prefer::Customer);
+                let r = desk.faq_answered(&self.ctx(who), self.id(i));
+                (
+                    kind(&r),
+                    self.model.faq_answered(who, i.unwrap_or(usize::MAX)),
+                    i,
+                )
+            }
+            Op::FaqNotHelped { s, caller } => {
+                let i = self.target(*s);
+                let who = self.who(*caller, i, Prefer::Customer);
+                let r = desk.faq_not_helped(&self.ctx(who), self.id(i));
+                (
+                    kind(&r),
+                    self.model.faq_not_helped(who, i.unwrap_or(usize::MAX)),
+                    i,
+                )
+            }
+            Op::Offline {
+                s,
+                caller,
+                too_long,
+            } => {
+                let i = self.target(*s);
+                let who = self.who(*caller, i, Prefer::Customer);
+                let text = if *too_long {
+                    "x".repeat(4001)
+                } else {
+                    "call me".into()
+                };
+                let r = desk.post_offline_request(&self.ctx(who), self.id(i), &text);
+                let m = self
+                    .model
+                    .post_offline_request(who, i.unwrap_or(usize::MAX), *too_long);
+                (kind(&r), m, i)
+            }
+            Op::PickUp { s, caller } => {
+                let i = self.target(*s);
+                let who = self.who(*caller, i, Prefer::Agent);
+                let r = desk.pick_up_chat_session(&self.ctx(who), self.id(i));
+                let m = self.model.pick_up(who, i.unwrap_or(usize::MAX));
+                if let (Ok(r), Ok(m)) = (&r, &m) {
+                    same!(r.is_some(), *m, "{label}: picked up");
+                }
+                (kind(&r), m.map(|_| ()), i)
+            }
+            Op::PickUpFirst { caller } => {
+                let who = self.who(*caller, None, Prefer::Agent);
+                let who = if matches!(who, Who::Stranger) {
+                    Who::Agent(1)
+                } else {
+                    who
+                };
+                let r = desk.pick_up_first_chat_session(&self.ctx(who));
+                let m = self.model.pick_up_first(who);
+                let mut touched = None;
+                if let (Ok(r), Ok(m)) = (&r, &m) {
+                    let got = r
+                        .as_ref()
+                        .map(|e| self.index.get(&SessionId(e.chat_session_id)).copied());
+                    same!(got, m.map(Some), "{label}: session picked up");
+                    touched = *m;
+                }
+                (kind(&r), m.map(|_| ()), touched)
+            }
+            Op::Message {
+                s,
+                caller,
+                special,
+                too_long,
+            } => {
+                let i = self.target_active(*s);
+                let pref = if caller.1 % 2 == 0 {
+                    Prefer::Customer
+                } else {
+                    Prefer::Agent
+                };
+                let who = self.who(*caller, i, pref);
+                let (st, param) = match special {
+                    0 => (ChatMessageSpecialType::None, ""),
+                    1 => (ChatMessageSpecialType::ClickedOption, "yes"),
+                    2 => (ChatMessageSpecialType::BotMessage, ""),
+                    3 => (ChatMessageSpecialType::Options, "[\"a\",\"b\"]"),
+                    4 => (ChatMessageSpecialType::Options, "not json"),
+                    _ => (ChatMessageSpecialType::Welcome, ""),
+                };
+                let m = ChatMessage {
+                    message: if *too_long {
+                        "y".repeat(4001)
+                    } else {
+                        "hello".into()
+                    },
+                    special_type: st,
+                    special_param: param.into(),
+                    ..ChatMessage::default()
+                };
+                let r = desk.add_chat_message(&self.ctx(who), self.id(i), &m);
+                let mm = self
+                    .model
+                    .add_message(who, i.unwrap_or(usize::MAX), *special, *too_long);
+                (kind(&r), mm, i)
+            }
+            Op::Reset { s, caller } => {
+                let i = self.target(*s);
+                let who = self.who(*caller, i, Prefer::Agent);
+                let r = desk.reset_chat_session(&self.ctx(who), self.id(i));
+                (kind(&r), self.model.reset(who, i.unwrap_or(usize::MAX)), i)
+            }
+            Op::Transfer { s, caller, to } => {
+                let i = self.target_active(*s);
+                let who = self.who(*caller, i, Prefer::Agent);
+                let to = i32::from(*to);
+                let r = desk.transfer_chat_session(&self.ctx(who), self.id(i), UserId(to));
+                (
+                    kind(&r),
+                    self.model.transfer(who, i.unwrap_or(usize::MAX), to),
+                    i,
+                )
+            }
+            Op::Accept { s, caller } => {
+                let i = self.target_pending(*s);
+                let who = self.who(*caller, i, Prefer::TransferTo);
+                let r = desk.accept_chat_session_transfer(&self.ctx(who), self.id(i));
+                (kind(&r), self.model.accept(who, i.unwrap_or(usize::MAX)), i)
+            }
+            Op::Reject { s, caller } => {
+                let i = self.target_pending(*s);
+                let who = self.who(*caller, i, Prefer::TransferTo);
+                let r = desk.reject_chat_session_transfer(&self.ctx(who), self.id(i));
+                (kind(&r), self.model.reject(who, i.unwrap_or(usize::MAX)), i)
+            }
+            Op::Close { s, caller } => {
+                let i = self.target_active(*s);
+                let pref = if caller.1 % 2 == 0 {
+                    Prefer::Customer
+                } else {
+                    Prefer::Agent
+                };
+                let who = self.who(*caller, i, pref);
+                let r = desk.close_chat_session(&self.ctx(who), self.id(i));
+                (kind(&r), self.model.close(who, i.unwrap_or(usize::MAX)), i)
+            }
+            Op::Reopen { s, caller } => {
+                let i = self.target_closed(*s);
+                let who = self.who(*caller, i, Prefer::Customer);
+                let r = desk.reopen_chat_session(&self.ctx(who), self.id(i));
+                (kind(&r), self.model.reopen(who, i.unwrap_or(usize::MAX)), i)
+            }
+            Op::Finish { s, caller, rating } => {
+                let i = self.target_closed(*s);
+                let who = self.who(*caller, i, Prefer::Customer);
+                let r = desk.finish_chat_session(&self.ctx(who), self.id(i), *rating);
+                (
+                    kind(&r),
+                    self.model.finish(who, i.unwrap_or(usize::MAX), *rating),
+                    i,
+                )
+            }
+            Op::Delete { s, caller } => {
+                let i = self.target(*s);
+                let who = self.who(*caller, i, Prefer::Manager);
+                let r = desk.delete_chat_session_entity(&self.ctx(who), self.id(i));
+                (kind(&r), self.model.delete(who, i.unwrap_or(usize::MAX)), i)
+            }
+            Op::Save {
+                s,
+                caller,
+                stale,
+                alias_too_long,
+            } => {
+                let i = self.target(*s);
+                let who = self.who(*caller, i, Prefer::Customer);
+                let id = self.id(i);
+                let mut e = desk
+                    .get_chat_session_entity(&Context::system(), id)
+                    .unwrap_or_else(|_| ChatSessionEntity {
+                        chat_session_id: id.0,
+                        ..ChatSessionEntity::default()
+                    });
+                let name = if e.customer_name.is_empty() {
+                    "Bob"
+                } else {
+                    ""
+                };
+                e.customer_name = name.into();
+                if *stale {
+                    e.status = if e.status == crate::ChatSessionStatus::Finished {
+                        crate::ChatSessionStatus::Closed
+                    } else {
+                        crate::ChatSessionStatus::Finished
+                    };
+                }
+                if *alias_too_long {
+                    e.customer_alias = "b".repeat(65);
+                }
+                let r = desk.save_chat_session_entity(&self.ctx(who), &e);
+                let m =
+                    self.model
+                        .save(who, i.unwrap_or(usize::MAX), *stale, *alias_too_long, name);
+                (kind(&r), m, i)
+            }
+            Op::Get { s, caller } => {
+                let i = self.target(*s);
+                let who = self.who(*caller, i, Prefer::Agent);
+                let r = desk.get_chat_session_entity(&self.ctx(who), self.id(i));
+                let m = self.model.get(who, i.unwrap_or(usize::MAX));
+                if let (Ok(r), Ok(m)) = (&r, &m) {
+                    same!(r.table_right.mask.bits(), *m, "{label}: TableRight");
+                }
+                (kind(&r), m.map(|_| ()), None)
+            }
+            Op::Position { s, caller } => {
+                let i = self.target(*s);
+                let who = self.who(*caller, i, Prefer::Customer);
+                let r = desk.get_queue_position(&self.ctx(who), self.id(i));
+                let m = self.model.position(who, i.unwrap_or(usize::MAX));
+                if let (Ok(r), Ok(m)) = (&r, &m) {
+                    same!(*r, *m, "{label}: queue position");
+                }
+                (kind(&r), m.map(|_| ()), None)
+            }
+            Op::Fetch { s, caller } => {
+                let i = self.target(*s);
+                let who = self.who(*caller, i, Prefer::Customer);
+                let r = desk.get_chat_messages(&self.ctx(who), self.id(i), MessageId(0), 500);
+                let m = self.model.fetch(who, i.unwrap_or(usize::MAX));
+                if let (Ok(r), Ok(m)) = (&r, &m) {
+                    same!(
+                        u32::try_from(r.len()).unwrap_or(u32::MAX),
+                        *m,
+                        "{label}: messages"
+                    );
+                }
+                (kind(&r), m.map(|_| ()), None)
+            }
+            Op::Member {
+                topic,
+                user,
+                rights,
+                caller,
+            } => {
+                let who = match self.who(*caller, None, Prefer::Manager) {
+                    w @ (Who::System | Who::Agent(_)) => w,
+                    _ => Who::Anonymous,
+                };
+                let t = usize::from(*topic);
+                let u = i32::from(*user);
+                let r = Rights::from_bits(*rights);
+                let real = self.real_member(&self.ctx(who), t, u, r);
+                let m = self
+                    .model
+                    .set_member(who, (t < self.topics.len()).then_some(t), u, r);
+                (kind(&real), m, None)
+            }
+            Op::Presence { user, present } => {
+                let u = i32::from(*user);
+                let r = self.real_presence(u, *present);
+                self.model.set_presence(u, *present);
+                (kind(&r), Ok(()), None)
+            }
+            Op::Clock { secs } => {
+                self.fx.clock.advance_secs(*secs);
+                self.model.now += secs;
+                (Ok(()), Ok(()), None)
+            }
+            Op::IdleSweep => {
+                let r = desk.idle_sweep(&Context::system());
+                let m = self.model.idle_sweep(Who::System);
+                if let (Ok(r), Ok(m)) = (&r, &m) {
+                    let mut got: Vec<_> = r
+                        .iter()
+                        .map(|c| {
+                            (
+                                self.index.get(&c.session).copied().unwrap_or(usize::MAX),
+                                c.from,
+                                c.to,
+                            )
+                        })
+                        .collect();
+                    got.sort_unstable_by_key(|c| c.0);
+                    same!(got, *m, "{label}: closed");
+                }
+                (kind(&r), m.map(|_| ()), None)
+            }
+            Op::AlertSweep => {
+                let r = desk.alert_sweep(&Context::system());
+                let m = self.model.alert_sweep(Who::System);
+                if let (Ok(r), Ok(m)) = (&r, &m) {
+                    let mut got: Vec<_> = r
+                        .iter()
+                        .map(|c| {
+                            (
+                                self.index.get(&c.session).copied().unwrap_or(usize::MAX),
+                                c.old,
+                                c.new,
+                            )
+                        })
+                        .collect();
+                    got.sort_unstable_by_key(|c| c.0);
+                    same!(got, *m, "{label}: alerts");
+                }
+                (kind(&r), m.map(|_| ()), None)
+            }
+            Op::Purge { caller } => {
+                let who = self.who(*caller, None, Prefer::Manager);
+                let who = if who == Who::Stranger {
+                    Who::Anonymous
+                } else {
+                    who
+                };
+                let r = desk.purge(&self.ctx(who));
+                let m = self.model.purge(who);
+                if let (Ok(r), Ok(m)) = (&r, &m) {
+                    same!(*r, *m, "{label}: purged");
+                }
+                (kind(&r), m.map(|_| ()), None)
+            }
+        };
+        same!(real, model, "{label}: answer");
+        if let Some(stats) = &self.stats {
+            let name = format!("{op:?}");
+            let name = name.split([' ', '{']).next().unwrap_or("").to_string();
+            *stats
+                .lock()
+                .entry(format!("{name:<12} {real:?}"))
+                .or_default() += 1;
+        }
+        if let (Err(_), Some(before)) = (&real, before) {
+            let after = dump(self.fx.desk.storage());
+            if before != after {
+                return Err(format!(
+                    "{label}: failed with {real:?} but changed the store"
+                ));
+            }
+        }
+        if let Some(i) = touched {
+            self.compare_session(i, &label)?;
+        }
+        if n % FULL_CHECK_EVERY == FULL_CHECK_EVERY - 1 {
+            self.compare_all(&label)?;
+        }
+        Ok(())
+    }
+
+    /// Runs a whole case: every step, then the full comparison.
+    ///
+    /// # Errors
+    /// The first difference.
+    pub fn run(&mut self, case: &Case) -> Result<(), Mismatch> {
+        for (n, op) in case.ops.iter().enumerate() {
+            self.step(n, op)?;
+        }
+        self.compare_all("end of case")
+    }
+}
