@@ -124,8 +124,8 @@ impl<S: Storage> ChatDesk<S> {
                     detail: "; the bot does not own the session".into(),
                 });
             }
+            // Validation in carrier order: Message, SpecialType, SpecialParam.
             check_message_text("Message", &message.message)?;
-            check_param(&message.special_param)?;
             let new = match op {
                 Op::CustomerMessage => {
                     let special = message.special_type;
@@ -174,17 +174,7 @@ impl<S: Storage> ChatDesk<S> {
                         ChatMessageSpecialType::None | ChatMessageSpecialType::BotMessage => {
                             ChatMessageSpecialType::BotMessage
                         }
-                        ChatMessageSpecialType::Options => {
-                            let ok =
-                                serde_json::from_str::<Vec<String>>(&message.special_param).is_ok();
-                            if !ok {
-                                return Err(Error::validation(
-                                    "SpecialParam",
-                                    "Options needs a JSON list of labels",
-                                ));
-                            }
-                            ChatMessageSpecialType::Options
-                        }
+                        ChatMessageSpecialType::Options => ChatMessageSpecialType::Options,
                         _ => {
                             return Err(Error::validation(
                                 "SpecialType",
@@ -208,6 +198,15 @@ impl<S: Storage> ChatDesk<S> {
                     }
                 }
             };
+            check_param(&message.special_param)?;
+            if new.special == ChatMessageSpecialType::Options
+                && serde_json::from_str::<Vec<String>>(&new.param).is_err()
+            {
+                return Err(Error::validation(
+                    "SpecialParam",
+                    "Options needs a JSON list of labels",
+                ));
+            }
             let rec = post_message(tx, &mut s, new, now)?;
             match op {
                 Op::CustomerMessage => after_customer_message(&mut s, now),

@@ -924,7 +924,7 @@ impl Model {
             if who == Who::Customer(i) {
                 let stale = s
                     .fetched
-                    .is_none_or(|f| m.now - f >= FETCH_INTERVAL || f > m.now);
+                    .is_none_or(|f| m.now - f > FETCH_INTERVAL || f > m.now);
                 if stale {
                     s.fetched = Some(m.now);
                 }
@@ -933,15 +933,36 @@ impl Model {
         })
     }
 
-    /// get_chat_session_entity: the TableRight bits.
-    pub fn get(&self, who: Who, i: usize) -> Res<u32> {
-        self.table_bits(who, i).ok_or(Fail::NotFound)
+    /// get_chat_session_entity: the TableRight bits. The customer's own
+    /// read counts as being seen (WhenFetched, throttled like a fetch).
+    pub fn get(&mut self, who: Who, i: usize) -> Res<u32> {
+        let bits = self.table_bits(who, i).ok_or(Fail::NotFound)?;
+        self.customer_read(who, i);
+        Ok(bits)
     }
 
-    /// get_queue_position.
-    pub fn position(&self, who: Who, i: usize) -> Res<Option<u32>> {
+    /// get_queue_position (the customer's own read counts as being seen).
+    pub fn position(&mut self, who: Who, i: usize) -> Res<Option<u32>> {
         self.table_bits(who, i).ok_or(Fail::NotFound)?;
+        self.customer_read(who, i);
         Ok(self.queue_pos(i))
+    }
+
+    /// A customer read of their own session: WhenFetched is written when the
+    /// stored one is strictly older than the fetch interval (or in the future).
+    fn customer_read(&mut self, who: Who, i: usize) {
+        let now = self.now;
+        if who != Who::Customer(i) {
+            return;
+        }
+        if let Some(s) = self.sessions.get_mut(i) {
+            let stale = s
+                .fetched
+                .is_none_or(|f| now - f > FETCH_INTERVAL || f > now);
+            if stale {
+                s.fetched = Some(now);
+            }
+        }
     }
 
     /// update_chat_topic_user_agents with one entry; `topic` None is unknown.
