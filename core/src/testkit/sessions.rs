@@ -362,10 +362,16 @@ pub fn queue_text_placeholders<S: Storage>(store: S) {
     let (b, _) = fx.customer_session(t, "b");
     let (c, _) = fx.customer_session(plain, "c");
     let text = |ctx: &Context, id| fx.desk.get_queue_text(ctx, id).unwrap();
-    assert_eq!(text(&Context::customer(key_a), a), "You are number 1; wait about 00:00.");
+    assert_eq!(
+        text(&Context::customer(key_a), a),
+        "You are number 1; wait about 00:00."
+    );
     // The first customer waits 3 725 s: SecondsPrAccept = 3725 → {cavw} 01:02.
     fx.clock.advance_secs(3725);
-    fx.desk.pick_up_chat_session(&Context::agent(10), a).unwrap().unwrap();
+    fx.desk
+        .pick_up_chat_session(&Context::agent(10), a)
+        .unwrap()
+        .unwrap();
     assert_eq!(text(&fx.sys(), b), "You are number 1; wait about 01:02.");
     assert_eq!(text(&fx.sys(), a), "You are number ; wait about 01:02.");
     assert_eq!(text(&fx.sys(), c), "", "CustomQueueTextEnabled off");
