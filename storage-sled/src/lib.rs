@@ -54,6 +54,8 @@
 //! returns, so starting a write transaction on the same store from inside a
 //! read closure deadlocks (a write inside a write does on every backend).
 
+#[doc(hidden)]
+pub mod bench_support;
 mod engine;
 mod keys;
 mod overlay;
@@ -98,6 +100,18 @@ pub struct SledStorage {
     durability: Durability,
 }
 
+/// How a store is opened: background flushes only in relaxed mode.
+fn sled_config(path: &Path, durability: Durability, cache_bytes: u64) -> sled::Config {
+    let flush_every = match durability {
+        Durability::Durable => None,
+        Durability::Relaxed => Some(RELAXED_FLUSH_MS),
+    };
+    sled::Config::new()
+        .path(path)
+        .cache_capacity(cache_bytes)
+        .flush_every_ms(flush_every)
+}
+
 /// Maps a failure of `sled::Config::open`.
 fn open_error(path: &Path, e: sled::Error) -> Error {
     use std::io::ErrorKind;
@@ -139,14 +153,7 @@ impl SledStorage {
         options: SledOptions,
         cache_bytes: u64,
     ) -> Result<Self> {
-        let flush_every = match options.durability {
-            Durability::Durable => None,
-            Durability::Relaxed => Some(RELAXED_FLUSH_MS),
-        };
-        let config = sled::Config::new()
-            .path(path)
-            .cache_capacity(cache_bytes)
-            .flush_every_ms(flush_every);
+        let config = sled_config(path, options.durability, cache_bytes);
         let db = match catch_unwind(AssertUnwindSafe(|| config.open())) {
             Ok(Ok(db)) => db,
             Ok(Err(e)) => return Err(open_error(path, e)),

@@ -69,7 +69,7 @@ macro_rules! select_messages {
     };
 }
 
-const UPSERT_SESSION: &str = concat!(
+pub(crate) const UPSERT_SESSION: &str = concat!(
     "INSERT INTO chat_session (",
     session_cols!(),
     ", human_queue_seq, active_user) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, \
@@ -94,6 +94,20 @@ const UPSERT_SESSION: &str = concat!(
      customer_last_since = excluded.customer_last_since, deleted_at = excluded.deleted_at, \
      human_queue_seq = excluded.human_queue_seq, active_user = excluded.active_user"
 );
+
+/// The statements `create_chat_session_for_topic` runs, named so that the
+/// benchmarks' raw baseline runs literally the same text (see
+/// [`crate::bench_support`]).
+pub(crate) const SELECT_TOPIC: &str = select_topics!("WHERE id = ?1");
+pub(crate) const SELECT_TOPIC_MEMBERS: &str =
+    select_members!("WHERE topic_id = ?1 ORDER BY user_id");
+pub(crate) const SELECT_PRESENCE: &str =
+    "SELECT user_id, present, display_name FROM chat_presence WHERE user_id = ?1";
+pub(crate) const SELECT_COUNTER: &str = "SELECT last FROM chatdesk_counter WHERE kind = ?1";
+pub(crate) const UPSERT_COUNTER: &str = "INSERT INTO chatdesk_counter (kind, last) VALUES (?1, ?2) \
+     ON CONFLICT (kind) DO UPDATE SET last = excluded.last";
+pub(crate) const QUEUE_COUNT_BEFORE: &str = "SELECT count(*) FROM chat_session \
+     WHERE topic_id = ?1 AND human_queue_seq IS NOT NULL AND human_queue_seq < ?2";
 
 /// A `usize` limit as SQLite's LIMIT (which is an i64).
 fn limit(n: usize) -> i64 {
@@ -418,7 +432,7 @@ impl ReadTx for SqlTx<'_> {
     fn topic(&self, id: TopicId) -> Result<Option<TopicRecord>> {
         self.one(
             "reading a topic",
-            select_topics!("WHERE id = ?1"),
+            SELECT_TOPIC,
             params![id.get()],
             topic_from_row,
         )
@@ -445,7 +459,7 @@ impl ReadTx for SqlTx<'_> {
     fn topic_members(&self, topic: TopicId) -> Result<Vec<MemberRecord>> {
         self.list(
             "listing a topic's members",
-            select_members!("WHERE topic_id = ?1 ORDER BY user_id"),
+            SELECT_TOPIC_MEMBERS,
             params![topic.get()],
             member_from_row,
         )
@@ -472,7 +486,7 @@ impl ReadTx for SqlTx<'_> {
     fn presence(&self, user: UserId) -> Result<Option<PresenceRecord>> {
         self.one(
             "reading a presence",
-            "SELECT user_id, present, display_name FROM chat_presence WHERE user_id = ?1",
+            SELECT_PRESENCE,
             params![user.get()],
             presence_from_row,
         )
@@ -559,8 +573,7 @@ impl ReadTx for SqlTx<'_> {
         match i64::try_from(seq) {
             Ok(seq) => self.count(
                 "counting a queue",
-                "SELECT count(*) FROM chat_session \
-                 WHERE topic_id = ?1 AND human_queue_seq IS NOT NULL AND human_queue_seq < ?2",
+                QUEUE_COUNT_BEFORE,
                 params![topic.get(), seq],
             ),
             // Every stored sequence is below it.
@@ -627,7 +640,7 @@ impl WriteTx for SqlTx<'_> {
         let last = self
             .one(
                 "reading an id counter",
-                "SELECT last FROM chatdesk_counter WHERE kind = ?1",
+                SELECT_COUNTER,
                 params![kind.name()],
                 |row| {
                     row.get::<_, i64>(0).map_err(|e| {
@@ -639,8 +652,7 @@ impl WriteTx for SqlTx<'_> {
         let next = next_after(kind, last)?;
         self.exec(
             "advancing an id counter",
-            "INSERT INTO chatdesk_counter (kind, last) VALUES (?1, ?2) \
-             ON CONFLICT (kind) DO UPDATE SET last = excluded.last",
+            UPSERT_COUNTER,
             params![kind.name(), next],
         )?;
         Ok(next)
