@@ -4,7 +4,7 @@
 //! change with any release).
 
 use crate::{DEFAULT_CACHE_BYTES, keys, rows, sled_config, tx};
-use chatdesk::model::SessionRecord;
+use chatdesk::model::{MemberRecord, PresenceRecord, SessionRecord};
 use chatdesk::{Durability, IdKind, Result, SessionId, TopicId, UserId};
 use std::ops::Bound;
 use std::path::Path;
@@ -72,4 +72,20 @@ pub fn encode_counter(v: i64) -> Vec<u8> {
 /// `Corrupt` when it is not a counter value.
 pub fn decode_counter(key: &[u8], bytes: &[u8]) -> Result<i64> {
     rows::decode_counter(key, bytes)
+}
+
+/// Decodes a membership stored under `key`.
+///
+/// # Errors
+/// `Corrupt` when it is not a membership value.
+pub fn decode_member(key: &[u8], bytes: &[u8]) -> Result<MemberRecord> {
+    rows::decode_member(key, bytes)
+}
+
+/// Decodes a presence stored under `key`.
+///
+/// # Errors
+/// `Corrupt` when it is not a presence value.
+pub fn decode_presence(key: &[u8], bytes: &[u8]) -> Result<PresenceRecord> {
+    rows::decode_presence(key, bytes)
 }
