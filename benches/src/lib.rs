@@ -62,6 +62,11 @@ impl<S: Subject> Drained<S> {
         }
     }
 
+    /// The subject (for a test to look at its store).
+    pub fn subject(&self) -> &S {
+        &self.subject
+    }
+
     /// Runs `iters` operations and returns the time they took (drains
     /// excluded).
     pub fn run(&mut self, iters: u64) -> Duration {
@@ -281,6 +286,19 @@ impl Service<SledStorage> {
         let dir = temp_dir();
         let store = open_sled(dir.path(), durability);
         Service::over(store, Some(dir))
+    }
+}
+
+impl<S: Storage> Service<S> {
+    /// The service.
+    pub fn desk(&self) -> &ChatDesk<S> {
+        &self.desk
+    }
+
+    /// Drops the service (closing its store) and hands over the directory
+    /// of a disk store, for a test to look at the files.
+    pub fn into_dir(self) -> Option<TempDir> {
+        self._dir
     }
 }
 

@@ -42,6 +42,11 @@ impl RawSled {
         }
     }
 
+    /// The database, for a test to look at the keys.
+    pub fn db(&self) -> &sled::Db {
+        &self.db
+    }
+
     fn next_id(&self, kind: IdKind, batch: &mut sled::Batch) -> sled::Result<i64> {
         let key = kv::counter_key(kind);
         let last = match self.db.get(&key)? {

@@ -37,6 +37,13 @@ impl RawSqlite {
     }
 }
 
+impl RawSqlite {
+    /// The connection, for a test to look at the rows.
+    pub fn conn(&self) -> &Connection {
+        &self.conn
+    }
+}
+
 /// The next id of `kind`: the counter row read, advanced and written back.
 fn next_id(tx: &Connection, kind: IdKind) -> rusqlite::Result<i64> {
     let last: Option<i64> = tx
