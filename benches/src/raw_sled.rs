@@ -2,6 +2,12 @@
 //! writes, with plain sled, the backend's own configuration, key builders and
 //! value encoders ([`chatdesk_sled::bench_support`]): the same point reads and
 //! queue range count, then one `apply_batch` (and `flush` in durable mode).
+//!
+//! sled 0.34.7 can deadlock inside `apply_batch` (its thread waits in
+//! `SegmentAccountant::next` while every `sled-io` thread waits in
+//! `IoBufs::write_to_log`; see spacejam/sled#1412). It was seen once while
+//! writing this benchmark, in this baseline's drain; a sled run that hangs
+//! is that, not a loop of ours.
 
 use crate::{Subject, open_sled, queued_record, random_key, seeded, temp_dir};
 use chatdesk::model::SessionRecord;
