@@ -54,6 +54,8 @@
 //! returns, so starting a write transaction on the same store from inside a
 //! read closure deadlocks (a write inside a write does on every backend).
 
+#[doc(hidden)]
+pub mod bench_support;
 mod engine;
 mod keys;
 mod overlay;
@@ -104,6 +106,18 @@ fn is_lock_error(e: &sled::Error) -> bool {
         || io.to_string().contains("lock"))
 }
 
+/// How a store is opened: background flushes only in relaxed mode.
+fn sled_config(path: &Path, durability: Durability, cache_bytes: u64) -> sled::Config {
+    let flush_every = match durability {
+        Durability::Durable => None,
+        Durability::Relaxed => Some(RELAXED_FLUSH_MS),
+    };
+    sled::Config::new()
+        .path(path)
+        .cache_capacity(cache_bytes)
+        .flush_every_ms(flush_every)
+}
+
 /// Maps a failure of `sled::Config::open`.
 fn open_error(path: &Path, e: sled::Error) -> Error {
     use std::io::ErrorKind;
@@ -145,14 +159,7 @@ impl SledStorage {
         options: SledOptions,
         cache_bytes: u64,
     ) -> Result<Self> {
-        let flush_every = match options.durability {
-            Durability::Durable => None,
-            Durability::Relaxed => Some(RELAXED_FLUSH_MS),
-        };
-        let config = sled::Config::new()
-            .path(path)
-            .cache_capacity(cache_bytes)
-            .flush_every_ms(flush_every);
+        let config = sled_config(path, options.durability, cache_bytes);
         // sled's threads of a store dropped a moment ago may still hold the
         // directory's file lock: retry a lock failure for a short while.
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(3);

@@ -13,7 +13,7 @@ use chatdesk::{
 };
 use std::ops::Bound;
 
-type Bounds = (Bound<Vec<u8>>, Bound<Vec<u8>>);
+pub(crate) type Bounds = (Bound<Vec<u8>>, Bound<Vec<u8>>);
 type Decoder<T> = fn(&[u8], &[u8]) -> Result<T>;
 
 /// A transaction: the committed tree plus this transaction's pending writes.
@@ -50,8 +50,21 @@ fn session_value(key: &[u8], value: &[u8]) -> Result<SessionId> {
         .ok_or_else(|| Error::corrupt(format!("{}: not a session id", keys::describe(key))))
 }
 
-fn session_key(id: SessionId) -> Vec<u8> {
+pub(crate) fn session_key(id: SessionId) -> Vec<u8> {
     Key::new(keys::SESSION).i32(id.0).build()
+}
+
+pub(crate) fn topic_key(id: TopicId) -> Vec<u8> {
+    Key::new(keys::TOPIC).i32(id.0).build()
+}
+
+pub(crate) fn presence_key(user: UserId) -> Vec<u8> {
+    Key::new(keys::PRESENCE).i32(user.0).build()
+}
+
+/// The prefix of a topic's memberships.
+pub(crate) fn members_prefix(topic: TopicId) -> Vec<u8> {
+    Key::new(keys::MEMBER).i32(topic.0).build()
 }
 
 fn member_key(topic: TopicId, user: UserId) -> Vec<u8> {
@@ -70,7 +83,7 @@ fn queue_prefix(topic: TopicId) -> Vec<u8> {
 }
 
 /// Every index entry of `s`, from the record's own methods only.
-fn session_index(s: &SessionRecord) -> Vec<(Vec<u8>, Vec<u8>)> {
+pub(crate) fn session_index(s: &SessionRecord) -> Vec<(Vec<u8>, Vec<u8>)> {
     let id = i32_bytes(s.id.0).to_vec();
     let mut out = vec![
         (
@@ -251,7 +264,7 @@ impl<'a> Tx<'a> {
 
 impl ReadTx for Tx<'_> {
     fn topic(&self, id: TopicId) -> Result<Option<TopicRecord>> {
-        self.get_row(&Key::new(keys::TOPIC).i32(id.0).build(), rows::decode_topic)
+        self.get_row(&topic_key(id), rows::decode_topic)
     }
 
     fn topics(&self) -> Result<Vec<TopicRecord>> {
@@ -263,8 +276,11 @@ impl ReadTx for Tx<'_> {
     }
 
     fn topic_members(&self, topic: TopicId) -> Result<Vec<MemberRecord>> {
-        let prefix = Key::new(keys::MEMBER).i32(topic.0).build();
-        self.rows(all_in(&prefix), usize::MAX, rows::decode_member)
+        self.rows(
+            all_in(&members_prefix(topic)),
+            usize::MAX,
+            rows::decode_member,
+        )
     }
 
     fn user_memberships(&self, user: UserId) -> Result<Vec<MemberRecord>> {
@@ -289,10 +305,7 @@ impl ReadTx for Tx<'_> {
     }
 
     fn presence(&self, user: UserId) -> Result<Option<PresenceRecord>> {
-        self.get_row(
-            &Key::new(keys::PRESENCE).i32(user.0).build(),
-            rows::decode_presence,
-        )
+        self.get_row(&presence_key(user), rows::decode_presence)
     }
 
     fn presences(&self) -> Result<Vec<PresenceRecord>> {
@@ -403,13 +416,12 @@ impl WriteTx for Tx<'_> {
 
     fn put_topic(&mut self, topic: &TopicRecord) -> Result<()> {
         let value = rows::encode_topic(topic)?;
-        self.overlay
-            .put(Key::new(keys::TOPIC).i32(topic.id.0).build(), value);
+        self.overlay.put(topic_key(topic.id), value);
         Ok(())
     }
 
     fn delete_topic(&mut self, id: TopicId) -> Result<()> {
-        self.overlay.delete(Key::new(keys::TOPIC).i32(id.0).build());
+        self.overlay.delete(topic_key(id));
         Ok(())
     }
 
@@ -430,8 +442,7 @@ impl WriteTx for Tx<'_> {
 
     fn put_presence(&mut self, presence: &PresenceRecord) -> Result<()> {
         let value = rows::encode_presence(presence)?;
-        self.overlay
-            .put(Key::new(keys::PRESENCE).i32(presence.user.0).build(), value);
+        self.overlay.put(presence_key(presence.user), value);
         Ok(())
     }
 

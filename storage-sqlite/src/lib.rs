@@ -66,6 +66,8 @@
 //!   an edit of a published one); back the file up before migrating, since an
 //!   older build cannot open the upgraded store.
 
+#[doc(hidden)]
+pub mod bench_support;
 mod errors;
 mod schema;
 pub mod testing;

@@ -69,7 +69,7 @@ macro_rules! select_messages {
     };
 }
 
-const UPSERT_SESSION: &str = concat!(
+pub(crate) const UPSERT_SESSION: &str = concat!(
     "INSERT INTO chat_session (",
     session_cols!(),
     ", human_queue_seq, active_user) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, \
@@ -94,6 +94,25 @@ const UPSERT_SESSION: &str = concat!(
      customer_last_since = excluded.customer_last_since, deleted_at = excluded.deleted_at, \
      human_queue_seq = excluded.human_queue_seq, active_user = excluded.active_user"
 );
+
+/// The statements `create_chat_session_for_topic` runs, named so that the
+/// benchmarks' raw baseline runs literally the same text (see
+/// [`crate::bench_support`]).
+pub(crate) const SELECT_TOPIC: &str = select_topics!("WHERE id = ?1");
+pub(crate) const SELECT_TOPIC_MEMBERS: &str =
+    select_members!("WHERE topic_id = ?1 ORDER BY user_id");
+pub(crate) const SELECT_PRESENCE: &str =
+    "SELECT user_id, present, display_name FROM chat_presence WHERE user_id = ?1";
+pub(crate) const SELECT_COUNTER: &str = "SELECT last FROM chatdesk_counter WHERE kind = ?1";
+pub(crate) const UPSERT_COUNTER: &str = "INSERT INTO chatdesk_counter (kind, last) VALUES (?1, ?2) \
+     ON CONFLICT (kind) DO UPDATE SET last = excluded.last";
+pub(crate) const SELECT_QUEUE_KEY: &str =
+    "SELECT topic_id, human_queue_seq FROM chat_session WHERE id = ?1";
+pub(crate) const UPSERT_QUEUE_INDEX: &str = "INSERT INTO chat_queue_index (topic_id, node, count) VALUES (?1, ?2, ?3) \
+     ON CONFLICT (topic_id, node) DO UPDATE SET count = count + excluded.count \
+     RETURNING count";
+pub(crate) const DELETE_QUEUE_INDEX: &str =
+    "DELETE FROM chat_queue_index WHERE topic_id = ?1 AND node = ?2";
 
 /// A `usize` limit as SQLite's LIMIT (which is an i64).
 fn limit(n: usize) -> i64 {
@@ -401,7 +420,7 @@ impl SqlTx<'_> {
     fn queue_key_of(&self, id: SessionId) -> Result<Option<(TopicId, u64)>> {
         let row = self.one(
             "reading a session's queue key",
-            "SELECT topic_id, human_queue_seq FROM chat_session WHERE id = ?1",
+            SELECT_QUEUE_KEY,
             params![id.get()],
             |row| {
                 let topic: i32 = row.get(0).map_err(|e| {
@@ -433,21 +452,13 @@ impl SqlTx<'_> {
             self.guard(context)?;
             let mut stmt = self
                 .conn
-                .prepare_cached(
-                    "INSERT INTO chat_queue_index (topic_id, node, count) VALUES (?1, ?2, ?3) \
-                     ON CONFLICT (topic_id, node) DO UPDATE SET count = count + excluded.count \
-                     RETURNING count",
-                )
+                .prepare_cached(UPSERT_QUEUE_INDEX)
                 .map_err(|e| sql_err(context, e))?;
             let count: i64 = stmt
                 .query_row(params![topic.get(), node, delta], |r| r.get(0))
                 .map_err(|e| sql_err(context, e))?;
             if count == 0 {
-                self.exec(
-                    context,
-                    "DELETE FROM chat_queue_index WHERE topic_id = ?1 AND node = ?2",
-                    params![topic.get(), node],
-                )?;
+                self.exec(context, DELETE_QUEUE_INDEX, params![topic.get(), node])?;
             }
         }
         Ok(())
@@ -455,10 +466,10 @@ impl SqlTx<'_> {
 }
 
 /// How many node slots the cached queue-index sum statement has.
-const QUEUE_INDEX_SLOTS: usize = chatdesk::queue_index::DEPTH as usize + 1;
+pub(crate) const QUEUE_INDEX_SLOTS: usize = chatdesk::queue_index::DEPTH as usize + 1;
 
 /// `SELECT … WHERE topic_id = ?1 AND node IN (?2, …)` with every slot.
-static SUM_QUEUE_INDEX: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+pub(crate) static SUM_QUEUE_INDEX: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
     let slots: Vec<String> = (2..QUEUE_INDEX_SLOTS + 2)
         .map(|i| format!("?{i}"))
         .collect();
@@ -472,7 +483,7 @@ impl ReadTx for SqlTx<'_> {
     fn topic(&self, id: TopicId) -> Result<Option<TopicRecord>> {
         self.one(
             "reading a topic",
-            select_topics!("WHERE id = ?1"),
+            SELECT_TOPIC,
             params![id.get()],
             topic_from_row,
         )
@@ -499,7 +510,7 @@ impl ReadTx for SqlTx<'_> {
     fn topic_members(&self, topic: TopicId) -> Result<Vec<MemberRecord>> {
         self.list(
             "listing a topic's members",
-            select_members!("WHERE topic_id = ?1 ORDER BY user_id"),
+            SELECT_TOPIC_MEMBERS,
             params![topic.get()],
             member_from_row,
         )
@@ -526,7 +537,7 @@ impl ReadTx for SqlTx<'_> {
     fn presence(&self, user: UserId) -> Result<Option<PresenceRecord>> {
         self.one(
             "reading a presence",
-            "SELECT user_id, present, display_name FROM chat_presence WHERE user_id = ?1",
+            SELECT_PRESENCE,
             params![user.get()],
             presence_from_row,
         )
@@ -687,7 +698,7 @@ impl WriteTx for SqlTx<'_> {
         let last = self
             .one(
                 "reading an id counter",
-                "SELECT last FROM chatdesk_counter WHERE kind = ?1",
+                SELECT_COUNTER,
                 params![kind.name()],
                 |row| {
                     row.get::<_, i64>(0).map_err(|e| {
@@ -699,8 +710,7 @@ impl WriteTx for SqlTx<'_> {
         let next = next_after(kind, last)?;
         self.exec(
             "advancing an id counter",
-            "INSERT INTO chatdesk_counter (kind, last) VALUES (?1, ?2) \
-             ON CONFLICT (kind) DO UPDATE SET last = excluded.last",
+            UPSERT_COUNTER,
             params![kind.name(), next],
         )?;
         Ok(next)

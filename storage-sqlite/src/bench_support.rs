@@ -1,0 +1,52 @@
+//! What the benchmarks' raw baseline needs to do literally what the backend
+//! does for `create_chat_session_for_topic`: the same statement texts and a
+//! write connection opened with the same pragmas. Not part of the supported
+//! API (hidden, may change with any release).
+
+use crate::{Role, SqliteOptions, configure, connect};
+use chatdesk::{Durability, Result};
+use rusqlite::Connection;
+use std::path::Path;
+
+/// Reads a topic row by id (`?1`).
+pub const SELECT_TOPIC: &str = crate::tx::SELECT_TOPIC;
+/// Lists a topic's memberships (`?1` = topic), by user id.
+pub const SELECT_TOPIC_MEMBERS: &str = crate::tx::SELECT_TOPIC_MEMBERS;
+/// Reads a user's presence (`?1` = user).
+pub const SELECT_PRESENCE: &str = crate::tx::SELECT_PRESENCE;
+/// Reads an id counter (`?1` = `IdKind::name`).
+pub const SELECT_COUNTER: &str = crate::tx::SELECT_COUNTER;
+/// Advances an id counter (`?1` = `IdKind::name`, `?2` = the new last id).
+pub const UPSERT_COUNTER: &str = crate::tx::UPSERT_COUNTER;
+/// Reads a session's human-queue key (`?1` = session id).
+pub const SELECT_QUEUE_KEY: &str = crate::tx::SELECT_QUEUE_KEY;
+/// Adds to one node of the counted queue index (`?1` topic, `?2` node, `?3` delta).
+pub const UPSERT_QUEUE_INDEX: &str = crate::tx::UPSERT_QUEUE_INDEX;
+/// How many node slots [`sum_queue_index`]'s statement has (padded with node 0).
+pub const QUEUE_INDEX_SLOTS: usize = crate::tx::QUEUE_INDEX_SLOTS;
+
+/// Sums nodes of the counted queue index (`?1` topic, then
+/// [`QUEUE_INDEX_SLOTS`] node slots padded with 0).
+pub fn sum_queue_index() -> &'static str {
+    crate::tx::SUM_QUEUE_INDEX.as_str()
+}
+/// Inserts or replaces a session row: the 34 record columns in the order of
+/// the schema docs, then `human_queue_seq` and `active_user` (`?1`–`?36`).
+pub const UPSERT_SESSION: &str = crate::tx::UPSERT_SESSION;
+
+/// A write connection to the store at `path` as [`crate::SqliteStorage`]
+/// opens its own: the same busy timeout, statement cache size and pragmas
+/// (WAL, `synchronous` for `durability`, `foreign_keys`). The file must
+/// already hold a store (it is neither checked nor initialised here).
+///
+/// # Errors
+/// SQLite's failure to open the file or to set a pragma.
+pub fn open_writer(path: &Path, durability: Durability) -> Result<Connection> {
+    let options = SqliteOptions {
+        durability,
+        ..SqliteOptions::default()
+    };
+    let conn = connect(path, &options)?;
+    configure(&conn, &options, Role::Writer)?;
+    Ok(conn)
+}
