@@ -42,6 +42,37 @@ fn field_property(bits: u32, reason: &str, field_type: &str, length: i32) -> Fie
     }
 }
 
+/// The FieldProperties lists, built once per (rights, caller kind) and then
+/// shared by every carrier (cloning one is a reference-count bump).
+#[derive(Debug, Default)]
+pub(crate) struct PropsCache {
+    session: [std::sync::OnceLock<FieldProperties>; 32],
+    topic: [std::sync::OnceLock<FieldProperties>; 4],
+}
+
+impl PropsCache {
+    /// A session's FieldProperties for TableRight `bits` (only the low four
+    /// bits matter) and a customer or not.
+    pub(crate) fn session(&self, bits: u32, customer: bool) -> FieldProperties {
+        let slot = ((bits & 15) as usize) * 2 + usize::from(customer);
+        match self.session.get(slot) {
+            Some(cell) => cell
+                .get_or_init(|| session_field_properties(bits & 15, customer))
+                .clone(),
+            None => session_field_properties(bits, customer),
+        }
+    }
+
+    /// A topic's FieldProperties for a view.
+    pub(crate) fn topic(&self, view: TopicView) -> FieldProperties {
+        let slot = view as usize;
+        match self.topic.get(slot) {
+            Some(cell) => cell.get_or_init(|| topic_field_properties(view)).clone(),
+            None => topic_field_properties(view),
+        }
+    }
+}
+
 /// FieldProperties of a session for a caller with `table_bits`.
 pub(crate) fn session_field_properties(table_bits: u32, customer: bool) -> FieldProperties {
     FieldProperties::from_iter(
@@ -145,7 +176,12 @@ pub(crate) fn topic_table_bits(view: TopicView) -> u32 {
 }
 
 /// The topic carrier for a caller.
-pub(crate) fn topic_entity(ctx: &Context, rec: &TopicRecord, view: TopicView) -> ChatTopicEntity {
+pub(crate) fn topic_entity(
+    ctx: &Context,
+    rec: &TopicRecord,
+    view: TopicView,
+    props: &PropsCache,
+) -> ChatTopicEntity {
     let s = &rec.settings;
     let mut e = if view == TopicView::Customer {
         ChatTopicEntity {
@@ -173,7 +209,7 @@ pub(crate) fn topic_entity(ctx: &Context, rec: &TopicRecord, view: TopicView) ->
     };
     e.chat_topic_id = rec.id.0;
     e.table_right = table_right(topic_table_bits(view));
-    e.field_properties = topic_field_properties(view);
+    e.field_properties = props.topic(view);
     e
 }
 
@@ -309,7 +345,7 @@ impl<S: Storage> ChatDesk<S> {
             chatbot_is_active: s.chatbot_is_active,
             rating: s.rating,
             table_right: table_right(table_bits),
-            field_properties: session_field_properties(table_bits, customer),
+            field_properties: self.props.session(table_bits, customer),
         }
     }
 }

@@ -69,6 +69,7 @@ pub struct ChatDesk<S: Storage> {
     config: Config,
     directory: Arc<dyn Directory>,
     typing: typing::TypingBoard,
+    props: build::PropsCache,
 }
 
 impl<S: Storage> ChatDesk<S> {
@@ -81,6 +82,7 @@ impl<S: Storage> ChatDesk<S> {
             config: Config::default(),
             directory: Arc::new(MemoryDirectory::new()),
             typing: typing::TypingBoard::default(),
+            props: build::PropsCache::default(),
         }
     }
 

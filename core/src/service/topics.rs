@@ -37,7 +37,7 @@ impl<S: Storage> ChatDesk<S> {
         } else {
             TopicView::Member
         };
-        topic_entity(ctx, &rec, view)
+        topic_entity(ctx, &rec, view, &self.props)
     }
 
     /// Creates (ChatTopicId 0, System only) or updates (System or the topic's
@@ -98,7 +98,7 @@ impl<S: Storage> ChatDesk<S> {
             let view = topic_view(tx, who, rec.id)?;
             Ok((stored, view))
         })?;
-        Ok(topic_entity(ctx, &rec.0, rec.1))
+        Ok(topic_entity(ctx, &rec.0, rec.1, &self.props))
     }
 
     /// A topic as the caller sees it (customers see the widget fields only).
@@ -111,7 +111,7 @@ impl<S: Storage> ChatDesk<S> {
             let rec = tx.topic(id)?.ok_or_else(|| Error::not_found("topic", id))?;
             Ok((rec, topic_view(tx, who, id)?))
         })?;
-        Ok(topic_entity(ctx, &rec, view))
+        Ok(topic_entity(ctx, &rec, view, &self.props))
     }
 
     /// Deletes a topic (System or its managers): its memberships go, its ended
@@ -199,7 +199,10 @@ impl<S: Storage> ChatDesk<S> {
             }
             Ok(out)
         })?;
-        Ok(list.iter().map(|(t, v)| topic_entity(ctx, t, *v)).collect())
+        Ok(list
+            .iter()
+            .map(|(t, v)| topic_entity(ctx, t, *v, &self.props))
+            .collect())
     }
 
     /// Whether the topic is open now (SPEC §3.5).

@@ -46,8 +46,12 @@ carrier! {
 
 /// Field name → [`FieldProperty`], in order; written as a JSON object in that
 /// order. Any names are allowed; a name appears at most once.
+///
+/// The entries are shared (cloning is a reference-count bump): the service
+/// builds the FieldProperties of each (rights, caller kind) once and hands
+/// the same list to every carrier; changing one copies it first.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct FieldProperties(Vec<(String, FieldProperty)>);
+pub struct FieldProperties(std::sync::Arc<Vec<(String, FieldProperty)>>);
 
 impl FieldProperties {
     /// No entries (`{}`).
@@ -63,10 +67,11 @@ impl FieldProperties {
         prop: FieldProperty,
     ) -> Option<FieldProperty> {
         let name = name.into();
-        match self.0.iter_mut().find(|(n, _)| *n == name) {
+        let entries = std::sync::Arc::make_mut(&mut self.0);
+        match entries.iter_mut().find(|(n, _)| *n == name) {
             Some((_, old)) => Some(std::mem::replace(old, prop)),
             None => {
-                self.0.push((name, prop));
+                entries.push((name, prop));
                 None
             }
         }
@@ -107,7 +112,7 @@ impl<S: Into<String>> FromIterator<(S, FieldProperty)> for FieldProperties {
 impl Serialize for FieldProperties {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let mut map = s.serialize_map(Some(self.0.len()))?;
-        for (name, prop) in &self.0 {
+        for (name, prop) in self.0.iter() {
             map.serialize_entry(name, prop)?;
         }
         map.end()
@@ -140,6 +145,6 @@ impl<'de> Visitor<'de> for FieldPropertiesVisitor {
             }
             entries.push((name, prop));
         }
-        Ok(FieldProperties(entries))
+        Ok(FieldProperties(std::sync::Arc::new(entries)))
     }
 }
