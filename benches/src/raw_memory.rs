@@ -1,6 +1,6 @@
 //! The in-memory baseline: ordinary maps under one `parking_lot::RwLock`,
 //! holding the records the memory backend holds, with the same index entries
-//! (by key hash, by status, by topic, the queue), and a session key drawn from
+//! (by key hash, by status, by topic, the queue and its counted index), and a session key drawn from
 //! the OS random source as the operation draws one.
 
 use crate::{Service, Subject, queued_record, random_key};
@@ -20,6 +20,7 @@ struct Maps {
     by_status: BTreeSet<(i32, SessionId)>,
     by_topic: BTreeSet<(TopicId, SessionId)>,
     queue: BTreeMap<(TopicId, u64), SessionId>,
+    queue_index: BTreeMap<(TopicId, u64), i64>,
 }
 
 impl Maps {
@@ -91,7 +92,14 @@ impl Subject for RawMemory {
         assert!(staffed && !bot, "the topic is staffed, without a bot");
         let id = SessionId(i32::try_from(m.next_id(IdKind::Session)).expect("a small id"));
         let seq = u64::try_from(m.next_id(IdKind::QueueSeq)).expect("a positive sequence");
-        let before = m.queue.range((topic, 0)..(topic, seq)).count();
+        // The counted queue index, as the backend reads and writes it.
+        let before: i64 = chatdesk::queue_index::prefix_nodes(seq - 1)
+            .into_iter()
+            .filter_map(|n| m.queue_index.get(&(topic, n)))
+            .sum();
+        for n in chatdesk::queue_index::update_nodes(seq).expect("a sequence in range") {
+            *m.queue_index.entry((topic, n)).or_default() += 1;
+        }
         let pos = i32::try_from(before).expect("a short queue") + 1;
         let s = queued_record(id, topic, key_hash, now, seq, pos);
         m.by_key.insert(s.key_hash, id);
@@ -113,5 +121,6 @@ impl Subject for RawMemory {
                 m.queue.remove(&(s.topic, seq));
             }
         }
+        m.queue_index.clear();
     }
 }
