@@ -130,6 +130,11 @@ impl<S: Storage> ChatDesk<S> {
         &self.storage
     }
 
+    /// Gives the storage back (e.g. to close it).
+    pub fn into_storage(self) -> S {
+        self.storage
+    }
+
     /// The configuration.
     pub fn config(&self) -> &Config {
         &self.config

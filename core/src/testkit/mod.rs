@@ -6,6 +6,8 @@
 
 pub mod busy_desk;
 pub mod concurrency;
+pub mod feed;
+pub mod feed_live;
 pub mod fixture;
 pub mod hours;
 pub mod lifecycle;
@@ -84,6 +86,17 @@ macro_rules! conformance_suite {
             sweeps::idle_sweep_closes_when_the_customer_is_gone,
             sweeps::sweeps_cover_more_than_one_batch,
             busy_desk::agents_and_customers_in_parallel,
+            feed::feed_is_off_by_default_and_the_switch_is_in_the_store,
+            feed::feed_events_for_a_chat,
+            feed::feed_events_for_forms_bot_reset_and_sweeps,
+            feed::topic_delete_writes_a_deleted_event_per_session,
+            feed::failed_operations_add_no_events,
+            feed_live::cursors_resume_and_pruning_keeps_the_rest,
+            feed_live::eight_writers_give_a_gap_free_feed_with_every_acknowledged_event,
+            feed_live::wait_for_events_wakes_after_a_commit,
+            feed_live::webhook_json_has_superoffice_envelope,
+            feed_live::message_hook_rewrites_and_rejects,
+            feed_live::reentrant_call_from_the_hook_is_conflict,
         );
     };
     (@tests $open:expr; $($module:ident :: $name:ident),* $(,)?) => {
