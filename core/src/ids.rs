@@ -58,15 +58,20 @@ pub enum IdKind {
     Message,
     /// Queue sequence numbers (SPEC §3.2), one counter per store.
     QueueSeq,
+    /// Change-feed sequence numbers: one counter per store, taken inside the
+    /// writing transaction, so (writers being serialized) they grow in commit
+    /// order with no gaps.
+    Event,
 }
 
 impl IdKind {
     /// Every kind, in a fixed order (backends store one counter each).
-    pub const ALL: [IdKind; 4] = [
+    pub const ALL: [IdKind; 5] = [
         IdKind::Topic,
         IdKind::Session,
         IdKind::Message,
         IdKind::QueueSeq,
+        IdKind::Event,
     ];
 
     /// A stable name for storage keys and messages.
@@ -76,13 +81,14 @@ impl IdKind {
             IdKind::Session => "session",
             IdKind::Message => "message",
             IdKind::QueueSeq => "queue_seq",
+            IdKind::Event => "event",
         }
     }
 
     /// Whether ids of this kind are i32 on the wire (so past `i32::MAX` is
-    /// Validation); queue sequences are internal and 64-bit.
+    /// Validation); queue and event sequences are internal and 64-bit.
     pub fn is_wire_id(self) -> bool {
-        !matches!(self, IdKind::QueueSeq)
+        !matches!(self, IdKind::QueueSeq | IdKind::Event)
     }
 }
 

@@ -69,8 +69,10 @@ pub mod rights;
 pub mod service;
 pub mod status;
 
+pub use model::EventActor;
 pub use service::{
-    AlertChange, ChatDesk, Config, Directory, IdleClose, MemoryDirectory, SessionQuery,
+    AlertChange, ChatDesk, ChatEvent, ChatEventKind, Config, Directory, EventMessage, HookDecision,
+    IdleClose, MAX_EVENTS_PER_READ, MemoryDirectory, MessageDraft, MessageHook, SessionQuery,
     TranscriptFormat, Typing,
 };
 pub use wire::{

@@ -215,3 +215,96 @@ pub struct MessageRecord {
     /// `WhenPosted`.
     pub when_posted: Timestamp,
 }
+
+/// Who caused a change-feed event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum EventActor {
+    /// The host itself (sweeps, purge, System calls).
+    System,
+    /// An agent.
+    Agent(UserId),
+    /// The session's customer (or an anonymous customer creating it).
+    Customer,
+}
+
+impl EventActor {
+    /// How backends store it: a code (0 System, 1 Agent, 2 Customer) and the
+    /// agent's id.
+    pub fn to_parts(self) -> (i32, Option<i32>) {
+        match self {
+            EventActor::System => (0, None),
+            EventActor::Agent(u) => (1, Some(u.0)),
+            EventActor::Customer => (2, None),
+        }
+    }
+
+    /// The inverse of [`EventActor::to_parts`]; `None` for anything else.
+    pub fn from_parts(code: i32, user: Option<i32>) -> Option<Self> {
+        match (code, user) {
+            (0, None) => Some(EventActor::System),
+            (1, Some(u)) => Some(EventActor::Agent(UserId(u))),
+            (2, None) => Some(EventActor::Customer),
+            _ => None,
+        }
+    }
+}
+
+/// One change-feed event as stored. Backends store and return it; only the
+/// domain interprets `kind` and `data`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventRecord {
+    /// The feed sequence: from [`crate::IdKind::Event`], so it grows in commit
+    /// order with no gaps.
+    pub seq: i64,
+    /// A UUID v4 (see [`format_uuid`]).
+    pub id: [u8; 16],
+    /// When the change happened.
+    pub at: Timestamp,
+    /// The session it is about.
+    pub session: SessionId,
+    /// The session's topic.
+    pub topic: TopicId,
+    /// Who caused it.
+    pub actor: EventActor,
+    /// The event's kind, e.g. `session.created` (see `crate::ChatEventKind`).
+    pub kind: String,
+    /// A small JSON object the domain encodes; backends never read it.
+    pub data: String,
+}
+
+/// A UUID as `8-4-4-4-12` lowercase hex digits.
+pub fn format_uuid(id: &[u8; 16]) -> String {
+    let mut out = String::with_capacity(36);
+    for (i, b) in id.iter().enumerate() {
+        if matches!(i, 4 | 6 | 8 | 10) {
+            out.push('-');
+        }
+        out.push(char::from(HEX[usize::from(b >> 4)]));
+        out.push(char::from(HEX[usize::from(b & 0x0F)]));
+    }
+    out
+}
+
+const HEX: &[u8; 16] = b"0123456789abcdef";
+
+/// Parses [`format_uuid`]'s form (either case); `None` for anything else.
+pub fn parse_uuid(text: &str) -> Option<[u8; 16]> {
+    let bytes = text.as_bytes();
+    if bytes.len() != 36 {
+        return None;
+    }
+    let mut out = [0u8; 16];
+    let mut digits = bytes
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| !matches!(i, 8 | 13 | 18 | 23));
+    if [8, 13, 18, 23].iter().any(|&i| bytes.get(i) != Some(&b'-')) {
+        return None;
+    }
+    for slot in &mut out {
+        let hi = char::from(*digits.next()?.1).to_digit(16)?;
+        let lo = char::from(*digits.next()?.1).to_digit(16)?;
+        *slot = u8::try_from(hi * 16 + lo).ok()?;
+    }
+    Some(out)
+}

@@ -30,6 +30,10 @@ pub(crate) const ACTIVE: u8 = 0x0B;
 pub(crate) const MESSAGE: u8 = 0x0C;
 /// The counted queue index (v2): `QUEUE_INDEX` + topic + node (u64) → count (i64).
 pub(crate) const QUEUE_INDEX: u8 = 0x0D;
+/// The change feed (v3): `EVENT` + seq (u64) → event row.
+pub(crate) const EVENT: u8 = 0x0E;
+/// The store's settings map (v3): `SETTING` + key (UTF-8) → setting row.
+pub(crate) const SETTING: u8 = 0x0F;
 /// Store metadata (the schema version key lives here).
 pub(crate) const META: u8 = 0xFF;
 
@@ -134,6 +138,11 @@ pub(crate) fn describe(key: &[u8]) -> String {
         MESSAGE => format!("message (session/message) {}", ints(2)),
         QUEUE => format!("queue entry of topic {}", ints(1)),
         SESSION_BY_KEY => "session key index entry".to_owned(),
+        EVENT => match <[u8; 8]>::try_from(rest) {
+            Ok(b) => format!("change-feed event {}", u64::from_be_bytes(b)),
+            Err(_) => format!("change-feed key {rest:02x?}"),
+        },
+        SETTING => format!("setting {}", String::from_utf8_lossy(rest)),
         META => format!("metadata key {}", String::from_utf8_lossy(rest)),
         _ => format!("key {key:02x?}"),
     }

@@ -6,7 +6,8 @@
 
 use crate::keys::describe;
 use chatdesk::model::{
-    CrmLinks, CustomerInfo, MemberRecord, MessageRecord, PresenceRecord, SessionRecord, TopicRecord,
+    CrmLinks, CustomerInfo, EventActor, EventRecord, MemberRecord, MessageRecord, PresenceRecord,
+    SessionRecord, TopicRecord,
 };
 use chatdesk::wire::{ChatMessageSpecialType, ChatMessageType, ChatSessionStatus};
 use chatdesk::{Error, MessageId, Result, SessionId, StorageError, Timestamp, TopicId, UserId};
@@ -346,4 +347,63 @@ pub(crate) fn decode_counter(key: &[u8], bytes: &[u8]) -> Result<i64> {
             describe(key)
         ))),
     }
+}
+
+#[derive(Serialize, Deserialize)]
+struct EventRow {
+    seq: i64,
+    id: [u8; 16],
+    at: i64,
+    session: i32,
+    topic: i32,
+    actor_kind: i32,
+    actor_user: Option<i32>,
+    kind: String,
+    data: String,
+}
+
+/// Encodes a change-feed event.
+pub(crate) fn encode_event(e: &EventRecord) -> Result<Vec<u8>> {
+    let (actor_kind, actor_user) = e.actor.to_parts();
+    encode(
+        &EventRow {
+            seq: e.seq,
+            id: e.id,
+            at: e.at.0,
+            session: e.session.0,
+            topic: e.topic.0,
+            actor_kind,
+            actor_user,
+            kind: e.kind.clone(),
+            data: e.data.clone(),
+        },
+        "event",
+    )
+}
+
+/// Decodes a change-feed event stored under `key`.
+pub(crate) fn decode_event(key: &[u8], bytes: &[u8]) -> Result<EventRecord> {
+    let r: EventRow = decode(key, bytes)?;
+    let actor = EventActor::from_parts(r.actor_kind, r.actor_user)
+        .ok_or_else(|| bad_code(key, "actor", r.actor_kind))?;
+    Ok(EventRecord {
+        seq: r.seq,
+        id: r.id,
+        at: Timestamp(r.at),
+        session: SessionId(r.session),
+        topic: TopicId(r.topic),
+        actor,
+        kind: r.kind,
+        data: r.data,
+    })
+}
+
+/// Encodes a setting's value.
+pub(crate) fn encode_setting(value: &str) -> Result<Vec<u8>> {
+    encode(&value, "setting")
+}
+
+/// Decodes a setting stored under `key`.
+pub(crate) fn decode_setting(key: &[u8], bytes: &[u8]) -> Result<String> {
+    decode(key, bytes)
 }

@@ -22,8 +22,8 @@
 //! through the transaction it is given; the framework commits that
 //! transaction together with the new version number as one batch and flushes,
 //! so a crash during an upgrade leaves the store at N or at N+1, never in
-//! between, and the next open simply continues. Version 1 is the first
-//! format, so the list is empty today.
+//! between, and the next open simply continues. v1 → v2 added the counted
+//! queue index; v2 → v3 the change feed and the settings map.
 
 use crate::engine::Engine;
 use crate::keys::SCHEMA_KEY;
@@ -38,7 +38,7 @@ pub(crate) const MARKER_FILE: &str = "chatdesk-sled.marker";
 const MAGIC: &[u8; 8] = b"chatdesk";
 
 /// The schema version this build writes.
-pub(crate) const CURRENT: u32 = 2;
+pub(crate) const CURRENT: u32 = 3;
 
 /// One upgrade step, from `from` to `from + 1`.
 #[derive(Debug)]
@@ -49,11 +49,25 @@ pub(crate) struct Migration {
     pub(crate) run: fn(&mut Tx<'_>) -> Result<()>,
 }
 
-/// Every upgrade step, in order. Empty: version 1 is the first format.
-pub(crate) const MIGRATIONS: &[Migration] = &[Migration {
-    from: 1,
-    run: add_queue_index,
-}];
+/// Every upgrade step, in order.
+pub(crate) const MIGRATIONS: &[Migration] = &[
+    Migration {
+        from: 1,
+        run: add_queue_index,
+    },
+    Migration {
+        from: 2,
+        run: add_change_feed,
+    },
+];
+
+/// v2 → v3: the change feed (`EVENT` keys) and the settings map (`SETTING`
+/// keys) are new prefixes that start empty (the feed starts off), so there is
+/// nothing to rewrite; the step only moves the version, so that an older
+/// build refuses a store that may hold them.
+fn add_change_feed(_tx: &mut Tx<'_>) -> Result<()> {
+    Ok(())
+}
 
 /// v1 → v2: builds the counted queue index from the human-queue keys.
 fn add_queue_index(tx: &mut Tx<'_>) -> Result<()> {

@@ -2,11 +2,15 @@
 //! pending writes, writes only touch the overlay. A read transaction is the
 //! same type with an overlay that stays empty.
 
+mod events;
+
 use crate::engine::Engine;
 use crate::keys::{self, Key, after_in, all_in, i32_bytes, i32_from};
 use crate::overlay::{Overlay, Pending};
 use crate::rows;
-use chatdesk::model::{MemberRecord, MessageRecord, PresenceRecord, SessionRecord, TopicRecord};
+use chatdesk::model::{
+    EventRecord, MemberRecord, MessageRecord, PresenceRecord, SessionRecord, TopicRecord,
+};
 use chatdesk::wire::ChatSessionStatus;
 use chatdesk::{
     Error, IdKind, MessageId, ReadTx, Result, SessionId, TopicId, UserId, WriteTx, ids::next_after,
@@ -403,6 +407,14 @@ impl ReadTx for Tx<'_> {
             rows::decode_message,
         )
     }
+
+    fn events_after(&self, after: i64, limit: usize) -> Result<Vec<EventRecord>> {
+        events::events_after(self, after, limit)
+    }
+
+    fn meta(&self, key: &str) -> Result<Option<String>> {
+        events::meta(self, key)
+    }
 }
 
 impl WriteTx for Tx<'_> {
@@ -487,5 +499,17 @@ impl WriteTx for Tx<'_> {
             value,
         );
         Ok(())
+    }
+
+    fn put_event(&mut self, event: &EventRecord) -> Result<()> {
+        events::put_event(self, event)
+    }
+
+    fn delete_events_through(&mut self, seq: i64) -> Result<usize> {
+        events::delete_events_through(self, seq)
+    }
+
+    fn put_meta(&mut self, key: &str, value: &str) -> Result<()> {
+        events::put_meta(self, key, value)
     }
 }

@@ -61,7 +61,7 @@ fn check_filled(store: &impl chatdesk::Storage) {
                 .collect::<chatdesk::Result<Vec<_>>>()
         })
         .unwrap();
-    assert_eq!(next, [2, 4, 4, 4]);
+    assert_eq!(next, [2, 4, 4, 4, 1]);
 }
 
 #[test]
@@ -158,12 +158,12 @@ fn with_version(version: u32) -> tempfile::TempDir {
 
 #[test]
 fn a_newer_version_is_incompatible_even_with_migrate() {
-    let dir = with_version(3);
+    let dir = with_version(4);
     for migrate in [false, true] {
         match open_err(dir.path(), migrate) {
             Error::IncompatibleStore { found, supported } => {
-                assert!(found.contains("v3"), "{found}");
-                assert!(supported.contains("v2"), "{supported}");
+                assert!(found.contains("v4"), "{found}");
+                assert!(supported.contains("v3"), "{supported}");
             }
             other => panic!("{other:?}"),
         }
@@ -186,7 +186,7 @@ fn an_older_version_is_refused_without_migrate_and_has_no_path_yet() {
 
 #[test]
 fn the_current_version_opens_with_or_without_migrate() {
-    let dir = with_version(2);
+    let dir = with_version(3);
     for migrate in [false, true] {
         SledStorage::open(
             dir.path(),
@@ -394,4 +394,66 @@ fn a_version_1_store_migrates_and_gets_its_queue_index() {
         .unwrap()
         .close()
         .unwrap();
+}
+
+#[test]
+fn a_version_2_store_migrates_and_gets_a_change_feed_that_starts_off() {
+    use chatdesk::testkit::storage::record;
+    use chatdesk::{ChatDesk, ChatSessionStatus, Context, StorageExt};
+    let dir = tempfile::tempdir().unwrap();
+    let store = SledStorage::open(dir.path(), SledOptions::default()).unwrap();
+    store
+        .write(|tx| {
+            tx.put_session(&record(1, 1, ChatSessionStatus::Closed))?;
+            tx.next_id(IdKind::Session).map(|_| ())
+        })
+        .unwrap();
+    store.close().unwrap();
+    // A version-2 store is today's store without events and settings (a
+    // fresh store has none of either: the feed starts off).
+    raw(dir.path(), |db| {
+        assert_eq!(db.scan_prefix([0x0Eu8]).count(), 0);
+        assert_eq!(db.scan_prefix([0x0Fu8]).count(), 0);
+        let mut v = b"chatdesk".to_vec();
+        v.extend_from_slice(&2u32.to_be_bytes());
+        db.insert(SCHEMA_KEY, v).unwrap();
+    });
+    assert!(matches!(
+        open_err(dir.path(), false),
+        Error::IncompatibleStore { .. }
+    ));
+    let up = SledStorage::open(
+        dir.path(),
+        SledOptions {
+            migrate: true,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let (sessions, events, switch) = up
+        .read(|tx| {
+            Ok((
+                tx.sessions(SessionId(0), 10)?.len(),
+                tx.events_after(0, 10)?,
+                tx.meta("change_feed")?,
+            ))
+        })
+        .unwrap();
+    assert_eq!((sessions, events, switch), (1, vec![], None));
+    let desk = ChatDesk::new(up);
+    let sys = Context::system();
+    assert!(!desk.change_feed_enabled(&sys).unwrap());
+    desk.set_change_feed(&sys, true).unwrap();
+    assert_eq!(
+        desk.storage()
+            .write(|tx| tx.next_id(IdKind::Session))
+            .unwrap(),
+        2
+    );
+    desk.into_storage().close().unwrap();
+    // Now at the current version: it opens without migrate, switch kept.
+    let again = SledStorage::open(dir.path(), SledOptions::default()).unwrap();
+    let desk = ChatDesk::new(again);
+    assert!(desk.change_feed_enabled(&sys).unwrap());
+    desk.into_storage().close().unwrap();
 }

@@ -35,7 +35,7 @@
 //! - **No cache**: every read goes to SQLite, so several processes may share
 //!   one file.
 //!
-//! # Schema (version 2)
+//! # Schema (version 3)
 //! Times are `INTEGER` 100 ns ticks since the Unix epoch (UTC), `NULL` for
 //! none; booleans are `INTEGER` 0/1; enumerations are their integer codes.
 //!
@@ -48,6 +48,8 @@
 //! | `chat_message` | `id INTEGER PRIMARY KEY`, `session_id REFERENCES chat_session(id)`, `type`, `message`, `author`, `read_by_customer`, `special_type`, `special_param`, `when_posted`; index `(session_id, id)` |
 //! | `chat_queue_index` | `topic_id`, `node`, `count`; `PRIMARY KEY (topic_id, node)`: the counted queue index (`chatdesk::queue_index`), so a queue position costs a fixed number of point reads (version 2) |
 //! | `chatdesk_counter` | `kind TEXT PRIMARY KEY` (`IdKind::name`), `last INTEGER` (the highest id given) |
+//! | `chat_event` | the change feed (version 3): `seq INTEGER PRIMARY KEY` (gap-free, commit order), `event_id TEXT` (UUID v4), `at`, `session_id`, `topic_id` (no foreign keys: a purged session's events stay until the host prunes them), `actor_kind` (0 System, 1 agent, 2 customer), `actor_user NULL` (the agent), `kind TEXT` (e.g. `session.created`), `data TEXT` (a JSON object chatdesk encodes) |
+//! | `chatdesk_meta` | `key TEXT PRIMARY KEY`, `value TEXT`: the store's settings, e.g. `change_feed` = `on` (version 3) |
 //!
 //! # Versions and upgrades
 //! The file carries `PRAGMA application_id` = [`APPLICATION_ID`] ("CHDS") and

@@ -10,7 +10,7 @@ use rusqlite::{Connection, ErrorCode, TransactionBehavior};
 pub(crate) const APPLICATION_ID: i32 = 0x4348_4453;
 
 /// `PRAGMA user_version` this build writes and reads.
-pub(crate) const SCHEMA_VERSION: i32 = 2;
+pub(crate) const SCHEMA_VERSION: i32 = 3;
 
 /// One migration step: run inside the opening transaction, it takes a store at
 /// version `to - 1` to version `to`.
@@ -38,7 +38,34 @@ const MIGRATIONS: &[Migration] = &[
         description: "add the counted queue index",
         sql: SCHEMA_V2,
     },
+    Migration {
+        to: 3,
+        description: "add the change feed and the metadata map",
+        sql: SCHEMA_V3,
+    },
 ];
+
+/// Version 3: the change feed (`chat_event`, one row per event, keyed by its
+/// gap-free sequence; no foreign key, since a purged session's events stay
+/// until the host prunes them) and a small metadata map (`chatdesk_meta`,
+/// holding the stored feed switch). Nothing to fill in: the feed starts off.
+const SCHEMA_V3: &str = r"
+CREATE TABLE IF NOT EXISTS chat_event (
+    seq        INTEGER PRIMARY KEY,
+    event_id   TEXT    NOT NULL,
+    at         INTEGER NOT NULL,
+    session_id INTEGER NOT NULL,
+    topic_id   INTEGER NOT NULL,
+    actor_kind INTEGER NOT NULL,
+    actor_user INTEGER NULL,
+    kind       TEXT    NOT NULL,
+    data       TEXT    NOT NULL
+);
+CREATE TABLE IF NOT EXISTS chatdesk_meta (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+) WITHOUT ROWID;
+";
 
 /// Version 2: the counted queue index (`chatdesk::queue_index`), built from
 /// the sessions in the human queues: each queued sequence counts once in each

@@ -1,9 +1,12 @@
 //! The typed access paths over one SQLite transaction (crate-private).
 
+mod events;
+
 use crate::errors::{RowKey, corrupt, decode_err, sql_err, storage_msg};
 use chatdesk::ids::next_after;
 use chatdesk::model::{
-    CrmLinks, CustomerInfo, MemberRecord, MessageRecord, PresenceRecord, SessionRecord, TopicRecord,
+    CrmLinks, CustomerInfo, EventRecord, MemberRecord, MessageRecord, PresenceRecord,
+    SessionRecord, TopicRecord,
 };
 use chatdesk::wire::{ChatMessageSpecialType, ChatMessageType, ChatSessionStatus, ChatTopicEntity};
 use chatdesk::{
@@ -691,6 +694,14 @@ impl ReadTx for SqlTx<'_> {
             message_from_row,
         )
     }
+
+    fn events_after(&self, after: i64, n: usize) -> Result<Vec<EventRecord>> {
+        events::events_after(self, after, n)
+    }
+
+    fn meta(&self, key: &str) -> Result<Option<String>> {
+        events::meta(self, key)
+    }
 }
 
 impl WriteTx for SqlTx<'_> {
@@ -892,6 +903,18 @@ impl WriteTx for SqlTx<'_> {
             e => e,
         })?;
         Ok(())
+    }
+
+    fn put_event(&mut self, event: &EventRecord) -> Result<()> {
+        events::put_event(self, event)
+    }
+
+    fn delete_events_through(&mut self, seq: i64) -> Result<usize> {
+        events::delete_events_through(self, seq)
+    }
+
+    fn put_meta(&mut self, key: &str, value: &str) -> Result<()> {
+        events::put_meta(self, key, value)
     }
 }
 

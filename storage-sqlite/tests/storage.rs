@@ -408,8 +408,8 @@ fn the_file_is_marked_as_ours() {
     let mode: String = conn
         .query_row("PRAGMA journal_mode", [], |r| r.get(0))
         .unwrap();
-    assert_eq!((app, ver, mode.as_str()), (0x4348_4453, 2, "wal"));
-    assert_eq!((APPLICATION_ID, SCHEMA_VERSION), (0x4348_4453, 2));
+    assert_eq!((app, ver, mode.as_str()), (0x4348_4453, 3, "wal"));
+    assert_eq!((APPLICATION_ID, SCHEMA_VERSION), (0x4348_4453, 3));
 }
 
 fn open_err(path: &std::path::Path, options: SqliteOptions) -> Error {
@@ -809,4 +809,75 @@ fn a_version_1_store_migrates_and_gets_its_queue_index() {
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .unwrap();
     assert_eq!(ver, SCHEMA_VERSION);
+}
+
+#[test]
+fn a_version_2_store_migrates_and_gets_a_change_feed_that_starts_off() {
+    // A version-2 file is today's file without the change feed and the
+    // metadata map.
+    let s = temp_store();
+    s.write(|tx| {
+        for (id, topic, seq) in [(1, 1, 5), (2, 1, 9)] {
+            tx.put_session(&queued(id, topic, seq))?;
+        }
+        tx.next_id(IdKind::Session).map(|_| ())
+    })
+    .unwrap();
+    let path = s.path();
+    s.store().flush().unwrap();
+    {
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        conn.execute_batch(
+            "DROP TABLE chat_event; DROP TABLE chatdesk_meta; PRAGMA user_version = 2;",
+        )
+        .unwrap();
+    }
+    let err = open_err(&path, durable());
+    assert!(matches!(err, Error::IncompatibleStore { .. }), "{err:?}");
+    let up = SqliteStorage::open(
+        &path,
+        SqliteOptions {
+            migrate: true,
+            ..durable()
+        },
+    )
+    .unwrap();
+    let (sessions, events, switch, queued_len) = up
+        .read(|tx| {
+            Ok((
+                tx.sessions(SessionId(0), 10)?.len(),
+                tx.events_after(0, 10)?,
+                tx.meta("change_feed")?,
+                tx.queue_len(TopicId(1))?,
+            ))
+        })
+        .unwrap();
+    assert_eq!((sessions, events, switch, queued_len), (2, vec![], None, 2));
+    // The migrated store takes events and settings, and its counters go on.
+    let desk = chatdesk::ChatDesk::new(up);
+    let sys = chatdesk::Context::system();
+    assert!(!desk.change_feed_enabled(&sys).unwrap());
+    desk.set_change_feed(&sys, true).unwrap();
+    assert!(desk.change_feed_enabled(&sys).unwrap());
+    assert_eq!(
+        desk.storage()
+            .write(|tx| tx.next_id(IdKind::Session))
+            .unwrap(),
+        2
+    );
+    let up = desk.into_storage();
+    up.close().unwrap();
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    let ver: i32 = conn
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(ver, SCHEMA_VERSION);
+    let tables: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM sqlite_master WHERE name IN ('chat_event', 'chatdesk_meta')",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(tables, 2);
 }

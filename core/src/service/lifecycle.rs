@@ -1,6 +1,9 @@
 //! The lifecycle of SPEC §3.3: every row of the table, each one atomic
 //! storage transaction, checked in SPEC's order before anything changes.
 
+use super::events::ChatEventKind;
+use super::feed::{Emit, actor_of, record_event};
+use super::hook::{HookDecision, HookSlot, MessageDraft};
 use super::sessions::{
     check_required, customer_info, enter_queue, relation, route_target, visible_session,
 };
@@ -9,12 +12,12 @@ use crate::caller::Context;
 use crate::clock::Timestamp;
 use crate::error::{Error, Result};
 use crate::ids::{IdKind, MessageId, SessionId, UserId};
-use crate::model::{MessageRecord, SessionRecord, TopicRecord};
+use crate::model::{EventActor, MessageRecord, SessionRecord, TopicRecord};
 use crate::queue::{next_seconds_pr_accept, offline_form_available, wait_seconds};
 use crate::rank::lowest_free_rank;
 use crate::rights::{SessionRelation, session_table_right};
 use crate::status::{Op, Role};
-use crate::storage::{ReadTx, Storage, StorageExt, WriteTx};
+use crate::storage::{ReadTx, Storage, WriteTx};
 use crate::wire::{ChatMessageSpecialType, ChatMessageType, ChatSessionEntity, ChatSessionStatus};
 
 /// Messages and FirstMessage/LastMessage are cut to this many characters.
@@ -146,13 +149,17 @@ impl NewMessage {
     }
 }
 
-/// Stores a message and applies its FirstMessage / LastMessage / WhenIdle rules.
+/// Stores a message and applies its FirstMessage / LastMessage / WhenIdle
+/// rules, after the host's before-save hook saw (and may have rewritten or
+/// refused) it.
 pub(crate) fn post_message(
     tx: &mut dyn WriteTx,
+    hook: &HookSlot,
     s: &mut SessionRecord,
     m: NewMessage,
     now: Timestamp,
 ) -> Result<MessageRecord> {
+    let m = run_hook(hook, s, m)?;
     let id = i32::try_from(tx.next_id(IdKind::Message)?)
         .map_err(|_| Error::validation("ChatMessageId", "past i32::MAX"))?;
     if m.special == ChatMessageSpecialType::None && s.first_message.is_empty() {
@@ -178,6 +185,35 @@ pub(crate) fn post_message(
     };
     tx.put_message(&rec)?;
     Ok(rec)
+}
+
+/// Lets the hook see `m`; applies its rewrite or turns its refusal into
+/// Rejected.
+fn run_hook(hook: &HookSlot, s: &SessionRecord, m: NewMessage) -> Result<NewMessage> {
+    let Some(hook) = &hook.0 else {
+        return Ok(m);
+    };
+    let mut draft = MessageDraft {
+        session: s.id,
+        topic: s.topic,
+        message_type: m.kind,
+        special_type: m.special,
+        text: m.text,
+        special_param: m.param,
+        author: m.author,
+    };
+    match hook.before_save(&mut draft) {
+        HookDecision::Accept => {}
+        HookDecision::Reject(reason) => return Err(Error::Rejected { reason }),
+    }
+    check_message_text("Message", &draft.text)?;
+    Ok(NewMessage {
+        kind: draft.message_type,
+        special: draft.special_type,
+        text: draft.text,
+        author: draft.author,
+        param: draft.special_param,
+    })
 }
 
 /// The customer's own operations set WhenFetched (SPEC §3.3).
@@ -229,6 +265,7 @@ fn agent_name(tx: &dyn ReadTx, user: UserId, from_directory: Option<String>) -> 
 /// Picks up `s` for `agent` (SPEC §3.3 pick-up; §4 rank and topic statistics).
 fn pick_up(
     tx: &mut dyn WriteTx,
+    hook: &HookSlot,
     s: &mut SessionRecord,
     agent: UserId,
     name: &str,
@@ -254,7 +291,7 @@ fn pick_up(
             author: name.to_string(),
             param: String::new(),
         };
-        post_message(tx, s, welcome, now)?;
+        post_message(tx, hook, s, welcome, now)?;
     }
     Ok(())
 }
@@ -265,18 +302,20 @@ impl<S: Storage> ChatDesk<S> {
     fn session_op(
         &self,
         ctx: &Context,
-        f: impl FnOnce(&mut dyn WriteTx, Who, &mut SessionRecord, Timestamp) -> Result<()>,
+        f: impl FnOnce(&mut dyn WriteTx, Who, &mut SessionRecord, Timestamp) -> Result<Emit>,
         id: SessionId,
     ) -> Result<ChatSessionEntity> {
         let now = self.now();
-        let (s, bits, customer) = self.storage.write(|tx| {
+        let (s, bits, customer) = self.write(|tx| {
             let who = Who::resolve(tx, ctx)?;
             let mut s = tx
                 .session(id)?
                 .ok_or_else(|| Error::not_found("session", id))?;
-            f(tx, who, &mut s, now)?;
+            let before = s.clone();
+            let emit = f(tx, who, &mut s, now)?;
             normalize(&mut s, now);
             tx.put_session(&s)?;
+            record_event(tx, emit, now, actor_of(ctx), Some(&before), &s)?;
             let rel = relation(tx, who, &s)?;
             let bits = session_table_right(&rel, &s).unwrap_or(0);
             Ok((s, bits, rel.is_customer))
@@ -307,10 +346,10 @@ impl<S: Storage> ChatDesk<S> {
                 touch_customer(&rel, s, now);
                 if t.settings.widget.auto_faq_enabled {
                     s.status = ChatSessionStatus::Faq;
-                    Ok(())
                 } else {
-                    route(tx, &t, s, now, false)
+                    route(tx, &t, s, now, false)?;
                 }
+                Ok(Emit::changed())
             },
             id,
         )
@@ -331,7 +370,7 @@ impl<S: Storage> ChatDesk<S> {
                     ChatMessageSpecialType::FaqSuccessQuestion,
                     "The FAQ answered the question",
                 );
-                post_message(tx, s, m, now).map(|_| ())
+                post_message(tx, &self.hook, s, m, now).map(|_| Emit::changed())
             },
             id,
         )
@@ -349,7 +388,8 @@ impl<S: Storage> ChatDesk<S> {
                 let (_, rel) = authorize(tx, who, id, Op::FaqNotHelped)?;
                 touch_customer(&rel, s, now);
                 let t = topic_of(tx, s)?;
-                route(tx, &t, s, now, true)
+                route(tx, &t, s, now, true)?;
+                Ok(Emit::changed())
             },
             id,
         )
@@ -400,7 +440,7 @@ impl<S: Storage> ChatDesk<S> {
                     author: customer_author(s),
                     param: String::new(),
                 };
-                post_message(tx, s, m, now).map(|_| ())
+                post_message(tx, &self.hook, s, m, now).map(|m| Emit::message(&m))
             },
             id,
         )
@@ -422,7 +462,7 @@ impl<S: Storage> ChatDesk<S> {
             .agent_id()
             .and_then(|u| self.directory.associate(u))
             .and_then(|a| a.full_name().map(str::to_string));
-        let done = self.storage.write(|tx| {
+        let done = self.write(|tx| {
             let who = Who::resolve(tx, ctx)?;
             let (mut s, _) = authorize_role(tx, who, id, Op::PickUp)?;
             let Who::Agent(agent) = who else {
@@ -434,10 +474,12 @@ impl<S: Storage> ChatDesk<S> {
             if !s.in_human_queue() {
                 return Ok(None);
             }
+            let before = s.clone();
             let name = agent_name(tx, agent, directory_name)?;
-            pick_up(tx, &mut s, agent, &name, now)?;
+            pick_up(tx, &self.hook, &mut s, agent, &name, now)?;
             normalize(&mut s, now);
             tx.put_session(&s)?;
+            record_event(tx, Emit::changed(), now, actor_of(ctx), Some(&before), &s)?;
             let rel = relation(tx, who, &s)?;
             Ok(Some((
                 s.clone(),
@@ -465,7 +507,7 @@ impl<S: Storage> ChatDesk<S> {
             .directory
             .associate(agent)
             .and_then(|a| a.full_name().map(str::to_string));
-        let done = self.storage.write(|tx| {
+        let done = self.write(|tx| {
             let mut best: Option<(u64, SessionId)> = None;
             for m in tx.user_memberships(agent)? {
                 if !m.can_respond {
@@ -482,10 +524,12 @@ impl<S: Storage> ChatDesk<S> {
             let mut s = tx
                 .session(id)?
                 .ok_or_else(|| Error::corrupt(format!("queue names missing session {id}")))?;
+            let before = s.clone();
             let name = agent_name(tx, agent, directory_name)?;
-            pick_up(tx, &mut s, agent, &name, now)?;
+            pick_up(tx, &self.hook, &mut s, agent, &name, now)?;
             normalize(&mut s, now);
             tx.put_session(&s)?;
+            record_event(tx, Emit::changed(), now, actor_of(ctx), Some(&before), &s)?;
             let rel = relation(tx, Who::Agent(agent), &s)?;
             Ok(Some((
                 s.clone(),
@@ -512,7 +556,7 @@ impl<S: Storage> ChatDesk<S> {
                 s.transfer_to = None;
                 s.chatbot_is_active = false;
                 if in_queue {
-                    return Ok(());
+                    return Ok(Emit::changed());
                 }
                 let t = topic_of(tx, s)?;
                 if s.status == ChatSessionStatus::InQueue {
@@ -520,7 +564,8 @@ impl<S: Storage> ChatDesk<S> {
                     // only by entering it anew (SPEC §3.2).
                     s.status = ChatSessionStatus::OfflineForm;
                 }
-                route(tx, &t, s, now, false)
+                route(tx, &t, s, now, false)?;
+                Ok(Emit::changed())
             },
             id,
         )
@@ -562,7 +607,7 @@ impl<S: Storage> ChatDesk<S> {
                     ));
                 }
                 s.transfer_to = Some(to);
-                Ok(())
+                Ok(Emit::kind(ChatEventKind::TransferRequested))
             },
             id,
         )
@@ -608,7 +653,8 @@ impl<S: Storage> ChatDesk<S> {
                     format!("Transferred to {name}")
                 };
                 let m = NewMessage::special(ChatMessageSpecialType::TransferedSession, text);
-                post_message(tx, s, m, now).map(|_| ())
+                post_message(tx, &self.hook, s, m, now)?;
+                Ok(Emit::kind(ChatEventKind::TransferAccepted))
             },
             id,
         )
@@ -635,7 +681,8 @@ impl<S: Storage> ChatDesk<S> {
                     ChatMessageSpecialType::TransferRejected,
                     format!("Transfer rejected by user {to}"),
                 );
-                post_message(tx, s, m, now).map(|_| ())
+                post_message(tx, &self.hook, s, m, now)?;
+                Ok(Emit::kind(ChatEventKind::TransferRejected))
             },
             id,
         )
@@ -669,7 +716,8 @@ impl<S: Storage> ChatDesk<S> {
                     s.status = ChatSessionStatus::Closed;
                     (ChatMessageSpecialType::ClosedByUser, "Closed by the agent")
                 };
-                post_message(tx, s, NewMessage::special(special, text), now).map(|_| ())
+                post_message(tx, &self.hook, s, NewMessage::special(special, text), now)
+                    .map(|_| Emit::changed())
             },
             id,
         )
@@ -707,7 +755,7 @@ impl<S: Storage> ChatDesk<S> {
                     ChatMessageSpecialType::ReopenedByCustomer,
                     "Reopened by the customer",
                 );
-                post_message(tx, s, m, now).map(|_| ())
+                post_message(tx, &self.hook, s, m, now).map(|_| Emit::changed())
             },
             id,
         )
@@ -744,7 +792,7 @@ impl<S: Storage> ChatDesk<S> {
                 touch_customer(&rel, s, now);
                 s.rating = rating;
                 s.status = ChatSessionStatus::Finished;
-                Ok(())
+                Ok(Emit::changed())
             },
             id,
         )
@@ -764,7 +812,8 @@ impl<S: Storage> ChatDesk<S> {
                 s.deleted_at = Some(now);
                 let m =
                     NewMessage::special(ChatMessageSpecialType::SessionDeleted, "Session deleted");
-                post_message(tx, s, m, now).map(|_| ())
+                post_message(tx, &self.hook, s, m, now)?;
+                Ok(Emit::kind(ChatEventKind::SessionDeleted))
             },
             id,
         )
@@ -786,7 +835,7 @@ impl<S: Storage> ChatDesk<S> {
         let mut after = SessionId(0);
         let mut removed = 0;
         loop {
-            let (n, last) = self.storage.write(|tx| {
+            let (n, last) = self.write(|tx| {
                 let page = tx.sessions_by_status(ChatSessionStatus::Deleted, after, 256)?;
                 let last = page.last().map(|s| s.id);
                 let mut n = 0;
@@ -794,6 +843,8 @@ impl<S: Storage> ChatDesk<S> {
                     let at = s.deleted_at.or(s.when_ended).unwrap_or(s.when_requested);
                     if now.whole_seconds_since(at) > limit {
                         tx.delete_session(s.id)?;
+                        let purged = Emit::kind(ChatEventKind::SessionPurged);
+                        record_event(tx, purged, now, EventActor::System, Some(&s), &s)?;
                         n += 1;
                     }
                 }

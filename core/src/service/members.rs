@@ -7,7 +7,7 @@ use crate::caller::Context;
 use crate::error::{Error, Result};
 use crate::ids::{TopicId, UserId};
 use crate::model::MemberRecord;
-use crate::storage::{ReadTx, Storage, StorageExt, WriteTx};
+use crate::storage::{ReadTx, Storage, WriteTx};
 use crate::wire::ChatTopicAgent;
 
 fn require_topic(tx: &dyn ReadTx, topic: TopicId) -> Result<()> {
@@ -118,7 +118,7 @@ impl<S: Storage> ChatDesk<S> {
         ctx: &Context,
         topic: TopicId,
     ) -> Result<Vec<ChatTopicAgent>> {
-        let list = self.storage.read(|tx| {
+        let list = self.read(|tx| {
             let who = Who::resolve(tx, ctx)?;
             check_read(tx, who, topic, "get_chat_topic_user_agent_list")?;
             tx.topic_members(topic)
@@ -136,7 +136,7 @@ impl<S: Storage> ChatDesk<S> {
         topic: TopicId,
         user: UserId,
     ) -> Result<ChatTopicAgent> {
-        let m = self.storage.read(|tx| {
+        let m = self.read(|tx| {
             let who = Who::resolve(tx, ctx)?;
             check_read(tx, who, topic, "get_chat_topic_user_agent")?;
             tx.member(topic, user)?
@@ -151,7 +151,7 @@ impl<S: Storage> ChatDesk<S> {
     /// # Errors
     /// The backend's failure.
     pub fn get_user_agent_list(&self, ctx: &Context) -> Result<Vec<ChatTopicAgent>> {
-        let list = self.storage.read(|tx| {
+        let list = self.read(|tx| {
             let who = Who::resolve(tx, ctx)?;
             Ok(match who {
                 Who::System => tx.all_members()?,
@@ -180,7 +180,7 @@ impl<S: Storage> ChatDesk<S> {
         ctx: &Context,
         agent: &ChatTopicAgent,
     ) -> Result<ChatTopicAgent> {
-        self.storage.write(|tx| {
+        self.write(|tx| {
             let who = Who::resolve(tx, ctx)?;
             apply(tx, who, agent, true, "add_chat_topic_user_agent")
         })?;
@@ -196,7 +196,7 @@ impl<S: Storage> ChatDesk<S> {
         ctx: &Context,
         agent: &ChatTopicAgent,
     ) -> Result<ChatTopicAgent> {
-        self.storage.write(|tx| {
+        self.write(|tx| {
             let who = Who::resolve(tx, ctx)?;
             apply(tx, who, agent, false, "update_chat_topic_user_agent")
         })?;
@@ -214,7 +214,7 @@ impl<S: Storage> ChatDesk<S> {
         ctx: &Context,
         agents: &[ChatTopicAgent],
     ) -> Result<Vec<ChatTopicAgent>> {
-        self.storage.write(|tx| {
+        self.write(|tx| {
             let who = Who::resolve(tx, ctx)?;
             for a in agents {
                 let rec = record_of(a)?;
@@ -245,7 +245,7 @@ impl<S: Storage> ChatDesk<S> {
         topic: TopicId,
         user: UserId,
     ) -> Result<()> {
-        self.storage.write(|tx| {
+        self.write(|tx| {
             let who = Who::resolve(tx, ctx)?;
             check_manage(tx, who, topic, "delete_chat_topic_user_agent")?;
             if tx.member(topic, user)?.is_none() {

@@ -1,6 +1,7 @@
 //! Messages: add (per caller), fetch, transcript, typing (SPEC §1, §3.3).
 
 use super::build::wire_time;
+use super::feed::{Emit, actor_of, record_event};
 use super::lifecycle::{
     NewMessage, authorize, authorize_role, check_message_text, customer_author, normalize,
     post_message, touch_customer,
@@ -13,7 +14,7 @@ use crate::error::{Error, Result};
 use crate::ids::{MessageId, SessionId};
 use crate::model::{MessageRecord, SessionRecord};
 use crate::status::Op;
-use crate::storage::{Storage, StorageExt};
+use crate::storage::Storage;
 use crate::wire::{ChatMessage, ChatMessageSpecialType, ChatMessageType, ChatSessionStatus};
 
 /// The most messages one fetch returns.
@@ -109,7 +110,7 @@ impl<S: Storage> ChatDesk<S> {
             .agent_id()
             .and_then(|u| self.directory.associate(u))
             .and_then(|a| a.full_name().map(str::to_string));
-        let rec = self.storage.write(|tx| {
+        let rec = self.write(|tx| {
             let who = Who::resolve(tx, ctx)?;
             let op = match who {
                 Who::System => Op::BotMessage,
@@ -117,6 +118,7 @@ impl<S: Storage> ChatDesk<S> {
                 Who::Customer(_) | Who::Anonymous => Op::CustomerMessage,
             };
             let (mut s, rel) = authorize(tx, who, id, op)?;
+            let before = s.clone();
             if op == Op::BotMessage && !s.chatbot_is_active {
                 return Err(Error::InvalidTransition {
                     op: "add_chat_message",
@@ -207,7 +209,7 @@ impl<S: Storage> ChatDesk<S> {
                     "Options needs a JSON list of labels",
                 ));
             }
-            let rec = post_message(tx, &mut s, new, now)?;
+            let rec = post_message(tx, &self.hook, &mut s, new, now)?;
             match op {
                 Op::CustomerMessage => after_customer_message(&mut s, now),
                 Op::AgentMessage => {
@@ -219,6 +221,8 @@ impl<S: Storage> ChatDesk<S> {
             touch_customer(&rel, &mut s, now);
             normalize(&mut s, now);
             tx.put_session(&s)?;
+            let emit = Emit::message(&rec);
+            record_event(tx, emit, now, actor_of(ctx), Some(&before), &s)?;
             Ok(rec)
         })?;
         if ctx.agent_id().is_some() {
@@ -247,7 +251,7 @@ impl<S: Storage> ChatDesk<S> {
             return Err(Error::validation("limit", format!("{limit}; at most 500")));
         }
         let now = self.now();
-        let (s, rel, mut list) = self.storage.read(|tx| {
+        let (s, rel, mut list) = self.read(|tx| {
             let who = Who::resolve(tx, ctx)?;
             let (s, rel, _) = visible_session(tx, who, id)?;
             let list = tx.messages(id, after, limit)?;
@@ -264,7 +268,7 @@ impl<S: Storage> ChatDesk<S> {
                 .is_none_or(|f| now.ticks_since(f) > interval || f > now);
             let unread = list.iter().any(|m| !m.read_by_customer);
             if stale || unread {
-                list = self.storage.write(|tx| {
+                list = self.write(|tx| {
                     let mut s = tx
                         .session(id)?
                         .ok_or_else(|| Error::not_found("session", id))?;
@@ -296,7 +300,7 @@ impl<S: Storage> ChatDesk<S> {
         id: SessionId,
         format: TranscriptFormat,
     ) -> Result<String> {
-        let list = self.storage.read(|tx| {
+        let list = self.read(|tx| {
             let who = Who::resolve(tx, ctx)?;
             visible_session(tx, who, id)?;
             let mut all = Vec::new();
@@ -359,7 +363,7 @@ impl<S: Storage> ChatDesk<S> {
     /// NotFound; Forbidden for anyone else.
     pub fn set_typing(&self, ctx: &Context, id: SessionId, typing: bool) -> Result<()> {
         let now = self.now();
-        let is_customer = self.storage.read(|tx| {
+        let is_customer = self.read(|tx| {
             let who = Who::resolve(tx, ctx)?;
             match who {
                 Who::Agent(_) => {
@@ -386,7 +390,7 @@ impl<S: Storage> ChatDesk<S> {
     /// # Errors
     /// NotFound when the caller may not see the session.
     pub fn get_typing(&self, ctx: &Context, id: SessionId) -> Result<Typing> {
-        self.storage.read(|tx| {
+        self.read(|tx| {
             let who = Who::resolve(tx, ctx)?;
             visible_session(tx, who, id).map(|_| ())
         })?;

@@ -3,6 +3,9 @@
 
 mod build;
 mod directory;
+mod events;
+mod feed;
+mod hook;
 mod keys;
 mod lifecycle;
 mod members;
@@ -14,9 +17,13 @@ mod sessions;
 mod sweeps;
 mod topic_rules;
 mod topics;
+mod txn;
 mod typing;
 
 pub use directory::{Directory, MemoryDirectory};
+pub use events::{ChatEvent, ChatEventKind, EventMessage};
+pub use feed::MAX_EVENTS_PER_READ;
+pub use hook::{HookDecision, MessageDraft, MessageHook};
 pub use messages::{MAX_MESSAGES_PER_FETCH, TranscriptFormat, Typing};
 pub use queries::SessionQuery;
 pub use sweeps::{AlertChange, IdleClose, SWEEP_BATCH};
@@ -70,6 +77,9 @@ pub struct ChatDesk<S: Storage> {
     directory: Arc<dyn Directory>,
     typing: typing::TypingBoard,
     props: build::PropsCache,
+    hook: hook::HookSlot,
+    reentry: txn::Reentry,
+    feed_signal: txn::FeedSignal,
 }
 
 impl<S: Storage> ChatDesk<S> {
@@ -83,6 +93,9 @@ impl<S: Storage> ChatDesk<S> {
             directory: Arc::new(MemoryDirectory::new()),
             typing: typing::TypingBoard::default(),
             props: build::PropsCache::default(),
+            hook: hook::HookSlot::default(),
+            reentry: txn::Reentry::default(),
+            feed_signal: txn::FeedSignal::default(),
         }
     }
 
@@ -104,9 +117,24 @@ impl<S: Storage> ChatDesk<S> {
         self
     }
 
-    /// The storage.
+    /// The same service with a before-save message hook (this instance only;
+    /// it replaces an earlier one). The hook sees every new message inside
+    /// the write transaction and may rewrite or refuse it; see
+    /// [`MessageHook`] for why it must be quick and must not call back.
+    pub fn with_message_hook(mut self, hook: impl MessageHook) -> Self {
+        self.hook = hook::HookSlot(Some(Arc::new(hook)));
+        self
+    }
+
+    /// The storage. Calls made on it directly bypass the service: no rules,
+    /// no change-feed events, no hook.
     pub fn storage(&self) -> &S {
         &self.storage
+    }
+
+    /// Gives the storage back (e.g. to close it).
+    pub fn into_storage(self) -> S {
+        self.storage
     }
 
     /// The configuration.

@@ -6,7 +6,7 @@ use crate::caller::Context;
 use crate::error::{Error, Result};
 use crate::ids::UserId;
 use crate::model::PresenceRecord;
-use crate::storage::{ReadTx, Storage, StorageExt};
+use crate::storage::{ReadTx, Storage};
 use crate::wire::ChatPresence;
 use std::collections::BTreeSet;
 
@@ -49,7 +49,7 @@ impl<S: Storage> ChatDesk<S> {
     /// # Errors
     /// Forbidden for customers.
     pub fn get_chat_presence(&self, ctx: &Context, user: UserId) -> Result<ChatPresence> {
-        self.storage.read(|tx| {
+        self.read(|tx| {
             let who = Who::resolve(tx, ctx)?;
             check_read(who, "get_chat_presence")?;
             let (p, n, topics) = facts(tx, user)?;
@@ -67,7 +67,7 @@ impl<S: Storage> ChatDesk<S> {
         ctx: &Context,
         presence: &ChatPresence,
     ) -> Result<ChatPresence> {
-        self.storage.write(|tx| {
+        self.write(|tx| {
             let who = Who::resolve(tx, ctx)?;
             let user = UserId(presence.user_id);
             check_save(who, user, "save_chat_presence")?;
@@ -83,7 +83,7 @@ impl<S: Storage> ChatDesk<S> {
     /// # Errors
     /// Forbidden for customers.
     pub fn get_all_chat_presence(&self, ctx: &Context) -> Result<Vec<ChatPresence>> {
-        self.storage.read(|tx| {
+        self.read(|tx| {
             let who = Who::resolve(tx, ctx)?;
             check_read(who, "get_all_chat_presence")?;
             let mut users: BTreeSet<UserId> = tx.presences()?.iter().map(|p| p.user).collect();
@@ -108,7 +108,7 @@ impl<S: Storage> ChatDesk<S> {
         ctx: &Context,
         presences: &[ChatPresence],
     ) -> Result<Vec<ChatPresence>> {
-        self.storage.write(|tx| {
+        self.write(|tx| {
             let who = Who::resolve(tx, ctx)?;
             for p in presences {
                 check_save(who, UserId(p.user_id), "save_all_chat_presence")?;

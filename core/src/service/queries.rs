@@ -9,7 +9,7 @@ use crate::error::{Error, Result};
 use crate::ids::{SessionId, TopicId};
 use crate::model::SessionRecord;
 use crate::rights::{SessionRelation, session_table_right};
-use crate::storage::{ReadTx, Storage, StorageExt};
+use crate::storage::{ReadTx, Storage};
 use crate::wire::{ChatSessionEntity, ChatSessionStatus};
 
 /// A page of a session query: every filter is optional.
@@ -59,7 +59,7 @@ impl<S: Storage> ChatDesk<S> {
     /// # Errors
     /// The backend's failure.
     pub fn chat_sessions_for_user(&self, ctx: &Context) -> Result<Vec<ChatSessionEntity>> {
-        let list = self.storage.read(|tx| {
+        let list = self.read(|tx| {
             let who = Who::resolve(tx, ctx)?;
             let mut out = Vec::new();
             for status in OPEN {
@@ -88,7 +88,7 @@ impl<S: Storage> ChatDesk<S> {
     /// NotFound for an unknown topic or an agent who is not a member;
     /// Forbidden for customers.
     pub fn get_topic_queue(&self, ctx: &Context, topic: TopicId) -> Result<Vec<ChatSessionEntity>> {
-        let list = self.storage.read(|tx| {
+        let list = self.read(|tx| {
             let who = Who::resolve(tx, ctx)?;
             if tx.topic(topic)?.is_none() {
                 return Err(Error::not_found("topic", topic));
@@ -142,7 +142,7 @@ impl<S: Storage> ChatDesk<S> {
             ));
         }
         let limit = if q.limit == 0 { 100 } else { q.limit };
-        let list = self.storage.read(|tx| {
+        let list = self.read(|tx| {
             let who = Who::resolve(tx, ctx)?;
             let mut out = Vec::new();
             let mut after = q.after;

@@ -2,6 +2,7 @@
 //! compared; a stale carrier is Conflict; nothing is written when nothing
 //! differs.
 
+use super::feed::{Emit, actor_of, record_event};
 use super::lifecycle::touch_customer;
 use super::sessions::{crm_links, customer_info, relation, visible_session};
 use super::{ChatDesk, Who};
@@ -9,7 +10,7 @@ use crate::caller::Context;
 use crate::error::{Error, Result};
 use crate::ids::{SessionId, UserId};
 use crate::rights::{SESSION_FIELDS, session_field_right, session_table_right, table};
-use crate::storage::{Storage, StorageExt};
+use crate::storage::Storage;
 use crate::wire::{Associate, ChatSessionEntity};
 
 fn user_id(a: &Option<Associate>) -> Option<UserId> {
@@ -35,7 +36,7 @@ impl<S: Storage> ChatDesk<S> {
     ) -> Result<ChatSessionEntity> {
         let now = self.now();
         let id = SessionId(entity.chat_session_id);
-        let (s, bits, customer) = self.storage.write(|tx| {
+        let (s, bits, customer) = self.write(|tx| {
             let who = Who::resolve(tx, ctx)?;
             if id.0 == 0 {
                 return Err(Error::not_found("session", id));
@@ -92,10 +93,12 @@ impl<S: Storage> ChatDesk<S> {
             if !any {
                 return Ok((s, bits, customer));
             }
+            let before = s.clone();
             s.customer = info;
             s.links = links;
             touch_customer(&rel, &mut s, now);
             tx.put_session(&s)?;
+            record_event(tx, Emit::changed(), now, actor_of(ctx), Some(&before), &s)?;
             let rel = relation(tx, who, &s)?;
             let bits = session_table_right(&rel, &s).unwrap_or(bits);
             Ok((s, bits, customer))

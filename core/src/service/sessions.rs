@@ -1,6 +1,8 @@
 //! Sessions: create (the seed endpoint), read with rights, queue position
 //! (SPEC §3.1, §3.2, §4, §5).
 
+use super::events::ChatEventKind;
+use super::feed::{Emit, actor_of, record_event};
 use super::{ChatDesk, Who, keys, topic_rules};
 use crate::caller::Context;
 use crate::clock::Timestamp;
@@ -8,7 +10,7 @@ use crate::error::{Error, Result};
 use crate::ids::{IdKind, SessionId, TopicId};
 use crate::model::{CrmLinks, CustomerInfo, SessionRecord, TopicRecord};
 use crate::rights::{SessionRelation, session_table_right};
-use crate::storage::{ReadTx, Storage, StorageExt, WriteTx};
+use crate::storage::{ReadTx, Storage, WriteTx};
 use crate::wire::{ChatSessionEntity, ChatSessionStatus};
 
 /// Who the caller is to `s`.
@@ -186,7 +188,7 @@ impl<S: Storage> ChatDesk<S> {
         const OP: &str = "create_chat_session_for_topic";
         let now = self.now();
         let (key, hash) = keys::new_session_key()?;
-        let (rec, who) = self.storage.write(|tx| {
+        let (rec, who) = self.write(|tx| {
             let who = Who::resolve(tx, ctx)?;
             let t = tx
                 .topic(topic)?
@@ -249,6 +251,8 @@ impl<S: Storage> ChatDesk<S> {
                 enter_queue(tx, &mut s, now)?;
             }
             tx.put_session(&s)?;
+            let created = Emit::kind(ChatEventKind::SessionCreated);
+            record_event(tx, created, now, actor_of(ctx), None, &s)?;
             Ok((s, who))
         })?;
         let customer = who != Who::System;
@@ -270,7 +274,7 @@ impl<S: Storage> ChatDesk<S> {
         ctx: &Context,
         id: SessionId,
     ) -> Result<ChatSessionEntity> {
-        let (s, rel, bits) = self.storage.read(|tx| {
+        let (s, rel, bits) = self.read(|tx| {
             let who = Who::resolve(tx, ctx)?;
             visible_session(tx, who, id)
         })?;
@@ -284,7 +288,7 @@ impl<S: Storage> ChatDesk<S> {
     /// # Errors
     /// NotFound when there is no such session or the caller may not see it.
     pub fn get_queue_position(&self, ctx: &Context, id: SessionId) -> Result<Option<u32>> {
-        let (s, rel, position) = self.storage.read(|tx| {
+        let (s, rel, position) = self.read(|tx| {
             let who = Who::resolve(tx, ctx)?;
             let (s, rel, _) = visible_session(tx, who, id)?;
             let position = queue_position_of(tx, &s)?;
@@ -316,7 +320,7 @@ impl<S: Storage> ChatDesk<S> {
             return Ok(s);
         }
         let id = s.id;
-        self.storage.write(|tx| {
+        self.write(|tx| {
             let mut s = tx
                 .session(id)?
                 .ok_or_else(|| Error::not_found("session", id))?;
@@ -334,7 +338,7 @@ impl<S: Storage> ChatDesk<S> {
     /// # Errors
     /// NotFound when there is no such session or the caller may not see it.
     pub fn get_queue_text(&self, ctx: &Context, id: SessionId) -> Result<String> {
-        let (s, rel, text) = self.storage.read(|tx| {
+        let (s, rel, text) = self.read(|tx| {
             let who = Who::resolve(tx, ctx)?;
             let (s, rel, _) = visible_session(tx, who, id)?;
             let Some(t) = tx.topic(s.topic)? else {

@@ -3,14 +3,16 @@
 //! sessions, each batch atomic, so the single writer is never held for long.
 
 use super::ChatDesk;
+use super::events::ChatEventKind;
+use super::feed::{Emit, record_event};
 use super::lifecycle::{NewMessage, normalize, post_message};
 use crate::alerts::level_reached;
 use crate::caller::Context;
 use crate::clock::Timestamp;
 use crate::error::{Error, Result};
 use crate::ids::{SessionId, TopicId};
-use crate::model::{SessionRecord, TopicRecord};
-use crate::storage::{ReadTx, Storage, StorageExt};
+use crate::model::{EventActor, SessionRecord, TopicRecord};
+use crate::storage::{ReadTx, Storage};
 use crate::wire::{ChatMessageSpecialType, ChatSessionStatus};
 use std::collections::HashMap;
 
@@ -76,6 +78,7 @@ impl<S: Storage> ChatDesk<S> {
     fn sweep_status<T>(
         &self,
         status: ChatSessionStatus,
+        (emit, now): (Emit, Timestamp),
         mut f: impl FnMut(
             &dyn ReadTx,
             &mut HashMap<TopicId, Option<TopicRecord>>,
@@ -86,15 +89,17 @@ impl<S: Storage> ChatDesk<S> {
         let mut out = Vec::new();
         let mut after = SessionId(0);
         loop {
-            let (changes, last) = self.storage.write(|tx| {
+            let (changes, last) = self.write(|tx| {
                 let page = tx.sessions_by_status(status, after, SWEEP_BATCH)?;
                 let last = page.last().map(|s| s.id);
                 let mut topics = HashMap::new();
                 let mut changes = Vec::new();
                 for mut s in page {
+                    let before = s.clone();
                     if let Some(change) = f(tx, &mut topics, &mut s)? {
                         post(tx, &mut s)?;
                         tx.put_session(&s)?;
+                        record_event(tx, emit, now, EventActor::System, Some(&before), &s)?;
                         changes.push(change);
                     }
                 }
@@ -128,6 +133,7 @@ impl<S: Storage> ChatDesk<S> {
         for status in OPEN {
             out.extend(self.sweep_status(
                 status,
+                (Emit::changed(), now),
                 |_, _, s| {
                     let idle = s.is_active()
                         && latest(s.when_idle, s.when_started)
@@ -155,7 +161,7 @@ impl<S: Storage> ChatDesk<S> {
                         ChatMessageSpecialType::ClosedByIdle,
                         "Closed because the chat was idle",
                     );
-                    post_message(tx, s, m, now)?;
+                    post_message(tx, &self.hook, s, m, now)?;
                     normalize(s, now);
                     Ok(())
                 },
@@ -180,6 +186,7 @@ impl<S: Storage> ChatDesk<S> {
         for status in [ChatSessionStatus::InQueue, ChatSessionStatus::CustomerLast] {
             out.extend(self.sweep_status(
                 status,
+                (Emit::kind(ChatEventKind::AlertRaised), now),
                 |tx, topics, s| {
                     let Some(t) = topic_cached(tx, topics, s.topic)? else {
                         return Ok(None);

@@ -1,12 +1,14 @@
 //! Topics: save, get, delete, list, opening hours (SPEC §1, §3.5, §5).
 
 use super::build::{TopicView, topic_entity};
+use super::events::ChatEventKind;
+use super::feed::{Emit, actor_of, record_event};
 use super::{ChatDesk, Who, topic_rules};
 use crate::caller::Context;
 use crate::error::{Error, Result};
 use crate::ids::{IdKind, SessionId, TopicId};
 use crate::model::{TopicRecord, status_is_open};
-use crate::storage::{ReadTx, Storage, StorageExt};
+use crate::storage::{ReadTx, Storage};
 use crate::wire::{ChatSessionStatus, ChatTopicEntity, WireDateTime};
 
 /// How the caller sees a topic, or NotFound / Forbidden.
@@ -54,7 +56,7 @@ impl<S: Storage> ChatDesk<S> {
         topic: &ChatTopicEntity,
     ) -> Result<ChatTopicEntity> {
         const OP: &str = "save_chat_topic_entity";
-        let rec = self.storage.write(|tx| {
+        let rec = self.write(|tx| {
             let who = Who::resolve(tx, ctx)?;
             let existing = if topic.chat_topic_id == 0 {
                 if who != Who::System {
@@ -106,7 +108,7 @@ impl<S: Storage> ChatDesk<S> {
     /// # Errors
     /// NotFound for an unknown topic or an agent who is not a member.
     pub fn get_chat_topic_entity(&self, ctx: &Context, id: TopicId) -> Result<ChatTopicEntity> {
-        let (rec, view) = self.storage.read(|tx| {
+        let (rec, view) = self.read(|tx| {
             let who = Who::resolve(tx, ctx)?;
             let rec = tx.topic(id)?.ok_or_else(|| Error::not_found("topic", id))?;
             Ok((rec, topic_view(tx, who, id)?))
@@ -123,7 +125,7 @@ impl<S: Storage> ChatDesk<S> {
     pub fn delete_chat_topic_entity(&self, ctx: &Context, id: TopicId) -> Result<()> {
         const OP: &str = "delete_chat_topic_entity";
         let now = self.now();
-        self.storage.write(|tx| {
+        self.write(|tx| {
             let who = Who::resolve(tx, ctx)?;
             if tx.topic(id)?.is_none() {
                 return Err(Error::not_found("topic", id));
@@ -156,11 +158,14 @@ impl<S: Storage> ChatDesk<S> {
                 }
             }
             for mut s in ended {
+                let before = s.clone();
                 s.status = ChatSessionStatus::Deleted;
                 s.rank = 0;
                 s.transfer_to = None;
                 s.deleted_at = Some(now);
                 tx.put_session(&s)?;
+                let deleted = Emit::kind(ChatEventKind::SessionDeleted);
+                record_event(tx, deleted, now, actor_of(ctx), Some(&before), &s)?;
             }
             for m in tx.topic_members(id)? {
                 tx.delete_member(id, m.user)?;
@@ -174,7 +179,7 @@ impl<S: Storage> ChatDesk<S> {
     /// # Errors
     /// The backend's failure.
     pub fn chat_topics_for_user(&self, ctx: &Context) -> Result<Vec<ChatTopicEntity>> {
-        let list = self.storage.read(|tx| {
+        let list = self.read(|tx| {
             let who = Who::resolve(tx, ctx)?;
             let mut out = Vec::new();
             match who {
@@ -211,7 +216,7 @@ impl<S: Storage> ChatDesk<S> {
     /// NotFound for an unknown topic (or an agent who is not a member).
     pub fn is_within_opening_hours(&self, ctx: &Context, id: TopicId) -> Result<bool> {
         let now = self.now();
-        self.storage.read(|tx| {
+        self.read(|tx| {
             let who = Who::resolve(tx, ctx)?;
             let rec = tx.topic(id)?.ok_or_else(|| Error::not_found("topic", id))?;
             topic_view(tx, who, id)?;

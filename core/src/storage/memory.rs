@@ -9,7 +9,9 @@
 use super::{ReadTx, Storage, WriteTx};
 use crate::error::Result;
 use crate::ids::{IdKind, MessageId, SessionId, TopicId, UserId, next_after};
-use crate::model::{MemberRecord, MessageRecord, PresenceRecord, SessionRecord, TopicRecord};
+use crate::model::{
+    EventRecord, MemberRecord, MessageRecord, PresenceRecord, SessionRecord, TopicRecord,
+};
 use crate::wire::ChatSessionStatus;
 use imbl::{OrdMap, OrdSet};
 use parking_lot::{FairMutex, RwLock};
@@ -31,6 +33,8 @@ struct State {
     active: OrdSet<(UserId, SessionId)>,
     messages: OrdMap<(SessionId, MessageId), Arc<MessageRecord>>,
     counters: OrdMap<IdKind, i64>,
+    events: OrdMap<i64, Arc<EventRecord>>,
+    meta: OrdMap<String, String>,
 }
 
 /// The in-memory store: the reference backend, and the default in examples and
@@ -221,6 +225,19 @@ impl ReadTx for State {
             .map(|(_, m)| (**m).clone())
             .collect())
     }
+
+    fn events_after(&self, after_seq: i64, limit: usize) -> Result<Vec<EventRecord>> {
+        Ok(self
+            .events
+            .range(after(after_seq))
+            .take(limit)
+            .map(|(_, e)| (**e).clone())
+            .collect())
+    }
+
+    fn meta(&self, key: &str) -> Result<Option<String>> {
+        Ok(self.meta.get(key).cloned())
+    }
 }
 
 impl State {
@@ -336,6 +353,23 @@ impl WriteTx for State {
     fn put_message(&mut self, message: &MessageRecord) -> Result<()> {
         self.messages
             .insert((message.session, message.id), Arc::new(message.clone()));
+        Ok(())
+    }
+
+    fn put_event(&mut self, event: &EventRecord) -> Result<()> {
+        self.events.insert(event.seq, Arc::new(event.clone()));
+        Ok(())
+    }
+
+    fn delete_events_through(&mut self, seq: i64) -> Result<usize> {
+        let (_, rest) = self.events.split(&seq);
+        let removed = self.events.len() - rest.len();
+        self.events = rest;
+        Ok(removed)
+    }
+
+    fn put_meta(&mut self, key: &str, value: &str) -> Result<()> {
+        self.meta.insert(key.to_owned(), value.to_owned());
         Ok(())
     }
 }

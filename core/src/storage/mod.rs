@@ -13,6 +13,11 @@
 //!   from [`SessionRecord`]'s methods.
 //! - Ids come from [`WriteTx::next_id`] and follow [`crate::ids::next_after`],
 //!   so the same operations give the same ids on every backend.
+//! - Change-feed events ([`WriteTx::put_event`]) are plain rows keyed by
+//!   their sequence; the backend keeps them until
+//!   [`WriteTx::delete_events_through`] and never reads their kind or data.
+//!   The metadata map ([`ReadTx::meta`]) is a handful of small strings (the
+//!   stored change-feed switch), read inside transactions like any row.
 //!
 //! Why this shape: the service does all the logic inside one closure and the
 //! backend only makes that closure atomic and isolated, so the rules are
@@ -25,7 +30,9 @@ pub mod memory;
 
 use crate::error::{Error, Result};
 use crate::ids::{IdKind, MessageId, SessionId, TopicId, UserId};
-use crate::model::{MemberRecord, MessageRecord, PresenceRecord, SessionRecord, TopicRecord};
+use crate::model::{
+    EventRecord, MemberRecord, MessageRecord, PresenceRecord, SessionRecord, TopicRecord,
+};
 use crate::wire::ChatSessionStatus;
 
 /// How hard a disk backend works to keep what it acknowledged (SPEC §7).
@@ -109,6 +116,11 @@ pub trait ReadTx {
         after: MessageId,
         limit: usize,
     ) -> Result<Vec<MessageRecord>>;
+    /// The change-feed events with sequence > `after`, by sequence, at most
+    /// `limit`.
+    fn events_after(&self, after: i64, limit: usize) -> Result<Vec<EventRecord>>;
+    /// A value of the store's metadata map.
+    fn meta(&self, key: &str) -> Result<Option<String>>;
 }
 
 /// Write access inside a write transaction; reads see its own writes.
@@ -133,6 +145,13 @@ pub trait WriteTx: ReadTx {
     fn delete_session(&mut self, id: SessionId) -> Result<()>;
     /// Inserts or replaces a message.
     fn put_message(&mut self, message: &MessageRecord) -> Result<()>;
+    /// Inserts a change-feed event (its `seq` comes from
+    /// [`IdKind::Event`](crate::IdKind::Event)).
+    fn put_event(&mut self, event: &EventRecord) -> Result<()>;
+    /// Removes every change-feed event with sequence ≤ `seq`; returns how many.
+    fn delete_events_through(&mut self, seq: i64) -> Result<usize>;
+    /// Sets a value of the store's metadata map.
+    fn put_meta(&mut self, key: &str, value: &str) -> Result<()>;
 }
 
 /// A store: what a backend implements. Object-safe.

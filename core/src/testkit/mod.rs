@@ -7,6 +7,8 @@
 pub mod bad_input;
 pub mod busy_desk;
 pub mod concurrency;
+pub mod feed;
+pub mod feed_live;
 pub mod fixture;
 pub mod hours;
 pub mod lifecycle;
@@ -91,6 +93,17 @@ macro_rules! conformance_suite {
             stress::eight_threads_keep_invariants,
             bad_input::json_and_masks_never_panic,
             bad_input::every_entry_point_refuses_cleanly,
+            feed::feed_is_off_by_default_and_the_switch_is_in_the_store,
+            feed::feed_events_for_a_chat,
+            feed::feed_events_for_forms_bot_reset_and_sweeps,
+            feed::topic_delete_writes_a_deleted_event_per_session,
+            feed::failed_operations_add_no_events,
+            feed_live::cursors_resume_and_pruning_keeps_the_rest,
+            feed_live::eight_writers_give_a_gap_free_feed_with_every_acknowledged_event,
+            feed_live::wait_for_events_wakes_after_a_commit,
+            feed_live::webhook_json_has_superoffice_envelope,
+            feed_live::message_hook_rewrites_and_rejects,
+            feed_live::reentrant_call_from_the_hook_is_conflict,
         );
     };
     (@tests $open:expr; $($module:ident :: $name:ident),* $(,)?) => {

@@ -1,0 +1,236 @@
+//! The one path from the service to its storage: every operation's
+//! transaction goes through [`ChatDesk::read`] / [`ChatDesk::write`], which
+//! refuse a re-entrant call (from a hook running inside this instance's write
+//! transaction) with Conflict instead of deadlocking, and wake the change
+//! feed's waiters after a commit that added events.
+
+use super::ChatDesk;
+use crate::error::{Error, Result};
+use crate::ids::{IdKind, MessageId, SessionId, TopicId, UserId};
+use crate::model::{
+    EventRecord, MemberRecord, MessageRecord, PresenceRecord, SessionRecord, TopicRecord,
+};
+use crate::storage::{ReadTx, Storage, StorageExt, WriteTx};
+use crate::wire::ChatSessionStatus;
+use parking_lot::{Condvar, Mutex};
+use std::thread::ThreadId;
+use std::time::Instant;
+
+/// Which thread is inside this instance's write transaction, if any.
+#[derive(Debug, Default)]
+pub(crate) struct Reentry {
+    inside: Mutex<Option<ThreadId>>,
+}
+
+/// Clears [`Reentry`] when the transaction's closure ends, panics included.
+struct Inside<'a>(&'a Reentry);
+
+impl Drop for Inside<'_> {
+    fn drop(&mut self) {
+        *self.0.inside.lock() = None;
+    }
+}
+
+impl Reentry {
+    fn check(&self) -> Result<()> {
+        if *self.inside.lock() == Some(std::thread::current().id()) {
+            return Err(Error::conflict(
+                "a re-entrant call into the service from inside its own write transaction \
+                 (a message hook may not call the service)",
+            ));
+        }
+        Ok(())
+    }
+
+    fn enter(&self) -> Inside<'_> {
+        *self.inside.lock() = Some(std::thread::current().id());
+        Inside(self)
+    }
+}
+
+/// Wakes [`ChatDesk::wait_for_events`] after each commit that added events.
+/// Committing only bumps a counter and notifies: a slow or absent waiter
+/// never holds up an operation.
+#[derive(Debug, Default)]
+pub(crate) struct FeedSignal {
+    generation: Mutex<u64>,
+    cond: Condvar,
+}
+
+impl FeedSignal {
+    pub(crate) fn generation(&self) -> u64 {
+        *self.generation.lock()
+    }
+
+    fn bump(&self) {
+        let mut g = self.generation.lock();
+        *g = g.wrapping_add(1);
+        self.cond.notify_all();
+    }
+
+    /// Waits until the generation moves past `seen` (true) or `deadline`
+    /// passes (false).
+    pub(crate) fn wait_past(&self, seen: u64, deadline: Instant) -> bool {
+        let mut g = self.generation.lock();
+        while *g == seen {
+            if self.cond.wait_until(&mut g, deadline).timed_out() {
+                return *g != seen;
+            }
+        }
+        true
+    }
+}
+
+impl<S: Storage> ChatDesk<S> {
+    /// Runs `f` in a read transaction.
+    pub(crate) fn read<R>(&self, f: impl FnOnce(&dyn ReadTx) -> Result<R>) -> Result<R> {
+        self.reentry.check()?;
+        self.storage.read(f)
+    }
+
+    /// Runs `f` in a write transaction; after a commit that added events,
+    /// wakes the feed's waiters.
+    pub(crate) fn write<R>(&self, f: impl FnOnce(&mut dyn WriteTx) -> Result<R>) -> Result<R> {
+        self.reentry.check()?;
+        let mut events = 0;
+        let out = self.storage.write(|tx| {
+            let _inside = self.reentry.enter();
+            let mut counting = Counting { tx, events: 0 };
+            let out = f(&mut counting);
+            events = counting.events;
+            out
+        });
+        if out.is_ok() && events > 0 {
+            self.feed_signal.bump();
+        }
+        out
+    }
+}
+
+/// A write transaction that counts the events put through it.
+struct Counting<'a> {
+    tx: &'a mut dyn WriteTx,
+    events: usize,
+}
+
+impl ReadTx for Counting<'_> {
+    fn topic(&self, id: TopicId) -> Result<Option<TopicRecord>> {
+        self.tx.topic(id)
+    }
+    fn topics(&self) -> Result<Vec<TopicRecord>> {
+        self.tx.topics()
+    }
+    fn member(&self, topic: TopicId, user: UserId) -> Result<Option<MemberRecord>> {
+        self.tx.member(topic, user)
+    }
+    fn topic_members(&self, topic: TopicId) -> Result<Vec<MemberRecord>> {
+        self.tx.topic_members(topic)
+    }
+    fn user_memberships(&self, user: UserId) -> Result<Vec<MemberRecord>> {
+        self.tx.user_memberships(user)
+    }
+    fn all_members(&self) -> Result<Vec<MemberRecord>> {
+        self.tx.all_members()
+    }
+    fn presence(&self, user: UserId) -> Result<Option<PresenceRecord>> {
+        self.tx.presence(user)
+    }
+    fn presences(&self) -> Result<Vec<PresenceRecord>> {
+        self.tx.presences()
+    }
+    fn session(&self, id: SessionId) -> Result<Option<SessionRecord>> {
+        self.tx.session(id)
+    }
+    fn session_by_key(&self, key_hash: &[u8; 32]) -> Result<Option<SessionId>> {
+        self.tx.session_by_key(key_hash)
+    }
+    fn sessions_by_status(
+        &self,
+        status: ChatSessionStatus,
+        after: SessionId,
+        limit: usize,
+    ) -> Result<Vec<SessionRecord>> {
+        self.tx.sessions_by_status(status, after, limit)
+    }
+    fn topic_sessions(
+        &self,
+        topic: TopicId,
+        after: SessionId,
+        limit: usize,
+    ) -> Result<Vec<SessionRecord>> {
+        self.tx.topic_sessions(topic, after, limit)
+    }
+    fn sessions(&self, after: SessionId, limit: usize) -> Result<Vec<SessionRecord>> {
+        self.tx.sessions(after, limit)
+    }
+    fn active_sessions(&self, user: UserId) -> Result<Vec<SessionRecord>> {
+        self.tx.active_sessions(user)
+    }
+    fn queue_index_sum(&self, topic: TopicId, nodes: &[u64]) -> Result<i64> {
+        self.tx.queue_index_sum(topic, nodes)
+    }
+    fn queue_count_before(&self, topic: TopicId, seq: u64) -> Result<u32> {
+        self.tx.queue_count_before(topic, seq)
+    }
+    fn queue_len(&self, topic: TopicId) -> Result<u32> {
+        self.tx.queue_len(topic)
+    }
+    fn queue(&self, topic: TopicId, after_seq: u64, limit: usize) -> Result<Vec<(u64, SessionId)>> {
+        self.tx.queue(topic, after_seq, limit)
+    }
+    fn messages(
+        &self,
+        session: SessionId,
+        after: MessageId,
+        limit: usize,
+    ) -> Result<Vec<MessageRecord>> {
+        self.tx.messages(session, after, limit)
+    }
+    fn events_after(&self, after: i64, limit: usize) -> Result<Vec<EventRecord>> {
+        self.tx.events_after(after, limit)
+    }
+    fn meta(&self, key: &str) -> Result<Option<String>> {
+        self.tx.meta(key)
+    }
+}
+
+impl WriteTx for Counting<'_> {
+    fn next_id(&mut self, kind: IdKind) -> Result<i64> {
+        self.tx.next_id(kind)
+    }
+    fn put_topic(&mut self, topic: &TopicRecord) -> Result<()> {
+        self.tx.put_topic(topic)
+    }
+    fn delete_topic(&mut self, id: TopicId) -> Result<()> {
+        self.tx.delete_topic(id)
+    }
+    fn put_member(&mut self, member: &MemberRecord) -> Result<()> {
+        self.tx.put_member(member)
+    }
+    fn delete_member(&mut self, topic: TopicId, user: UserId) -> Result<()> {
+        self.tx.delete_member(topic, user)
+    }
+    fn put_presence(&mut self, presence: &PresenceRecord) -> Result<()> {
+        self.tx.put_presence(presence)
+    }
+    fn put_session(&mut self, session: &SessionRecord) -> Result<()> {
+        self.tx.put_session(session)
+    }
+    fn delete_session(&mut self, id: SessionId) -> Result<()> {
+        self.tx.delete_session(id)
+    }
+    fn put_message(&mut self, message: &MessageRecord) -> Result<()> {
+        self.tx.put_message(message)
+    }
+    fn put_event(&mut self, event: &EventRecord) -> Result<()> {
+        self.tx.put_event(event)?;
+        self.events += 1;
+        Ok(())
+    }
+    fn delete_events_through(&mut self, seq: i64) -> Result<usize> {
+        self.tx.delete_events_through(seq)
+    }
+    fn put_meta(&mut self, key: &str, value: &str) -> Result<()> {
+        self.tx.put_meta(key, value)
+    }
+}
