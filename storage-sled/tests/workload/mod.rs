@@ -134,7 +134,8 @@ pub fn run_child<S: Storage>(desk: &ChatDesk<S>, topics: &[TopicId], rng: &mut R
     // Sessions created by this run whose customer may still write (their key
     // is known only to this process).
     let mut customers: Vec<(SessionId, String)> = Vec::new();
-    say(format_args!("started"));
+    // The leading newline ends the harness's "test … " line.
+    say(format_args!("\nstarted"));
     loop {
         match rng.below(10) {
             0 | 1 => {
