@@ -106,9 +106,10 @@ fn killed_durable_processes_lose_nothing_acknowledged() {
         &dir.path().join("stderr"),
     );
     eprintln!(
-        "sled durable: {} kills in {:.1?}, {} operations acknowledged, store at the end {:?}, errors {:?}",
+        "sled durable: {} kills in {:.1?} ({} before the child opened the store), {} operations acknowledged, store at the end {:?}, errors {:?}",
         report.kills,
         start.elapsed(),
+        report.unstarted_runs,
         report.acked_ops,
         report.last,
         report.errors

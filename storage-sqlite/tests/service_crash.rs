@@ -83,6 +83,27 @@ impl Backend for Sqlite {
             stderr_file,
         )
     }
+
+    /// SQLite's own check of the file after the kill and the recovery.
+    fn check_files(&self) -> Result<(), String> {
+        let conn = rusqlite::Connection::open(&self.path).map_err(|e| e.to_string())?;
+        let integrity: String = conn
+            .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+            .map_err(|e| e.to_string())?;
+        let fk: Option<i64> = conn
+            .query_row("PRAGMA foreign_key_check", [], |r| r.get(1))
+            .map(Some)
+            .or_else(|e| match e {
+                rusqlite::Error::QueryReturnedNoRows => Ok(None),
+                e => Err(e.to_string()),
+            })?;
+        if integrity != "ok" || fk.is_some() {
+            return Err(format!(
+                "integrity_check {integrity:?}, foreign_key_check {fk:?}"
+            ));
+        }
+        Ok(())
+    }
 }
 
 fn kill_and_check(mode: &'static str) {
@@ -101,9 +122,10 @@ fn kill_and_check(mode: &'static str) {
         &dir.path().join("stderr"),
     );
     eprintln!(
-        "sqlite {mode}: {} kills in {:.1?}, {} operations acknowledged, store at the end {:?}, errors {:?}",
+        "sqlite {mode}: {} kills in {:.1?} ({} before the child opened the store), {} operations acknowledged, store at the end {:?}, errors {:?}",
         report.kills,
         start.elapsed(),
+        report.unstarted_runs,
         report.acked_ops,
         report.last,
         report.errors

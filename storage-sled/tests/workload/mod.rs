@@ -180,8 +180,9 @@ pub fn run_child<S: Storage>(desk: &ChatDesk<S>, topics: &[TopicId], rng: &mut R
                 }
                 let id = active[rng.below(active.len())].id;
                 let me = Context::agent(UserId(u));
-                // Close now and then, so that ranks are freed and reused.
-                if rng.below(2) == 0 {
+                // Close about as often as sessions are picked up, so that
+                // ranks are freed and reused and the active set stays small.
+                if rng.below(3) != 0 {
                     match desk.close_chat_session(&me, id) {
                         Ok(_) => {
                             say(format_args!("closed {}", id.0));
@@ -558,13 +559,17 @@ pub fn check<S: Storage>(
         Ok(sessions)
     })?;
 
-    // Through the service as well: queue positions 1..n per topic, and every
-    // session readable as a carrier.
+    // Through the service as well: queue positions 1..n per topic, and the
+    // queued, active and newest sessions readable as carriers (not all of
+    // them: the store grows with every kill).
     let sys = Context::system();
     let mut positions: BTreeMap<TopicId, Vec<u32>> = BTreeMap::new();
-    for s in &sessions {
-        let e = desk.get_chat_session_entity(&sys, s.id)?;
-        assert_eq!(e.chat_session_id, s.id.0);
+    let newest = sessions.len().saturating_sub(300);
+    for (i, s) in sessions.iter().enumerate() {
+        if i >= newest || s.in_human_queue() || s.is_active() {
+            let e = desk.get_chat_session_entity(&sys, s.id)?;
+            assert_eq!((e.chat_session_id, e.status), (s.id.0, s.status));
+        }
         if s.in_human_queue() {
             let p = desk
                 .get_queue_position(&sys, s.id)?
@@ -593,6 +598,8 @@ pub struct Report {
     pub partial_runs: usize,
     pub lost_runs: usize,
     pub lost_ops: usize,
+    /// Runs killed before the child had opened the store.
+    pub unstarted_runs: usize,
 }
 
 /// How the kill loop reaches a backend.
@@ -604,6 +611,11 @@ pub trait Backend {
     fn close(&self, store: Self::Store) -> chatdesk::Result<()>;
     /// Starts a child running [`run_child`] with `seed` (stderr to the file).
     fn spawn(&self, seed: u64, stderr_file: &std::path::Path) -> Child;
+    /// A backend's own check of the closed store (e.g. SQLite's
+    /// `PRAGMA integrity_check`); `Err` describes the damage.
+    fn check_files(&self) -> Result<(), String> {
+        Ok(())
+    }
 }
 
 /// Sets the store up, then `kills` times: a child runs the workload on the
@@ -705,6 +717,13 @@ pub fn kill_loop<B: Backend>(
                 .errors
                 .push(format!("kill {round}: closing failed: {e:?}"));
             break;
+        }
+        if let Err(e) = backend.check_files() {
+            report.errors.push(format!("kill {round}: {e}"));
+            break;
+        }
+        if !out.started {
+            report.unstarted_runs += 1;
         }
     }
     report.acked_ops = acked.ops;
