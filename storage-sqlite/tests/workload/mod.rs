@@ -486,8 +486,12 @@ pub fn check<S: Storage>(
             );
             *per_session.entry(sid).or_default() += 1;
         }
+        let mut stored_per_session: BTreeMap<i32, usize> = BTreeMap::new();
+        for sid in all_msgs.values() {
+            *stored_per_session.entry(*sid).or_default() += 1;
+        }
         for (sid, n) in per_session {
-            let stored = all_msgs.values().filter(|s| **s == sid).count();
+            let stored = stored_per_session.get(&sid).copied().unwrap_or(0);
             assert!(
                 stored >= n,
                 "session {sid}: {stored} messages, {n} acknowledged"
