@@ -341,14 +341,15 @@ fn first_open_child() {
 /// Three processes open the same brand-new file at once, 30 times over: it is
 /// initialised once and every process gets a working store.
 ///
-/// Ignored: it fails now and then (about one round in 30 here) because
-/// `SqliteStorage::open` reads the header (`application_id`, `user_version`,
-/// the number of schema objects) in three separate autocommit statements,
-/// outside any transaction. A process that reads the first two before another
-/// process commits the initialisation and the count after it sees
-/// "application_id 0, user_version 0, 13 schema objects" and refuses the file
-/// as another application's (IncompatibleStore). A library bug, reported;
-/// run with `--ignored` to reproduce.
+/// Ignored: it fails now and then because `SqliteStorage::open` reads the
+/// header (`application_id`, `user_version`, the number of schema objects) in
+/// three separate autocommit statements, outside any transaction. A process
+/// that reads the first before another process commits the initialisation
+/// and the rest after it sees e.g. "application_id 0, user_version 2, 14
+/// schema objects" and refuses the file as another application's
+/// (IncompatibleStore). Seen here in 2 of 30 rounds on a loaded machine, 2 of
+/// 120 with four copies of this test at once, 0 of 180 on a quiet one. A
+/// library bug, reported; run with `--ignored` to reproduce.
 #[test]
 #[ignore = "library bug: a racing first open of a new file can give IncompatibleStore"]
 fn three_processes_initialise_a_new_file_together() {
