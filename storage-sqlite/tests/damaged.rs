@@ -1,0 +1,228 @@
+//! A damaged record read through the SERVICE (SPEC §7 versioned, §8 "no panic
+//! on any input"): every operation that reads it fails with `Corrupt`, writes
+//! nothing (no silent rewrite, no id used), and the rest of the store keeps
+//! working. The storage-level decoding of each column is in `storage.rs`
+//! (`undecodable_values_are_corrupt`); foreign, newer and garbage files too.
+
+use chatdesk::testkit::Fixture;
+use chatdesk::wire::{ChatMessage, ChatSessionStatus};
+use chatdesk::{Context, Error, MessageId, UserId};
+use chatdesk_sqlite::testing::temp_store;
+use chatdesk_sqlite::{SqliteOptions, SqliteStorage};
+
+fn corrupt<T>(what: &str, r: chatdesk::Result<T>, needle: &str) {
+    match r {
+        Err(Error::Corrupt { what: w }) => assert!(w.contains(needle), "{what}: {w}"),
+        Ok(_) => panic!("{what}: expected Corrupt naming {needle}, got Ok"),
+        Err(e) => panic!("{what}: expected Corrupt naming {needle}, got {e:?}"),
+    }
+}
+
+/// Everything in the file, as text (to see that a failed operation wrote
+/// nothing).
+fn rows(path: &std::path::Path) -> String {
+    let conn = rusqlite::Connection::open(path).unwrap();
+    let mut out = String::new();
+    for table in [
+        "chat_topic",
+        "chat_topic_agent",
+        "chat_presence",
+        "chat_session",
+        "chat_message",
+        "chatdesk_counter",
+    ] {
+        let mut st = conn.prepare(&format!("SELECT * FROM {table}")).unwrap();
+        let n = st.column_count();
+        let mut q = st.query([]).unwrap();
+        while let Some(r) = q.next().unwrap() {
+            let vals: Vec<String> = (0..n)
+                .map(|i| format!("{:?}", r.get_ref(i).unwrap()))
+                .collect();
+            out.push_str(&format!("{table}: {}\n", vals.join(", ")));
+        }
+    }
+    out
+}
+
+#[test]
+fn a_damaged_session_row_is_corrupt_through_the_service() {
+    let fx = Fixture::new(temp_store());
+    let path = fx.desk.storage().path();
+    let topic = fx.staffed_topic("t");
+    let (bad, _) = fx.customer_session(topic, "bad");
+    let (chat, chat_key) = fx.customer_session(topic, "chat");
+    let (fine, _) = fx.customer_session(topic, "fine");
+    let agent = Context::agent(UserId(10));
+    let sys = Context::system();
+    // `chat` is picked up and has messages; `bad` and `fine` wait.
+    fx.desk.pick_up_chat_session(&agent, chat).unwrap().unwrap();
+    let m = ChatMessage {
+        message: "hello".into(),
+        ..ChatMessage::default()
+    };
+    fx.desk
+        .add_chat_message(&Context::customer(chat_key.clone()), chat, &m)
+        .unwrap();
+    fx.desk.add_chat_message(&agent, chat, &m).unwrap();
+
+    // Damage: an unknown status code on `bad` (it stays in the queue index),
+    // an unknown special type on one message of `chat`.
+    {
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        conn.execute_batch(&format!(
+            "UPDATE chat_session SET status = 99 WHERE id = {bad};
+             UPDATE chat_message SET special_type = 4
+                 WHERE id = (SELECT max(id) FROM chat_message WHERE session_id = {chat});",
+            bad = bad.0,
+            chat = chat.0
+        ))
+        .unwrap();
+    }
+    let before = rows(&path);
+
+    let d = &fx.desk;
+    let col = "chat_session.status";
+    corrupt("get", d.get_chat_session_entity(&sys, bad), col);
+    corrupt("get as agent", d.get_chat_session_entity(&agent, bad), col);
+    corrupt("queue position", d.get_queue_position(&sys, bad), col);
+    corrupt("pick up", d.pick_up_chat_session(&agent, bad), col);
+    // `bad` heads the queue: picking up the first one fails rather than
+    // skipping it or rewriting it.
+    corrupt("pick up first", d.pick_up_first_chat_session(&agent), col);
+    corrupt("close", d.close_chat_session(&sys, bad), col);
+    corrupt("delete", d.delete_chat_session_entity(&sys, bad), col);
+    // Lists by status go through the status index: the unknown status is in
+    // no open state, so the damaged session is left out (no error).
+    let open: Vec<i32> = d
+        .chat_sessions_for_user(&sys)
+        .unwrap()
+        .iter()
+        .map(|e| e.chat_session_id)
+        .collect();
+    assert_eq!(open, [chat.0, fine.0]);
+    // The other waiting session's position counts the damaged one (the
+    // index, not the row): it still answers.
+    assert_eq!(d.get_queue_position(&sys, fine).unwrap(), Some(2));
+
+    let col = "chat_message.special_type";
+    corrupt(
+        "messages",
+        d.get_chat_messages(&agent, chat, MessageId(0), 500),
+        col,
+    );
+    corrupt(
+        "messages as customer",
+        d.get_chat_messages(&Context::customer(chat_key), chat, MessageId(0), 500),
+        col,
+    );
+    corrupt(
+        "transcript",
+        d.get_chat_transcript(&sys, chat, chatdesk::TranscriptFormat::Text),
+        col,
+    );
+
+    // Nothing was written by any of those (no silent rewrite, no id used).
+    assert_eq!(rows(&path), before);
+
+    // The rest of the store works: the undamaged session is readable and can
+    // be picked up by id, and the session with the bad message takes a new one.
+    let e = d.get_chat_session_entity(&sys, fine).unwrap();
+    assert_eq!(e.status, ChatSessionStatus::InQueue);
+    d.pick_up_chat_session(&agent, fine).unwrap().unwrap();
+    let m2 = d.add_chat_message(&agent, chat, &m).unwrap();
+    assert!(m2.chat_message_id > 0);
+
+    // Reopening does not scan rows: the file opens, the damage is still
+    // reported, and it is still there.
+    let path2 = path.clone();
+    let store = SqliteStorage::open(&path2, SqliteOptions::default()).unwrap();
+    let d2 = chatdesk::ChatDesk::new(store);
+    corrupt(
+        "after reopening",
+        d2.get_chat_session_entity(&sys, bad),
+        "chat_session.status",
+    );
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    let status: i64 = conn
+        .query_row(
+            "SELECT status FROM chat_session WHERE id = ?1",
+            [bad.0],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(status, 99, "never rewritten");
+}
+
+#[test]
+fn a_damaged_topic_row_is_corrupt_and_a_failed_create_uses_no_id() {
+    let fx = Fixture::new(temp_store());
+    let path = fx.desk.storage().path();
+    let topic = fx.staffed_topic("t");
+    let (first, _) = fx.customer_session(topic, "first");
+    let sys = Context::system();
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    let json: String = conn
+        .query_row(
+            "SELECT settings_json FROM chat_topic WHERE id = ?1",
+            [topic.0],
+            |r| r.get(0),
+        )
+        .unwrap();
+    conn.execute(
+        "UPDATE chat_topic SET settings_json = '{\"Name\": 7' WHERE id = ?1",
+        [topic.0],
+    )
+    .unwrap();
+    let before = rows(&path);
+    let col = "chat_topic.settings_json";
+    corrupt("get topic", fx.desk.get_chat_topic_entity(&sys, topic), col);
+    corrupt("topics for system", fx.desk.chat_topics_for_user(&sys), col);
+    corrupt(
+        "create",
+        fx.desk.create_chat_session_for_topic(
+            &Context::anonymous(),
+            topic,
+            &chatdesk::wire::ChatSessionEntity::default(),
+        ),
+        col,
+    );
+    corrupt(
+        "pick up",
+        fx.desk
+            .pick_up_chat_session(&Context::agent(UserId(10)), first),
+        col,
+    );
+    assert_eq!(rows(&path), before, "nothing written");
+    // Repaired by hand, the store carries on: the failed create used no id.
+    conn.execute(
+        "UPDATE chat_topic SET settings_json = ?1 WHERE id = ?2",
+        rusqlite::params![json, topic.0],
+    )
+    .unwrap();
+    let (second, _) = fx.customer_session(topic, "second");
+    assert_eq!(second.0, first.0 + 1);
+}
+
+/// `get_topic_queue` should report the damaged queued session as `Corrupt`
+/// like every other read; it drops it from the list instead, because
+/// `core/src/service/queries.rs` keeps only `Ok` results of
+/// `visible_session` (`if let Ok(v) = …`), which swallows `Corrupt` and
+/// `Storage` errors along with the intended "not visible to this caller".
+/// A library bug, reported; run with `--ignored` to see it.
+#[test]
+#[ignore = "library bug: get_topic_queue swallows Corrupt (queries.rs `if let Ok`)"]
+fn the_topic_queue_reports_a_damaged_session() {
+    let fx = Fixture::new(temp_store());
+    let path = fx.desk.storage().path();
+    let topic = fx.staffed_topic("t");
+    let (bad, _) = fx.customer_session(topic, "bad");
+    let (_fine, _) = fx.customer_session(topic, "fine");
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    conn.execute("UPDATE chat_session SET status = 99 WHERE id = ?1", [bad.0])
+        .unwrap();
+    corrupt(
+        "topic queue",
+        fx.desk.get_topic_queue(&Context::system(), topic),
+        "chat_session.status",
+    );
+}
