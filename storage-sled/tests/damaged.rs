@@ -155,7 +155,6 @@ fn a_damaged_session_row_is_corrupt_through_the_service() {
 /// only `Ok` results of `visible_session`). A library bug, reported; run with
 /// `--ignored` to see it.
 #[test]
-#[ignore = "library bug: get_topic_queue swallows Corrupt (queries.rs `if let Ok`)"]
 fn the_topic_queue_reports_a_damaged_session() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path();

@@ -225,23 +225,23 @@ pub(crate) fn open_err(context: &str, e: rusqlite::Error) -> Error {
 }
 
 fn read_header(conn: &Connection) -> Result<Header> {
+    // One statement, so one snapshot: another process initialising the file
+    // meanwhile is seen entirely or not at all.
     let ctx = "reading the store's header";
-    let application_id = conn
-        .query_row("PRAGMA application_id", [], |r| r.get::<_, i32>(0))
-        .map_err(|e| open_err(ctx, e))?;
-    let user_version = conn
-        .query_row("PRAGMA user_version", [], |r| r.get::<_, i32>(0))
-        .map_err(|e| open_err(ctx, e))?;
-    let objects = conn
-        .query_row("SELECT count(*) FROM sqlite_master", [], |r| {
-            r.get::<_, i64>(0)
-        })
-        .map_err(|e| open_err(ctx, e))?;
-    Ok(Header {
-        application_id,
-        user_version,
-        objects,
-    })
+    conn.query_row(
+        "SELECT (SELECT application_id FROM pragma_application_id), \
+                (SELECT user_version FROM pragma_user_version), \
+                (SELECT count(*) FROM sqlite_master)",
+        [],
+        |r| {
+            Ok(Header {
+                application_id: r.get(0)?,
+                user_version: r.get(1)?,
+                objects: r.get(2)?,
+            })
+        },
+    )
+    .map_err(|e| open_err(ctx, e))
 }
 
 fn plan(h: Header, migrate: bool) -> Result<Plan> {

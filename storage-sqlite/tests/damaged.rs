@@ -210,7 +210,6 @@ fn a_damaged_topic_row_is_corrupt_and_a_failed_create_uses_no_id() {
 /// `Storage` errors along with the intended "not visible to this caller".
 /// A library bug, reported; run with `--ignored` to see it.
 #[test]
-#[ignore = "library bug: get_topic_queue swallows Corrupt (queries.rs `if let Ok`)"]
 fn the_topic_queue_reports_a_damaged_session() {
     let fx = Fixture::new(temp_store());
     let path = fx.desk.storage().path();

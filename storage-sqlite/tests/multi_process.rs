@@ -351,7 +351,6 @@ fn first_open_child() {
 /// 120 with four copies of this test at once, 0 of 180 on a quiet one. A
 /// library bug, reported; run with `--ignored` to reproduce.
 #[test]
-#[ignore = "library bug: a racing first open of a new file can give IncompatibleStore"]
 fn three_processes_initialise_a_new_file_together() {
     let dir = tempfile::tempdir().unwrap();
     let go = dir.path().join("go");

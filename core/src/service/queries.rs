@@ -114,8 +114,12 @@ impl<S: Storage> ChatDesk<S> {
                 let Some(last) = page.last() else { break };
                 after = last.0;
                 for (_, id) in page {
-                    if let Ok(v) = visible_session(tx, who, id) {
-                        out.push(v);
+                    // Sessions the caller may not see are left out; any
+                    // other failure (a damaged record) is reported.
+                    match visible_session(tx, who, id) {
+                        Ok(v) => out.push(v),
+                        Err(Error::NotFound { .. }) => {}
+                        Err(e) => return Err(e),
                     }
                 }
             }
