@@ -45,6 +45,13 @@
 //! Every operation is one atomic storage transaction; see [`storage`] for the
 //! contract backends keep; the `conformance_suite!` macro (feature
 //! `testkit`) holds the tests they share.
+//!
+//! A host that must react to changes at once switches on the change feed
+//! ([`ChatDesk::set_change_feed`], stored in the store): each operation then
+//! writes its [`ChatEvent`] in its own transaction, read with
+//! [`ChatDesk::events_after`] or [`ChatDesk::wait_for_events`] and forwarded
+//! with [`ChatEvent::to_webhook_json`]. [`ChatDesk::with_message_hook`] lets
+//! the host rewrite or refuse every new message before it is stored.
 
 pub mod caller;
 pub mod clock;

@@ -146,7 +146,7 @@ pub trait WriteTx: ReadTx {
     /// Inserts or replaces a message.
     fn put_message(&mut self, message: &MessageRecord) -> Result<()>;
     /// Inserts a change-feed event (its `seq` comes from
-    /// [`IdKind::Event`](crate::IdKind::Event)).
+    /// [`IdKind::Event`]).
     fn put_event(&mut self, event: &EventRecord) -> Result<()>;
     /// Removes every change-feed event with sequence ≤ `seq`; returns how many.
     fn delete_events_through(&mut self, seq: i64) -> Result<usize>;
