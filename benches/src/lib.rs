@@ -12,6 +12,8 @@
 //! however many iterations criterion asks for; only the id counters keep
 //! growing.
 
+pub mod ops;
+pub mod raw;
 pub mod raw_memory;
 pub mod raw_sled;
 pub mod raw_sqlite;
@@ -31,6 +33,12 @@ use tempfile::TempDir;
 
 /// The agent of the fixture topic: a member with CanRespond, present.
 pub const AGENT: UserId = UserId(7);
+
+/// The fixture topic's name.
+pub const TOPIC_NAME: &str = "Support";
+
+/// The fixture topic's welcome message (posted on every pick-up).
+pub const WELCOME: &str = "Welcome! An agent will be with you shortly.";
 
 /// How many operations run between two drains of the fixture.
 pub const DRAIN_EVERY: usize = 100;
@@ -124,8 +132,8 @@ pub fn customer() -> CustomerInfo {
 pub fn seed<S: Storage>(desk: &ChatDesk<S>) -> TopicId {
     let host = Context::system();
     let mut topic = desk.create_default_chat_topic_entity(&host);
-    topic.name = "Support".into();
-    topic.welcome_message = "Welcome! An agent will be with you shortly.".into();
+    topic.name = TOPIC_NAME.into();
+    topic.welcome_message = WELCOME.into();
     let topic = desk
         .save_chat_topic_entity(&host, &topic)
         .expect("saving the topic");

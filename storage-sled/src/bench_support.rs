@@ -96,3 +96,93 @@ pub fn decode_member(key: &[u8], bytes: &[u8]) -> Result<MemberRecord> {
 pub fn decode_presence(key: &[u8], bytes: &[u8]) -> Result<PresenceRecord> {
     rows::decode_presence(key, bytes)
 }
+
+/// The key of a session's key-hash index entry (value: the id, i32 big-endian).
+pub fn session_by_key_key(key_hash: &[u8; 32]) -> Vec<u8> {
+    keys::Key::new(keys::SESSION_BY_KEY).bytes(key_hash).build()
+}
+
+/// The key of a membership row.
+pub fn member_key(topic: TopicId, user: UserId) -> Vec<u8> {
+    keys::Key::new(keys::MEMBER)
+        .i32(topic.0)
+        .i32(user.0)
+        .build()
+}
+
+/// Every by-user membership index key of `user` (the topic id trails).
+pub fn memberships_of(user: UserId) -> Bounds {
+    keys::all_in(&keys::Key::new(keys::MEMBER_BY_USER).i32(user.0).build())
+}
+
+/// The status index entries of `status` after session `after` (the session
+/// id trails the key).
+pub fn status_after(status: i32, after: SessionId) -> Bounds {
+    let prefix = keys::Key::new(keys::SESSION_BY_STATUS).i32(status).build();
+    keys::after_in(&prefix, &keys::i32_bytes(after.0))
+}
+
+/// The active-session index entries of `user` (the session id trails).
+pub fn active_of(user: UserId) -> Bounds {
+    keys::all_in(&keys::Key::new(keys::ACTIVE).i32(user.0).build())
+}
+
+/// The human queue of `topic` (key: prefix, topic, u64 sequence; value: the
+/// session id).
+pub fn queue_of(topic: TopicId) -> Bounds {
+    keys::all_in(&keys::Key::new(keys::QUEUE).i32(topic.0).build())
+}
+
+/// The key of a message row.
+pub fn message_key(session: SessionId, id: chatdesk::MessageId) -> Vec<u8> {
+    keys::Key::new(keys::MESSAGE)
+        .i32(session.0)
+        .i32(id.0)
+        .build()
+}
+
+/// The messages of `session` after message `after`.
+pub fn messages_after(session: SessionId, after: chatdesk::MessageId) -> Bounds {
+    let prefix = keys::Key::new(keys::MESSAGE).i32(session.0).build();
+    keys::after_in(&prefix, &keys::i32_bytes(after.0))
+}
+
+/// Decodes a session stored under `key`.
+///
+/// # Errors
+/// `Corrupt` when it is not a session value.
+pub fn decode_session(key: &[u8], bytes: &[u8]) -> Result<SessionRecord> {
+    rows::decode_session(key, bytes)
+}
+
+/// Decodes a topic stored under `key`.
+///
+/// # Errors
+/// `Corrupt` when it is not a topic value.
+pub fn decode_topic(key: &[u8], bytes: &[u8]) -> Result<chatdesk::model::TopicRecord> {
+    rows::decode_topic(key, bytes)
+}
+
+/// A topic row as stored.
+///
+/// # Errors
+/// The encoder's failure.
+pub fn encode_topic(t: &chatdesk::model::TopicRecord) -> Result<Vec<u8>> {
+    rows::encode_topic(t)
+}
+
+/// A message row as stored.
+///
+/// # Errors
+/// The encoder's failure.
+pub fn encode_message(m: &chatdesk::model::MessageRecord) -> Result<Vec<u8>> {
+    rows::encode_message(m)
+}
+
+/// Decodes a message stored under `key`.
+///
+/// # Errors
+/// `Corrupt` when it is not a message value.
+pub fn decode_message(key: &[u8], bytes: &[u8]) -> Result<chatdesk::model::MessageRecord> {
+    rows::decode_message(key, bytes)
+}

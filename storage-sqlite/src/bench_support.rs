@@ -50,3 +50,29 @@ pub fn open_writer(path: &Path, durability: Durability) -> Result<Connection> {
     configure(&conn, &options, Role::Writer)?;
     Ok(conn)
 }
+
+/// Reads a session row by id (`?1`): the 34 record columns.
+pub const SELECT_SESSION: &str = crate::tx::SELECT_SESSION;
+/// Finds a session id by key hash (`?1`).
+pub const SELECT_SESSION_BY_KEY: &str = crate::tx::SELECT_SESSION_BY_KEY;
+/// Reads one membership (`?1` topic, `?2` user).
+pub const SELECT_MEMBER: &str = crate::tx::SELECT_MEMBER;
+/// Lists a user's memberships (`?1` user), by topic.
+pub const SELECT_USER_MEMBERSHIPS: &str = crate::tx::SELECT_USER_MEMBERSHIPS;
+/// Sessions with a status (`?1`) and id > `?2`, by id, at most `?3`.
+pub const SELECT_SESSIONS_BY_STATUS: &str = crate::tx::SELECT_SESSIONS_BY_STATUS;
+/// A user's active sessions (`?1` user), by id.
+pub const SELECT_ACTIVE_SESSIONS: &str = crate::tx::SELECT_ACTIVE_SESSIONS;
+/// A session's messages (`?1`) with id > `?2`, by id, at most `?3`.
+pub const SELECT_MESSAGES: &str = crate::tx::SELECT_MESSAGES;
+/// A topic's human queue (`?1`) after sequence `?2`, at most `?3`: (seq, id).
+pub const SELECT_QUEUE: &str = crate::tx::SELECT_QUEUE;
+/// Inserts or replaces a topic row (`?1` id, `?2` name, `?3` settings JSON,
+/// `?4` last accept, `?5` seconds per accept).
+pub const UPSERT_TOPIC: &str = crate::tx::UPSERT_TOPIC;
+/// Inserts or replaces a message row (`?1`–`?9`, the columns of
+/// [`SELECT_MESSAGES`] in order).
+pub const UPSERT_MESSAGE: &str = crate::tx::UPSERT_MESSAGE;
+/// Deletes one node of the counted queue index (`?1` topic, `?2` node),
+/// when its count reaches 0.
+pub const DELETE_QUEUE_INDEX: &str = crate::tx::DELETE_QUEUE_INDEX;
