@@ -726,10 +726,24 @@ fn make_raw<R: RawStore>(store: R, op: Op, info: &Info, dir: Option<TempDir>) ->
 
 /// The operation side over `backend` with fixture `spec`.
 pub fn service_side(op: Op, backend: Backend, spec: &Spec) -> Box<dyn Side> {
+    service_side_feed(op, backend, spec, false)
+}
+
+/// Turns the change feed on in a store about to be measured.
+fn feed_on<S: Storage>(desk: &ChatDesk<S>, on: bool) {
+    if on {
+        desk.set_change_feed(&chatdesk::Context::system(), true)
+            .expect("switching the change feed on");
+    }
+}
+
+/// The service side, with the change feed on or off (issue 7's cost pairs).
+pub fn service_side_feed(op: Op, backend: Backend, spec: &Spec, feed: bool) -> Box<dyn Side> {
     match backend {
         Backend::Memory => {
             let desk = ChatDesk::new(MemoryStorage::new());
             let info = load(&desk, spec);
+            feed_on(&desk, feed);
             Box::new(Svc::new(desk, op, info, None))
         }
         Backend::Sqlite(d) => {
@@ -741,6 +755,7 @@ pub fn service_side(op: Op, backend: Backend, spec: &Spec) -> Box<dyn Side> {
                 .close()
                 .expect("closing the loaded store");
             let desk = ChatDesk::new(open_sqlite(&path, d));
+            feed_on(&desk, feed);
             Box::new(Svc::new(desk, op, info, Some(dir)))
         }
         Backend::Sled(d) => {
@@ -750,6 +765,7 @@ pub fn service_side(op: Op, backend: Backend, spec: &Spec) -> Box<dyn Side> {
             desk.storage().flush().expect("flushing the loaded store");
             drop(desk);
             let desk = ChatDesk::new(open_sled(dir.path(), d));
+            feed_on(&desk, feed);
             Box::new(Svc::new(desk, op, info, Some(dir)))
         }
     }
@@ -887,6 +903,26 @@ pub fn pairs() -> Vec<Pair> {
         }
     }
     out.extend(scaling_pairs());
+    out.extend(feed_pairs());
+    out
+}
+
+/// The change feed's cost (issue 7): an operation with the feed on over the
+/// same operation with it off, every backend and mode (`feed_<op>_<backend>`;
+/// the target, 1.15, binds in the durable modes).
+pub fn feed_pairs() -> Vec<Pair> {
+    let mut out = Vec::new();
+    for op in [Op::PickUp, Op::AddMessage] {
+        for backend in Backend::ALL {
+            let spec = op.fixture();
+            out.push(Pair {
+                name: format!("feed_{}_{}", op.name(), backend.name()),
+                a: Box::new(move || service_side_feed(op, backend, &spec, true)),
+                b: Box::new(move || service_side_feed(op, backend, &spec, false)),
+                target: 1.15,
+            });
+        }
+    }
     out
 }
 
