@@ -12,14 +12,12 @@
 //!
 //! `CHATDESK_SEED` repeats a run's random choices in the parent.
 
-mod workload;
-
+use chatdesk::testkit::workload::{Backend, Rng, kill_loop, long, run_child, spawn_child};
 use chatdesk::{ChatDesk, Durability, StorageExt};
 use chatdesk_sled::{SledOptions, SledStorage};
 use std::path::{Path, PathBuf};
 use std::process::Child;
 use std::time::Instant;
-use workload::{Backend, Rng, kill_loop, long, run_child, spawn_child};
 
 const PATH_VAR: &str = "CHATDESK_SLED_SERVICE_CRASH_PATH";
 const MODE_VAR: &str = "CHATDESK_SLED_SERVICE_CRASH_MODE";

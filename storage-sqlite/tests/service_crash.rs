@@ -8,14 +8,12 @@
 //! 20 kills per mode by default, 100 with `CHATDESK_LONG=1`; `CHATDESK_SEED`
 //! repeats a run's random choices in the parent.
 
-mod workload;
-
+use chatdesk::testkit::workload::{Backend, Rng, kill_loop, long, run_child, spawn_child};
 use chatdesk::{ChatDesk, Durability, StorageExt};
 use chatdesk_sqlite::{SqliteOptions, SqliteStorage};
 use std::path::{Path, PathBuf};
 use std::process::Child;
 use std::time::Instant;
-use workload::{Backend, Rng, kill_loop, long, run_child, spawn_child};
 
 const PATH_VAR: &str = "CHATDESK_SQLITE_CRASH_PATH";
 const MODE_VAR: &str = "CHATDESK_SQLITE_CRASH_MODE";

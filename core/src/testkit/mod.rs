@@ -23,6 +23,7 @@ pub mod storage;
 pub mod stress;
 pub mod sweeps;
 pub mod topics;
+pub mod workload;
 
 pub use fixture::{Fixture, dump};
 

@@ -3,15 +3,14 @@
 //! ACKNOWLEDGED operation; the parent reopens the store and checks that every
 //! acknowledged operation is there and that the invariants hold.
 //!
-//! Kept identical in `storage-sqlite/tests/workload/` and
-//! `storage-sled/tests/workload/` (the backends' test crates share no code).
+//! Shared by the disk backends' kill tests (`storage-*/tests/service_crash.rs`).
 #![allow(dead_code, unreachable_pub, missing_docs)]
 
-use chatdesk::model::SessionRecord;
-use chatdesk::wire::{
+use crate::model::SessionRecord;
+use crate::wire::{
     ChatMessage, ChatMessageSpecialType, ChatSessionEntity, ChatSessionStatus, ChatTopicAgent,
 };
-use chatdesk::{
+use crate::{
     Associate, ChatDesk, Context, Error, MessageId, ReadTx, SessionId, Storage, StorageExt,
     TopicId, UserId,
 };
@@ -91,7 +90,7 @@ pub fn setup<S: Storage>(desk: &ChatDesk<S>) -> Vec<TopicId> {
         }
     }
     for u in AGENTS {
-        let p = chatdesk::wire::ChatPresence {
+        let p = crate::wire::ChatPresence {
             user_id: u,
             present: true,
             display_name: format!("Agent {u}"),
@@ -261,7 +260,7 @@ impl Op {
 
     /// Whether the store shows this operation (right after the kill, before
     /// anything else ran).
-    pub fn present(&self, tx: &dyn ReadTx) -> chatdesk::Result<bool> {
+    pub fn present(&self, tx: &dyn ReadTx) -> crate::Result<bool> {
         Ok(match *self {
             Op::Created { session, topic } => tx
                 .session(SessionId(session))?
@@ -413,7 +412,7 @@ pub fn check<S: Storage>(
     desk: &ChatDesk<S>,
     topics: &[TopicId],
     acked: &Acked,
-) -> chatdesk::Result<Seen> {
+) -> crate::Result<Seen> {
     let mut seen = Seen::default();
     let sessions: Vec<SessionRecord> = desk.storage().read(|tx| {
         let sessions = tx.sessions(SessionId(0), usize::MAX)?;
@@ -610,9 +609,9 @@ pub struct Report {
 pub trait Backend {
     type Store: Storage;
     /// Opens the store (after a kill: recovery happens here).
-    fn open(&self) -> chatdesk::Result<Self::Store>;
+    fn open(&self) -> crate::Result<Self::Store>;
     /// Closes it before the next child opens it.
-    fn close(&self, store: Self::Store) -> chatdesk::Result<()>;
+    fn close(&self, store: Self::Store) -> crate::Result<()>;
     /// Starts a child running [`run_child`] with `seed` (stderr to the file).
     fn spawn(&self, seed: u64, stderr_file: &std::path::Path) -> Child;
     /// A backend's own check of the closed store (e.g. SQLite's
@@ -670,7 +669,7 @@ pub fn kill_loop<B: Backend>(
                 out.ops
                     .iter()
                     .map(|op| op.present(tx))
-                    .collect::<chatdesk::Result<Vec<bool>>>()
+                    .collect::<crate::Result<Vec<bool>>>()
             });
             match present {
                 Ok(present) => {
