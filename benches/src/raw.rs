@@ -78,18 +78,6 @@ pub trait RawStore {
     fn read(&mut self, f: &mut dyn FnMut(&mut dyn RawTx));
 }
 
-fn ts(t: Option<Timestamp>) -> Option<i64> {
-    t.map(|t| t.0)
-}
-
-fn uid(u: Option<UserId>) -> Option<i32> {
-    u.map(|u| u.0)
-}
-
-fn seq(s: Option<u64>) -> Option<i64> {
-    s.map(|s| i64::try_from(s).expect("a small sequence"))
-}
-
 // ---------------------------------------------------------------- SQLite --
 
 /// Plain rusqlite on a store file written by the backend.
@@ -312,49 +300,11 @@ impl RawTx for SqlRaw<'_> {
 
     fn put_session(&mut self, old: Option<&SessionRecord>, s: &SessionRecord) {
         self.count_queue(old.and_then(queue_key), queue_key(s));
-        let c = &s.customer;
-        let l = &s.links;
+        let values = sql::session_values(s).expect("a session's values");
         self.0
             .prepare_cached(sql::UPSERT_SESSION)
             .expect("a statement")
-            .execute(params![
-                s.id.0,
-                s.topic.0,
-                uid(s.user),
-                l.person,
-                l.contact,
-                l.project,
-                l.sale,
-                l.ticket,
-                c.alias,
-                c.host,
-                c.name,
-                c.email,
-                c.phone,
-                c.consented,
-                c.company,
-                s.status.code(),
-                s.first_message,
-                s.last_message,
-                s.when_requested.0,
-                ts(s.when_started),
-                ts(s.when_ended),
-                ts(s.when_idle),
-                ts(s.when_fetched),
-                &s.key_hash[..],
-                s.initial_queue_pos,
-                s.alert_level,
-                s.rank,
-                uid(s.transfer_to),
-                s.chatbot_is_active,
-                s.rating,
-                seq(s.queue_seq),
-                ts(s.queue_entered),
-                ts(s.customer_last_since),
-                ts(s.deleted_at),
-                seq(s.human_queue_seq()),
-                uid(s.active_user()),
-            ])
+            .execute(rusqlite::params_from_iter(values.iter()))
             .expect("the session");
     }
 

@@ -77,54 +77,11 @@ fn staffed(tx: &Connection, topic: TopicId) -> rusqlite::Result<bool> {
     Ok(false)
 }
 
-fn seq_sql(seq: Option<u64>) -> Option<i64> {
-    seq.map(|s| i64::try_from(s).expect("a small sequence"))
-}
-
 /// The session row, bound as the backend binds it.
 fn insert_session(tx: &Connection, s: &SessionRecord) -> rusqlite::Result<usize> {
-    let ts = |t: Option<chatdesk::Timestamp>| t.map(|t| t.0);
-    let uid = |u: Option<chatdesk::UserId>| u.map(|u| u.0);
-    let c = &s.customer;
-    let l = &s.links;
-    tx.prepare_cached(sql::UPSERT_SESSION)?.execute(params![
-        s.id.0,
-        s.topic.0,
-        uid(s.user),
-        l.person,
-        l.contact,
-        l.project,
-        l.sale,
-        l.ticket,
-        c.alias,
-        c.host,
-        c.name,
-        c.email,
-        c.phone,
-        c.consented,
-        c.company,
-        s.status.code(),
-        s.first_message,
-        s.last_message,
-        s.when_requested.0,
-        ts(s.when_started),
-        ts(s.when_ended),
-        ts(s.when_idle),
-        ts(s.when_fetched),
-        &s.key_hash[..],
-        s.initial_queue_pos,
-        s.alert_level,
-        s.rank,
-        uid(s.transfer_to),
-        s.chatbot_is_active,
-        s.rating,
-        seq_sql(s.queue_seq),
-        ts(s.queue_entered),
-        ts(s.customer_last_since),
-        ts(s.deleted_at),
-        seq_sql(s.human_queue_seq()),
-        uid(s.active_user()),
-    ])
+    let values = sql::session_values(s).expect("a session's values");
+    tx.prepare_cached(sql::UPSERT_SESSION)?
+        .execute(rusqlite::params_from_iter(values.iter()))
 }
 
 impl RawSqlite {

@@ -76,3 +76,11 @@ pub const UPSERT_MESSAGE: &str = crate::tx::UPSERT_MESSAGE;
 /// Deletes one node of the counted queue index (`?1` topic, `?2` node),
 /// when its count reaches 0.
 pub const DELETE_QUEUE_INDEX: &str = crate::tx::DELETE_QUEUE_INDEX;
+
+/// The values [`UPSERT_SESSION`] binds for a session, in column order.
+///
+/// # Errors
+/// Validation for a queue sequence beyond i64.
+pub fn session_values(s: &chatdesk::model::SessionRecord) -> Result<Vec<rusqlite::types::Value>> {
+    crate::tx::session_values(s)
+}

@@ -13,6 +13,7 @@ use chatdesk::{
     Error, IdKind, MessageId, ReadTx, Result, SessionId, Timestamp, TopicId, UserId, WriteTx,
 };
 use rusqlite::types::FromSql;
+use rusqlite::types::Value;
 use rusqlite::{Connection, Row, Rows, ToSql, params};
 
 /// One open transaction on a connection. Every statement first checks that the
@@ -167,6 +168,56 @@ fn seq_to_sql(field: &str, seq: Option<u64>) -> Result<Option<i64>> {
             .map_err(|_| Error::validation(field, format!("queue sequence {s} is above i64::MAX")))
     })
     .transpose()
+}
+
+/// The values [`UPSERT_SESSION`] binds for a session, in column order: the
+/// 34 record columns, then the two indexed facts, which come from the
+/// record's own methods (the backend never decides which queue or user a
+/// session counts for).
+pub(crate) fn session_values(s: &SessionRecord) -> Result<Vec<Value>> {
+    use Value::{Blob, Integer, Null, Text};
+    let int = |v: Option<i64>| v.map_or(Null, Integer);
+    let c = &s.customer;
+    let l = &s.links;
+    let link = |v: Option<i32>| int(v.map(i64::from));
+    Ok(vec![
+        Integer(s.id.get().into()),
+        Integer(s.topic.get().into()),
+        link(uid(s.user)),
+        link(l.person),
+        link(l.contact),
+        link(l.project),
+        link(l.sale),
+        link(l.ticket),
+        Text(c.alias.clone()),
+        Text(c.host.clone()),
+        Text(c.name.clone()),
+        Text(c.email.clone()),
+        Text(c.phone.clone()),
+        Integer(c.consented.into()),
+        Text(c.company.clone()),
+        Integer(s.status.code().into()),
+        Text(s.first_message.clone()),
+        Text(s.last_message.clone()),
+        Integer(s.when_requested.0),
+        int(ts(s.when_started)),
+        int(ts(s.when_ended)),
+        int(ts(s.when_idle)),
+        int(ts(s.when_fetched)),
+        Blob(s.key_hash.to_vec()),
+        Integer(s.initial_queue_pos.into()),
+        Integer(s.alert_level.into()),
+        Integer(s.rank.into()),
+        link(uid(s.transfer_to)),
+        Integer(s.chatbot_is_active.into()),
+        Integer(s.rating.into()),
+        int(seq_to_sql("queue_seq", s.queue_seq)?),
+        int(ts(s.queue_entered)),
+        int(ts(s.customer_last_since)),
+        int(ts(s.deleted_at)),
+        int(seq_to_sql("queue_seq", s.human_queue_seq())?),
+        link(uid(s.active_user())),
+    ])
 }
 
 /// Reads the columns of one row, naming table, column and row in errors.
@@ -822,62 +873,16 @@ impl WriteTx for SqlTx<'_> {
     fn put_session(&mut self, s: &SessionRecord) -> Result<()> {
         let old_key = self.queue_key_of(s.id)?;
         self.count_queue(old_key, s.human_queue_seq().map(|q| (s.topic, q)))?;
-        let queue_seq = seq_to_sql("queue_seq", s.queue_seq)?;
-        // The indexed facts come from the record's own methods: the backend
-        // never decides which queue or user a session counts for.
-        let human_queue_seq = seq_to_sql("queue_seq", s.human_queue_seq())?;
-        let active_user = uid(s.active_user());
-        let c = &s.customer;
-        let l = &s.links;
-        self.exec(
-            "writing a session",
-            UPSERT_SESSION,
-            params![
-                s.id.get(),
-                s.topic.get(),
-                uid(s.user),
-                l.person,
-                l.contact,
-                l.project,
-                l.sale,
-                l.ticket,
-                c.alias,
-                c.host,
-                c.name,
-                c.email,
-                c.phone,
-                c.consented,
-                c.company,
-                s.status.code(),
-                s.first_message,
-                s.last_message,
-                s.when_requested.0,
-                ts(s.when_started),
-                ts(s.when_ended),
-                ts(s.when_idle),
-                ts(s.when_fetched),
-                &s.key_hash[..],
-                s.initial_queue_pos,
-                s.alert_level,
-                s.rank,
-                uid(s.transfer_to),
-                s.chatbot_is_active,
-                s.rating,
-                queue_seq,
-                ts(s.queue_entered),
-                ts(s.customer_last_since),
-                ts(s.deleted_at),
-                human_queue_seq,
-                active_user,
-            ],
-        )
-        .map_err(|e| match e {
-            Error::Storage(ref se) if is_unique_violation(se) => Error::conflict(format!(
-                "session {} has the same key hash as another session",
-                s.id
-            )),
-            e => e,
-        })?;
+        let values = session_values(s)?;
+        let params: Vec<&dyn ToSql> = values.iter().map(|v| v as &dyn ToSql).collect();
+        self.exec("writing a session", UPSERT_SESSION, &params)
+            .map_err(|e| match e {
+                Error::Storage(ref se) if is_unique_violation(se) => Error::conflict(format!(
+                    "session {} has the same key hash as another session",
+                    s.id
+                )),
+                e => e,
+            })?;
         Ok(())
     }
 
