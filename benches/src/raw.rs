@@ -401,7 +401,7 @@ impl RawSledStore {
     /// When sled fails.
     pub fn open(dir: &std::path::Path, durability: Durability) -> Self {
         RawSledStore {
-            db: kv::config(dir, durability).open().expect("opening sled"),
+            db: kv::open_db(dir, durability).expect("opening sled"),
             durability,
         }
     }

@@ -36,9 +36,7 @@ impl RawSled {
         let dir = temp_dir();
         let (store, topic) = seeded(open_sled(dir.path(), durability));
         store.close().expect("closing the seeded store");
-        let db = kv::config(dir.path(), durability)
-            .open()
-            .expect("reopening the store");
+        let db = kv::open_db(dir.path(), durability).expect("reopening the store");
         RawSled {
             db,
             topic,

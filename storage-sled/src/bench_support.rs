@@ -186,3 +186,13 @@ pub fn encode_message(m: &chatdesk::model::MessageRecord) -> Result<Vec<u8>> {
 pub fn decode_message(key: &[u8], bytes: &[u8]) -> Result<chatdesk::model::MessageRecord> {
     rows::decode_message(key, bytes)
 }
+
+/// Opens plain sled at `path` with [`config`], waiting (up to 3 s) for a
+/// just-closed handle's threads to release the directory lock, as
+/// [`crate::SledStorage::open`] does.
+///
+/// # Errors
+/// sled's failure to open.
+pub fn open_db(path: &Path, durability: Durability) -> sled::Result<sled::Db> {
+    crate::open_waiting_for_lock(&config(path, durability))
+}

@@ -100,6 +100,20 @@ pub struct SledStorage {
     durability: Durability,
 }
 
+/// Opens `config`, retrying for up to 3 s while sled's threads of a handle
+/// dropped a moment ago still hold the directory's file lock.
+pub(crate) fn open_waiting_for_lock(config: &sled::Config) -> sled::Result<sled::Db> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(3);
+    loop {
+        match config.open() {
+            Err(e) if is_lock_error(&e) && std::time::Instant::now() < deadline => {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            other => return other,
+        }
+    }
+}
+
 /// Whether sled failed to open because another handle holds the directory's lock.
 fn is_lock_error(e: &sled::Error) -> bool {
     matches!(e, sled::Error::Io(io) if io.kind() == std::io::ErrorKind::WouldBlock
@@ -162,15 +176,7 @@ impl SledStorage {
         let config = sled_config(path, options.durability, cache_bytes);
         // sled's threads of a store dropped a moment ago may still hold the
         // directory's file lock: retry a lock failure for a short while.
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(3);
-        let opened = loop {
-            match catch_unwind(AssertUnwindSafe(|| config.open())) {
-                Ok(Err(e)) if is_lock_error(&e) && std::time::Instant::now() < deadline => {
-                    std::thread::sleep(std::time::Duration::from_millis(20));
-                }
-                other => break other,
-            }
-        };
+        let opened = catch_unwind(AssertUnwindSafe(|| open_waiting_for_lock(&config)));
         let db = match opened {
             Ok(Ok(db)) => db,
             Ok(Err(e)) => return Err(open_error(path, e)),

@@ -102,3 +102,13 @@ impl Storage for TempSled {
         self.store.backend_name()
     }
 }
+
+/// Opens the sled database in `path` directly (for tests that inspect or
+/// damage a store), waiting up to 3 s for a just-closed handle's threads to
+/// release the directory lock.
+///
+/// # Errors
+/// sled's failure to open.
+pub fn open_raw(path: &std::path::Path) -> sled::Result<sled::Db> {
+    crate::open_waiting_for_lock(&sled::Config::new().path(path))
+}

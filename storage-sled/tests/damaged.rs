@@ -34,7 +34,7 @@ const MESSAGE: u8 = 0x0C;
 
 /// Every key and value of the store (the store must be closed).
 fn raw_dump(path: &Path) -> Vec<(Vec<u8>, Vec<u8>)> {
-    let db = sled::open(path).unwrap();
+    let db = chatdesk_sled::testing::open_raw(path).unwrap();
     let all = db
         .iter()
         .map(|kv| {
@@ -81,7 +81,7 @@ fn a_damaged_session_row_is_corrupt_through_the_service() {
     // Damage: the row of `bad` (still in the queue index) and the last message
     // of `chat` no longer decode (right version byte, garbage after it).
     {
-        let db = sled::open(path).unwrap();
+        let db = chatdesk_sled::testing::open_raw(path).unwrap();
         db.insert(key(SESSION, &[bad.0]), vec![1, 0xFF, 0xFF, 0xFF])
             .unwrap();
         db.insert(key(MESSAGE, &[chat.0, last_msg]), vec![1, 0xFF, 0xFF])
@@ -165,7 +165,7 @@ fn the_topic_queue_reports_a_damaged_session() {
         (topic, bad)
     });
     {
-        let db = sled::open(path).unwrap();
+        let db = chatdesk_sled::testing::open_raw(path).unwrap();
         db.insert(key(SESSION, &[bad.0]), vec![1, 0xFF, 0xFF, 0xFF])
             .unwrap();
         db.flush().unwrap();

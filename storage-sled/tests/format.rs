@@ -95,7 +95,7 @@ fn a_second_handle_on_an_open_directory_is_refused_not_a_panic() {
 }
 
 fn raw(path: &Path, f: impl FnOnce(&sled::Db)) {
-    let db = sled::open(path).unwrap();
+    let db = chatdesk_sled::testing::open_raw(path).unwrap();
     f(&db);
     db.flush().unwrap();
 }

@@ -116,7 +116,7 @@ fn ids_past_i32_max_are_validation_and_queue_seq_is_64_bit() {
         s.close().unwrap();
     }
     {
-        let db = sled::open(dir.path()).unwrap();
+        let db = chatdesk_sled::testing::open_raw(dir.path()).unwrap();
         let mut v = vec![1u8];
         v.extend_from_slice(&i64::from(i32::MAX).to_be_bytes());
         db.insert(b"\x01session", v.clone()).unwrap();
