@@ -125,6 +125,8 @@ pub(crate) const SELECT_SESSIONS_BY_STATUS: &str =
     select_sessions!("WHERE status = ?1 AND id > ?2 ORDER BY id LIMIT ?3");
 pub(crate) const SELECT_ACTIVE_SESSIONS: &str =
     select_sessions!("WHERE active_user = ?1 ORDER BY id");
+pub(crate) const SELECT_ACTIVE_RANKS: &str =
+    "SELECT id, rank FROM chat_session WHERE active_user = ?1 ORDER BY id";
 pub(crate) const SELECT_MESSAGES: &str =
     select_messages!("WHERE session_id = ?1 AND id > ?2 ORDER BY id LIMIT ?3");
 pub(crate) const SELECT_QUEUE: &str = "SELECT human_queue_seq, id FROM chat_session \
@@ -309,6 +311,16 @@ fn presence_from_row(row: &Row<'_>) -> Result<PresenceRecord> {
         present: c.get(1, "present")?,
         display_name: c.get(2, "display_name")?,
     })
+}
+
+fn rank_from_row(row: &Row<'_>) -> Result<(SessionId, i32)> {
+    let id = key_of(row, "chat_session", 0, "id")?;
+    let c = Cells {
+        row,
+        table: "chat_session",
+        key: RowKey::Id(id),
+    };
+    Ok((SessionId(c.get(0, "id")?), c.get(1, "rank")?))
 }
 
 fn session_from_row(row: &Row<'_>) -> Result<SessionRecord> {
@@ -699,6 +711,15 @@ impl ReadTx for SqlTx<'_> {
             SELECT_ACTIVE_SESSIONS,
             params![user.get()],
             session_from_row,
+        )
+    }
+
+    fn active_ranks(&self, user: UserId) -> Result<Vec<(SessionId, i32)>> {
+        self.list(
+            "listing a user's active ranks",
+            SELECT_ACTIVE_RANKS,
+            params![user.get()],
+            rank_from_row,
         )
     }
 

@@ -272,7 +272,7 @@ fn pick_up(
     now: Timestamp,
 ) -> Result<()> {
     let mut t = topic_of(tx, s)?;
-    let in_use = tx.active_sessions(agent)?.into_iter().map(|o| o.rank);
+    let in_use = tx.active_ranks(agent)?.into_iter().map(|(_, rank)| rank);
     s.rank = lowest_free_rank(in_use);
     s.user = Some(agent);
     s.when_started = Some(now);
@@ -640,10 +640,10 @@ impl<S: Storage> ChatDesk<S> {
                 }
                 let name = agent_name(tx, to, name)?;
                 let in_use = tx
-                    .active_sessions(to)?
+                    .active_ranks(to)?
                     .into_iter()
-                    .filter(|o| o.id != s.id)
-                    .map(|o| o.rank);
+                    .filter(|(other, _)| *other != s.id)
+                    .map(|(_, rank)| rank);
                 s.rank = lowest_free_rank(in_use);
                 s.user = Some(to);
                 s.transfer_to = None;

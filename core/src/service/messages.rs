@@ -16,6 +16,7 @@ use crate::model::{MessageRecord, SessionRecord};
 use crate::status::Op;
 use crate::storage::Storage;
 use crate::wire::{ChatMessage, ChatMessageSpecialType, ChatMessageType, ChatSessionStatus};
+use chrono::{DateTime, Datelike, FixedOffset, Timelike};
 
 /// The most messages one fetch returns.
 pub const MAX_MESSAGES_PER_FETCH: usize = 500;
@@ -74,8 +75,8 @@ fn after_customer_message(s: &mut SessionRecord, now: Timestamp) {
     }
 }
 
-fn escape_html(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
+/// Appends `text` to `out` with HTML's special characters escaped.
+fn push_escaped(out: &mut String, text: &str) {
     for c in text.chars() {
         match c {
             '&' => out.push_str("&amp;"),
@@ -86,7 +87,38 @@ fn escape_html(text: &str) -> String {
             _ => out.push(c),
         }
     }
-    out
+}
+
+/// Appends the `width` lowest decimal digits of `v`, zero-padded.
+fn push_digits(out: &mut String, v: u32, width: u32) {
+    for i in (0..width).rev() {
+        let digit = (v / 10u32.pow(i) % 10) as u8;
+        out.push(char::from(b'0' + digit));
+    }
+}
+
+/// Appends a transcript line's time stamp, `YYYY-MM-DD hh:mm:ss` in the
+/// date-time's own offset (chrono's `%Y-%m-%d %H:%M:%S`, written digit by
+/// digit: a transcript writes one per message).
+fn push_stamp(out: &mut String, dt: &DateTime<FixedOffset>) {
+    let year = match u32::try_from(dt.year()) {
+        Ok(year) if year < 10_000 => year,
+        _ => {
+            out.push_str(&dt.format("%Y-%m-%d %H:%M:%S").to_string());
+            return;
+        }
+    };
+    push_digits(out, year, 4);
+    out.push('-');
+    push_digits(out, dt.month(), 2);
+    out.push('-');
+    push_digits(out, dt.day(), 2);
+    out.push(' ');
+    push_digits(out, dt.hour(), 2);
+    out.push(':');
+    push_digits(out, dt.minute(), 2);
+    out.push(':');
+    push_digits(out, dt.second(), 2);
 }
 
 impl<S: Storage> ChatDesk<S> {
@@ -313,39 +345,56 @@ impl<S: Storage> ChatDesk<S> {
             }
             Ok(all)
         })?;
-        let mut out = String::new();
+        let mut out = String::with_capacity(
+            list.iter()
+                .map(|m| m.text.len() + m.author.len() + 32)
+                .sum::<usize>(),
+        );
         if format == TranscriptFormat::Html {
             out.push_str("<div class=\"chat-transcript\">\n");
         }
         for m in &list {
-            let when = wire_time(ctx, Some(m.when_posted));
-            let (stamp, iso) = match &when {
-                crate::wire::WireDateTime::At(dt) => {
-                    (dt.format("%Y-%m-%d %H:%M:%S").to_string(), dt.to_rfc3339())
-                }
-                crate::wire::WireDateTime::Unset => (String::new(), String::new()),
-            };
-            let class = match m.kind {
-                ChatMessageType::ToUser => "customer",
-                ChatMessageType::ToCustomer => "agent",
-                _ => "system",
+            let when = match wire_time(ctx, Some(m.when_posted)) {
+                crate::wire::WireDateTime::At(dt) => Some(dt),
+                crate::wire::WireDateTime::Unset => None,
             };
             match format {
                 TranscriptFormat::Text => {
-                    if m.author.is_empty() {
-                        out.push_str(&format!("[{stamp}] * {}\n", m.text));
-                    } else {
-                        out.push_str(&format!("[{stamp}] {}: {}\n", m.author, m.text));
+                    out.push('[');
+                    if let Some(dt) = &when {
+                        push_stamp(&mut out, dt);
                     }
+                    out.push_str("] ");
+                    if m.author.is_empty() {
+                        out.push_str("* ");
+                    } else {
+                        out.push_str(&m.author);
+                        out.push_str(": ");
+                    }
+                    out.push_str(&m.text);
+                    out.push('\n');
                 }
                 TranscriptFormat::Html => {
-                    out.push_str(&format!(
-                        "<p class=\"msg {class}\"><time datetime=\"{}\">{}</time> <b>{}</b> {}</p>\n",
-                        escape_html(&iso),
-                        escape_html(&stamp),
-                        escape_html(&m.author),
-                        escape_html(&m.text),
-                    ));
+                    let class = match m.kind {
+                        ChatMessageType::ToUser => "customer",
+                        ChatMessageType::ToCustomer => "agent",
+                        _ => "system",
+                    };
+                    out.push_str("<p class=\"msg ");
+                    out.push_str(class);
+                    out.push_str("\"><time datetime=\"");
+                    if let Some(dt) = &when {
+                        push_escaped(&mut out, &dt.to_rfc3339());
+                    }
+                    out.push_str("\">");
+                    if let Some(dt) = &when {
+                        push_stamp(&mut out, dt);
+                    }
+                    out.push_str("</time> <b>");
+                    push_escaped(&mut out, &m.author);
+                    out.push_str("</b> ");
+                    push_escaped(&mut out, &m.text);
+                    out.push_str("</p>\n");
                 }
             }
         }
@@ -395,5 +444,28 @@ impl<S: Storage> ChatDesk<S> {
             visible_session(tx, who, id).map(|_| ())
         })?;
         Ok(self.typing.get(id, self.now()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::push_stamp;
+    use chrono::{DateTime, FixedOffset, TimeZone};
+    use proptest::prelude::*;
+
+    proptest! {
+        /// The digit-by-digit stamp is chrono's `%Y-%m-%d %H:%M:%S`.
+        #[test]
+        fn stamp_is_chronos_format(
+            secs in -62_135_596_800i64..253_402_300_799,
+            offset_min in -14 * 60i32..=14 * 60,
+        ) {
+            let offset = FixedOffset::east_opt(offset_min * 60).unwrap();
+            let dt: DateTime<FixedOffset> =
+                offset.from_utc_datetime(&DateTime::from_timestamp(secs, 0).unwrap().naive_utc());
+            let mut out = String::new();
+            push_stamp(&mut out, &dt);
+            prop_assert_eq!(out, dt.format("%Y-%m-%d %H:%M:%S").to_string());
+        }
     }
 }

@@ -17,7 +17,7 @@ fn facts(tx: &dyn ReadTx, user: UserId) -> Result<(PresenceRecord, i32, Vec<i32>
         present: false,
         display_name: String::new(),
     });
-    let ongoing = i32::try_from(tx.active_sessions(user)?.len()).unwrap_or(i32::MAX);
+    let ongoing = i32::try_from(tx.active_ranks(user)?.len()).unwrap_or(i32::MAX);
     let topics = tx
         .user_memberships(user)?
         .into_iter()

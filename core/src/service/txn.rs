@@ -166,6 +166,9 @@ impl ReadTx for Counting<'_> {
     fn active_sessions(&self, user: UserId) -> Result<Vec<SessionRecord>> {
         self.tx.active_sessions(user)
     }
+    fn active_ranks(&self, user: UserId) -> Result<Vec<(SessionId, i32)>> {
+        self.tx.active_ranks(user)
+    }
     fn queue_index_sum(&self, topic: TopicId, nodes: &[u64]) -> Result<i64> {
         self.tx.queue_index_sum(topic, nodes)
     }

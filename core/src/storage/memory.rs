@@ -59,10 +59,14 @@ impl Storage for MemoryStorage {
     }
 
     fn write_tx(&self, f: &mut dyn FnMut(&mut dyn WriteTx) -> Result<()>) -> Result<()> {
-        let _writer = self.writer.lock();
+        let writer = self.writer.lock();
         let mut next: State = (**self.root.read()).clone();
         f(&mut next)?;
-        *self.root.write() = Arc::new(next);
+        let old = std::mem::replace(&mut *self.root.write(), Arc::new(next));
+        // The old root (and the nodes only it held) is freed after both
+        // locks are released: readers and the next writer never wait for it.
+        drop(writer);
+        drop(old);
         Ok(())
     }
 
@@ -190,6 +194,14 @@ impl ReadTx for State {
         Ok(self.sessions_of(ids, usize::MAX))
     }
 
+    fn active_ranks(&self, user: UserId) -> Result<Vec<(SessionId, i32)>> {
+        Ok(self
+            .active
+            .range((user, SessionId(i32::MIN))..=(user, SessionId(i32::MAX)))
+            .filter_map(|(_, id)| self.sessions.get(id).map(|s| (*id, s.rank)))
+            .collect())
+    }
+
     fn queue_index_sum(&self, topic: TopicId, nodes: &[u64]) -> Result<i64> {
         Ok(nodes
             .iter()
@@ -252,37 +264,71 @@ impl State {
         for (topic, node, delta) in
             crate::queue_index::changes(old.and_then(key), new.and_then(key))?
         {
-            let count = self.queue_index.get(&(topic, node)).copied().unwrap_or(0) + delta;
-            if count == 0 {
-                self.queue_index.remove(&(topic, node));
-            } else {
-                self.queue_index.insert((topic, node), count);
+            // One search for the common case (the node exists and stays
+            // non-zero); insert or remove only when it appears or empties.
+            match self.queue_index.get_mut(&(topic, node)) {
+                Some(count) if *count + delta != 0 => *count += delta,
+                Some(_) => {
+                    self.queue_index.remove(&(topic, node));
+                }
+                None => {
+                    if delta != 0 {
+                        self.queue_index.insert((topic, node), delta);
+                    }
+                }
             }
         }
         Ok(())
     }
 
-    fn unindex_session(&mut self, s: &SessionRecord) {
-        self.by_key.remove(&s.key_hash);
-        self.by_status.remove(&(s.status.code(), s.id));
-        self.by_topic.remove(&(s.topic, s.id));
-        if let Some(seq) = s.human_queue_seq() {
-            self.queue.remove(&(s.topic, seq));
+    /// Moves a session's index entries from `old` (the stored record, if
+    /// any) to `new` (if any). The sets (which hold the id in their key) are
+    /// touched only where the key changes; the two maps (key hash → id,
+    /// queue slot → id) are always written for the new record, so that a
+    /// slot another record took over in between comes back, as on every
+    /// backend.
+    fn reindex_session(&mut self, old: Option<&SessionRecord>, new: Option<&SessionRecord>) {
+        fn moved<K: PartialEq>(
+            old: Option<&SessionRecord>,
+            new: Option<&SessionRecord>,
+            key: impl Fn(&SessionRecord) -> Option<K>,
+        ) -> (Option<K>, Option<K>) {
+            let (a, b) = (old.and_then(&key), new.and_then(&key));
+            if a == b { (None, None) } else { (a, b) }
         }
-        if let Some(u) = s.active_user() {
-            self.active.remove(&(u, s.id));
+        if let (Some(a), _) = moved(old, new, |s| Some(s.key_hash)) {
+            self.by_key.remove(&a);
         }
-    }
-
-    fn index_session(&mut self, s: &SessionRecord) {
-        self.by_key.insert(s.key_hash, s.id);
-        self.by_status.insert((s.status.code(), s.id));
-        self.by_topic.insert((s.topic, s.id));
-        if let Some(seq) = s.human_queue_seq() {
-            self.queue.insert((s.topic, seq), s.id);
+        if let Some(s) = new {
+            self.by_key.insert(s.key_hash, s.id);
         }
-        if let Some(u) = s.active_user() {
-            self.active.insert((u, s.id));
+        let slot = |s: &SessionRecord| s.human_queue_seq().map(|q| (s.topic, q));
+        if let (Some(a), _) = moved(old, new, slot) {
+            self.queue.remove(&a);
+        }
+        if let Some((s, b)) = new.and_then(|s| slot(s).map(|b| (s, b))) {
+            self.queue.insert(b, s.id);
+        }
+        let (a, b) = moved(old, new, |s| Some((s.status.code(), s.id)));
+        if let Some(k) = a {
+            self.by_status.remove(&k);
+        }
+        if let Some(k) = b {
+            self.by_status.insert(k);
+        }
+        let (a, b) = moved(old, new, |s| Some((s.topic, s.id)));
+        if let Some(k) = a {
+            self.by_topic.remove(&k);
+        }
+        if let Some(k) = b {
+            self.by_topic.insert(k);
+        }
+        let (a, b) = moved(old, new, |s| s.active_user().map(|u| (u, s.id)));
+        if let Some(k) = a {
+            self.active.remove(&k);
+        }
+        if let Some(k) = b {
+            self.active.insert(k);
         }
     }
 }
@@ -326,10 +372,7 @@ impl WriteTx for State {
     fn put_session(&mut self, session: &SessionRecord) -> Result<()> {
         let old = self.sessions.get(&session.id).cloned();
         self.count_queue(old.as_deref(), Some(session))?;
-        if let Some(old) = old {
-            self.unindex_session(&old);
-        }
-        self.index_session(session);
+        self.reindex_session(old.as_deref(), Some(session));
         self.sessions.insert(session.id, Arc::new(session.clone()));
         Ok(())
     }
@@ -337,7 +380,7 @@ impl WriteTx for State {
     fn delete_session(&mut self, id: SessionId) -> Result<()> {
         if let Some(old) = self.sessions.remove(&id) {
             self.count_queue(Some(&old), None)?;
-            self.unindex_session(&old);
+            self.reindex_session(Some(&old), None);
         }
         let keys: Vec<_> = self
             .messages

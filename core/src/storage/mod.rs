@@ -87,6 +87,16 @@ pub trait ReadTx {
     fn sessions(&self, after: SessionId, limit: usize) -> Result<Vec<SessionRecord>>;
     /// The active sessions (see [`SessionRecord::active_user`]) of `user`, by id.
     fn active_sessions(&self, user: UserId) -> Result<Vec<SessionRecord>>;
+    /// The (id, rank) of `user`'s active sessions, by id: what rank
+    /// allocation and the ongoing count read. A backend may answer it
+    /// without building whole records.
+    fn active_ranks(&self, user: UserId) -> Result<Vec<(SessionId, i32)>> {
+        Ok(self
+            .active_sessions(user)?
+            .into_iter()
+            .map(|s| (s.id, s.rank))
+            .collect())
+    }
     /// The sum of the counted queue index's `nodes` for `topic` (see
     /// [`crate::queue_index`]; absent nodes count 0).
     fn queue_index_sum(&self, topic: TopicId, nodes: &[u64]) -> Result<i64>;

@@ -496,6 +496,15 @@ pub fn transcript_text_and_html<S: Storage>(store: S) {
         .get_chat_transcript(&oslo, s, TranscriptFormat::Text)
         .unwrap();
     assert!(txt.contains("<script>alert(1)</script> & co"), "{txt}");
+    let lines: Vec<&str> = txt.lines().collect();
+    assert_eq!(
+        lines[lines.len() - 2..],
+        [
+            "[2024-01-01 10:00:00] <b>Bob</b>: <script>alert(1)</script> & co",
+            "[2024-01-01 10:01:15] Agent 10: Fish & chips",
+        ],
+        "{txt}"
+    );
     assert!(txt.contains("Fish & chips"), "{txt}");
     assert!(
         txt.contains("10:00:00") && txt.contains("10:01:15"),
@@ -520,6 +529,13 @@ pub fn transcript_text_and_html<S: Storage>(store: S) {
     );
     assert!(html.contains("&lt;b&gt;Bob&lt;/b&gt;"), "{html}");
     assert!(html.contains("Fish &amp; chips"), "{html}");
+    assert!(
+        html.contains(
+            "<p class=\"msg agent\"><time datetime=\"2024-01-01T10:01:15+01:00\">\
+             2024-01-01 10:01:15</time> <b>Agent 10</b> Fish &amp; chips</p>\n"
+        ),
+        "{html}"
+    );
     assert!(!html.contains(" & "), "every & escaped: {html}");
     assert!(html.contains("10:01:15"), "{html}");
     let utc = fx
