@@ -1,7 +1,9 @@
 //! The ratio report: every pair of [`chatdesk_benches::ops::pairs`] measured in
 //! one process, operation and baseline alternating in chunks of about 20 ms so
 //! that machine drift hits both alike; the ratio of a pair is the median of
-//! its per-chunk ratios.
+//! its per-chunk ratios. History pairs (`*_history_*`) are measured in 3
+//! rounds on the same fixtures and report the median round (`rounds <name>
+//! r1 r2 r3` shows each).
 //!
 //! `cargo run --release -p chatdesk-benches --bin ratios [FILTER…]` prints
 //! `ratio <name> <value>` per pair, then a table. Environment:
@@ -37,14 +39,20 @@ struct Row {
     a: f64,
     b: f64,
     ratio: f64,
+    /// Each round's ratio (one unless the pair is a history pair).
+    rounds: Vec<f64>,
     target: f64,
 }
 
-fn measure(p: &Pair, budget: Duration) -> Row {
-    let mut a = (p.a)();
-    let mut b = (p.b)();
-    let (ka, _) = calibrate(a.as_mut());
-    let (kb, _) = calibrate(b.as_mut());
+/// One round: operation and baseline alternating for `budget`; the medians
+/// of their per-op times and of the per-chunk ratios.
+fn round(
+    a: &mut dyn Side,
+    b: &mut dyn Side,
+    ka: u64,
+    kb: u64,
+    budget: Duration,
+) -> (f64, f64, f64) {
     let mut ratios = Vec::new();
     let (mut ta, mut tb) = (Vec::new(), Vec::new());
     let start = Instant::now();
@@ -63,11 +71,28 @@ fn measure(p: &Pair, budget: Duration) -> Row {
         tb.push(y);
         ratios.push(x / y);
     }
+    (median(&mut ta), median(&mut tb), median(&mut ratios))
+}
+
+/// Measures a pair in `rounds` rounds on the same two fixtures; the ratio
+/// is the median of the rounds' ratios (each round's own median).
+fn measure(p: &Pair, budget: Duration, rounds: usize) -> Row {
+    let mut a = (p.a)();
+    let mut b = (p.b)();
+    let (ka, _) = calibrate(a.as_mut());
+    let (kb, _) = calibrate(b.as_mut());
+    let mut results: Vec<(f64, f64, f64)> = (0..rounds.max(1))
+        .map(|_| round(a.as_mut(), b.as_mut(), ka, kb, budget))
+        .collect();
+    let each: Vec<f64> = results.iter().map(|r| r.2).collect();
+    results.sort_by(|x, y| x.2.total_cmp(&y.2));
+    let (ta, tb, ratio) = results[results.len() / 2];
     Row {
         name: p.name.clone(),
-        a: median(&mut ta),
-        b: median(&mut tb),
-        ratio: median(&mut ratios),
+        a: ta,
+        b: tb,
+        ratio,
+        rounds: each,
         target: p.target,
     }
 }
@@ -104,8 +129,14 @@ fn main() {
             continue;
         }
         let t = Instant::now();
-        let row = measure(&p, budget);
+        // History pairs: the median of 3 rounds (issue 6), each printed.
+        let rounds = if p.name.contains("_history_") { 3 } else { 1 };
+        let row = measure(&p, budget, rounds);
         println!("ratio {} {:.3}", row.name, row.ratio);
+        if row.rounds.len() > 1 {
+            let each: Vec<String> = row.rounds.iter().map(|r| format!("{r:.3}")).collect();
+            println!("rounds {} {}", row.name, each.join(" "));
+        }
         eprintln!(
             "  ({} done in {:.1} s)",
             row.name,

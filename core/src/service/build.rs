@@ -12,6 +12,9 @@ use crate::wire::{
 };
 use chrono::{FixedOffset, Offset};
 
+/// 0001-01-01T00:00:00Z in ticks since the Unix epoch: the wire's Unset.
+const UNSET_TICKS: i64 = -62_135_596_800 * 10_000_000;
+
 /// A stored instant as the caller sees it: in their zone's offset at that instant.
 pub(crate) fn wire_time(ctx: &Context, t: Option<Timestamp>) -> WireDateTime {
     let Some(utc) = t.and_then(Timestamp::to_datetime) else {
@@ -21,7 +24,13 @@ pub(crate) fn wire_time(ctx: &Context, t: Option<Timestamp>) -> WireDateTime {
         Some(tz) => utc.with_timezone(&tz).offset().fix(),
         None => FixedOffset::east_opt(0).unwrap_or_else(|| utc.offset().fix()),
     };
-    WireDateTime::from_utc(utc, offset)
+    // A stored instant is already in whole ticks; only the wire's "unset"
+    // instant needs WireDateTime::from_utc's care.
+    if t.is_some_and(|t| t.0 > UNSET_TICKS) {
+        WireDateTime::At(utc.with_timezone(&offset))
+    } else {
+        WireDateTime::from_utc(utc, offset)
+    }
 }
 
 pub(crate) fn table_right(bits: u32) -> TableRight {
@@ -359,4 +368,33 @@ fn customer_view(a: Associate) -> Associate {
         }
     }
     Associate::from_map(keep).unwrap_or(a)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{UNSET_TICKS, wire_time};
+    use crate::caller::Context;
+    use crate::clock::Timestamp;
+    use crate::wire::WireDateTime;
+    use chrono::{FixedOffset, TimeZone, Utc};
+
+    #[test]
+    fn unset_ticks_is_year_one() {
+        let year_one = Utc.with_ymd_and_hms(1, 1, 1, 0, 0, 0).unwrap();
+        assert_eq!(Timestamp::from_datetime(year_one).0, UNSET_TICKS);
+        for t in [
+            UNSET_TICKS - 1,
+            UNSET_TICKS,
+            UNSET_TICKS + 1,
+            0,
+            17_000_000_000_000_001,
+        ] {
+            let utc = Timestamp(t).to_datetime().unwrap();
+            assert_eq!(
+                wire_time(&Context::system(), Some(Timestamp(t))),
+                WireDateTime::from_utc(utc, FixedOffset::east_opt(0).unwrap()),
+                "{t}"
+            );
+        }
+    }
 }

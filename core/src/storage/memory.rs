@@ -18,20 +18,62 @@ use parking_lot::{FairMutex, RwLock};
 use std::ops::Bound;
 use std::sync::Arc;
 
+/// One shelf of sessions with their indexes and messages. Open sessions
+/// and ended ones (the history) sit on two shelves, so that the maps every
+/// operation writes hold the open sessions only: a million closed chats do
+/// not make a pick-up copy deeper paths (persistent maps copy the path to
+/// every change). A session moves, with its messages, when its status
+/// crosses over.
+#[derive(Debug, Clone, Default)]
+struct Shelf {
+    sessions: OrdMap<SessionId, Arc<SessionRecord>>,
+    by_key: OrdMap<[u8; 32], SessionId>,
+    by_status: OrdSet<(i32, SessionId)>,
+    by_topic: OrdSet<(TopicId, SessionId)>,
+    messages: OrdMap<(SessionId, MessageId), Arc<MessageRecord>>,
+}
+
+impl Shelf {
+    /// Ids of `topic`'s sessions on this shelf after `after`, ascending.
+    fn topic_ids(&self, topic: TopicId, after: SessionId) -> impl Iterator<Item = SessionId> + '_ {
+        self.by_topic
+            .range((
+                Bound::Excluded((topic, after)),
+                Bound::Included((topic, SessionId(i32::MAX))),
+            ))
+            .map(|(_, id)| *id)
+    }
+
+    /// Ids of this shelf's sessions after `after_id`, ascending.
+    fn ids_after(&self, after_id: SessionId) -> impl Iterator<Item = SessionId> + '_ {
+        self.sessions.range(after(after_id)).map(|(id, _)| *id)
+    }
+}
+
+/// Which shelf: open sessions, or ended ones.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Side {
+    Open,
+    Ended,
+}
+
+impl Side {
+    fn of(s: &SessionRecord) -> Side {
+        if s.is_open() { Side::Open } else { Side::Ended }
+    }
+}
+
 #[derive(Debug, Clone, Default)]
 struct State {
     topics: OrdMap<TopicId, Arc<TopicRecord>>,
     members: OrdMap<(TopicId, UserId), MemberRecord>,
     members_by_user: OrdSet<(UserId, TopicId)>,
     presences: OrdMap<UserId, Arc<PresenceRecord>>,
-    sessions: OrdMap<SessionId, Arc<SessionRecord>>,
-    by_key: OrdMap<[u8; 32], SessionId>,
-    by_status: OrdSet<(i32, SessionId)>,
-    by_topic: OrdSet<(TopicId, SessionId)>,
+    open: Shelf,
+    ended: Shelf,
     queue: OrdMap<(TopicId, u64), SessionId>,
     queue_index: OrdMap<(TopicId, u64), i64>,
     active: OrdSet<(UserId, SessionId)>,
-    messages: OrdMap<(SessionId, MessageId), Arc<MessageRecord>>,
     counters: OrdMap<IdKind, i64>,
     events: OrdMap<i64, Arc<EventRecord>>,
     meta: OrdMap<String, String>,
@@ -83,13 +125,54 @@ fn after<K: Ord + Clone>(k: K) -> (Bound<K>, Bound<K>) {
     (Bound::Excluded(k), Bound::Unbounded)
 }
 
+/// Two ascending id sequences merged into one (an id is on one shelf only).
+fn merged(
+    a: impl Iterator<Item = SessionId>,
+    b: impl Iterator<Item = SessionId>,
+) -> impl Iterator<Item = SessionId> {
+    let (mut a, mut b) = (a.peekable(), b.peekable());
+    std::iter::from_fn(move || match (a.peek(), b.peek()) {
+        (Some(x), Some(y)) if y < x => b.next(),
+        (Some(_), _) => a.next(),
+        (None, _) => b.next(),
+    })
+}
+
 impl State {
+    fn shelf(&self, side: Side) -> &Shelf {
+        match side {
+            Side::Open => &self.open,
+            Side::Ended => &self.ended,
+        }
+    }
+
+    fn shelf_mut(&mut self, side: Side) -> &mut Shelf {
+        match side {
+            Side::Open => &mut self.open,
+            Side::Ended => &mut self.ended,
+        }
+    }
+
+    /// A stored session and its shelf.
+    fn find(&self, id: SessionId) -> Option<(&Arc<SessionRecord>, Side)> {
+        match self.open.sessions.get(&id) {
+            Some(s) => Some((s, Side::Open)),
+            None => self.ended.sessions.get(&id).map(|s| (s, Side::Ended)),
+        }
+    }
+
+    /// The shelf holding a session's messages: its own, or the open shelf
+    /// for messages of no stored session.
+    fn messages_side(&self, id: SessionId) -> Side {
+        self.find(id).map_or(Side::Open, |(_, side)| side)
+    }
+
     fn sessions_of(
         &self,
         ids: impl Iterator<Item = SessionId>,
         limit: usize,
     ) -> Vec<SessionRecord> {
-        ids.filter_map(|id| self.sessions.get(&id).map(|s| (**s).clone()))
+        ids.filter_map(|id| self.find(id).map(|(s, _)| (**s).clone()))
             .take(limit)
             .collect()
     }
@@ -137,11 +220,16 @@ impl ReadTx for State {
     }
 
     fn session(&self, id: SessionId) -> Result<Option<SessionRecord>> {
-        Ok(self.sessions.get(&id).map(|s| (**s).clone()))
+        Ok(self.find(id).map(|(s, _)| (**s).clone()))
     }
 
     fn session_by_key(&self, key_hash: &[u8; 32]) -> Result<Option<SessionId>> {
-        Ok(self.by_key.get(key_hash).copied())
+        Ok(self
+            .open
+            .by_key
+            .get(key_hash)
+            .or_else(|| self.ended.by_key.get(key_hash))
+            .copied())
     }
 
     fn sessions_by_status(
@@ -151,7 +239,13 @@ impl ReadTx for State {
         limit: usize,
     ) -> Result<Vec<SessionRecord>> {
         let code = status.code();
+        let side = if crate::model::status_is_open(status) {
+            Side::Open
+        } else {
+            Side::Ended
+        };
         let ids = self
+            .shelf(side)
             .by_status
             .range((
                 Bound::Excluded((code, after)),
@@ -167,23 +261,19 @@ impl ReadTx for State {
         after: SessionId,
         limit: usize,
     ) -> Result<Vec<SessionRecord>> {
-        let ids = self
-            .by_topic
-            .range((
-                Bound::Excluded((topic, after)),
-                Bound::Included((topic, SessionId(i32::MAX))),
-            ))
-            .map(|(_, id)| *id);
+        let ids = merged(
+            self.open.topic_ids(topic, after),
+            self.ended.topic_ids(topic, after),
+        );
         Ok(self.sessions_of(ids, limit))
     }
 
     fn sessions(&self, after_id: SessionId, limit: usize) -> Result<Vec<SessionRecord>> {
-        Ok(self
-            .sessions
-            .range(after(after_id))
-            .take(limit)
-            .map(|(_, s)| (**s).clone())
-            .collect())
+        let ids = merged(
+            self.open.ids_after(after_id),
+            self.ended.ids_after(after_id),
+        );
+        Ok(self.sessions_of(ids, limit))
     }
 
     fn active_sessions(&self, user: UserId) -> Result<Vec<SessionRecord>> {
@@ -198,7 +288,7 @@ impl ReadTx for State {
         Ok(self
             .active
             .range((user, SessionId(i32::MIN))..=(user, SessionId(i32::MAX)))
-            .filter_map(|(_, id)| self.sessions.get(id).map(|s| (*id, s.rank)))
+            .filter_map(|(_, id)| self.find(*id).map(|(s, _)| (*id, s.rank)))
             .collect())
     }
 
@@ -228,6 +318,7 @@ impl ReadTx for State {
         limit: usize,
     ) -> Result<Vec<MessageRecord>> {
         Ok(self
+            .shelf(self.messages_side(session))
             .messages
             .range((
                 Bound::Excluded((session, after_id)),
@@ -282,11 +373,11 @@ impl State {
     }
 
     /// Moves a session's index entries from `old` (the stored record, if
-    /// any) to `new` (if any). The sets (which hold the id in their key) are
-    /// touched only where the key changes; the two maps (key hash → id,
-    /// queue slot → id) are always written for the new record, so that a
-    /// slot another record took over in between comes back, as on every
-    /// backend.
+    /// any) to `new` (if any), each on its record's shelf. The sets (which
+    /// hold the id in their key) are touched only where the entry changes;
+    /// the key hash and queue slot always end up naming the newest record
+    /// written with them (as on every backend), written only if they do not
+    /// already.
     fn reindex_session(&mut self, old: Option<&SessionRecord>, new: Option<&SessionRecord>) {
         fn moved<K: PartialEq>(
             old: Option<&SessionRecord>,
@@ -296,32 +387,44 @@ impl State {
             let (a, b) = (old.and_then(&key), new.and_then(&key));
             if a == b { (None, None) } else { (a, b) }
         }
-        if let (Some(a), _) = moved(old, new, |s| Some(s.key_hash)) {
-            self.by_key.remove(&a);
+        if let (Some(hash), _) = moved(old, new, |s| Some(s.key_hash)) {
+            self.open.by_key.remove(&hash);
+            self.ended.by_key.remove(&hash);
         }
         if let Some(s) = new {
-            self.by_key.insert(s.key_hash, s.id);
+            let (here, there) = match Side::of(s) {
+                Side::Open => (&mut self.open, &mut self.ended),
+                Side::Ended => (&mut self.ended, &mut self.open),
+            };
+            if here.by_key.get(&s.key_hash) != Some(&s.id) {
+                here.by_key.insert(s.key_hash, s.id);
+            }
+            if there.by_key.contains_key(&s.key_hash) {
+                there.by_key.remove(&s.key_hash);
+            }
         }
         let slot = |s: &SessionRecord| s.human_queue_seq().map(|q| (s.topic, q));
         if let (Some(a), _) = moved(old, new, slot) {
             self.queue.remove(&a);
         }
-        if let Some((s, b)) = new.and_then(|s| slot(s).map(|b| (s, b))) {
+        if let Some((s, b)) = new.and_then(|s| slot(s).map(|b| (s, b)))
+            && self.queue.get(&b) != Some(&s.id)
+        {
             self.queue.insert(b, s.id);
         }
-        let (a, b) = moved(old, new, |s| Some((s.status.code(), s.id)));
-        if let Some(k) = a {
-            self.by_status.remove(&k);
+        let (a, b) = moved(old, new, |s| Some((Side::of(s), s.status.code(), s.id)));
+        if let Some((side, code, id)) = a {
+            self.shelf_mut(side).by_status.remove(&(code, id));
         }
-        if let Some(k) = b {
-            self.by_status.insert(k);
+        if let Some((side, code, id)) = b {
+            self.shelf_mut(side).by_status.insert((code, id));
         }
-        let (a, b) = moved(old, new, |s| Some((s.topic, s.id)));
-        if let Some(k) = a {
-            self.by_topic.remove(&k);
+        let (a, b) = moved(old, new, |s| Some((Side::of(s), s.topic, s.id)));
+        if let Some((side, topic, id)) = a {
+            self.shelf_mut(side).by_topic.remove(&(topic, id));
         }
-        if let Some(k) = b {
-            self.by_topic.insert(k);
+        if let Some((side, topic, id)) = b {
+            self.shelf_mut(side).by_topic.insert((topic, id));
         }
         let (a, b) = moved(old, new, |s| s.active_user().map(|u| (u, s.id)));
         if let Some(k) = a {
@@ -329,6 +432,24 @@ impl State {
         }
         if let Some(k) = b {
             self.active.insert(k);
+        }
+    }
+
+    /// Moves the messages of session `id` from one shelf to the other.
+    fn move_messages(&mut self, id: SessionId, from: Side, to: Side) {
+        if from == to {
+            return;
+        }
+        let range = (id, MessageId(i32::MIN))..=(id, MessageId(i32::MAX));
+        let moving: Vec<_> = self
+            .shelf(from)
+            .messages
+            .range(range)
+            .map(|(k, m)| (*k, Arc::clone(m)))
+            .collect();
+        for (k, m) in moving {
+            self.shelf_mut(from).messages.remove(&k);
+            self.shelf_mut(to).messages.insert(k, m);
         }
     }
 }
@@ -370,31 +491,48 @@ impl WriteTx for State {
     }
 
     fn put_session(&mut self, session: &SessionRecord) -> Result<()> {
-        let old = self.sessions.get(&session.id).cloned();
-        self.count_queue(old.as_deref(), Some(session))?;
-        self.reindex_session(old.as_deref(), Some(session));
-        self.sessions.insert(session.id, Arc::new(session.clone()));
+        let old = self.find(session.id).map(|(s, side)| (Arc::clone(s), side));
+        let old_record = old.as_ref().map(|(s, _)| &**s);
+        self.count_queue(old_record, Some(session))?;
+        self.reindex_session(old_record, Some(session));
+        let to = Side::of(session);
+        let from = old.as_ref().map_or(Side::Open, |(_, side)| *side);
+        if from != to {
+            if old.is_some() {
+                self.shelf_mut(from).sessions.remove(&session.id);
+            }
+            self.move_messages(session.id, from, to);
+        }
+        self.shelf_mut(to)
+            .sessions
+            .insert(session.id, Arc::new(session.clone()));
         Ok(())
     }
 
     fn delete_session(&mut self, id: SessionId) -> Result<()> {
-        if let Some(old) = self.sessions.remove(&id) {
+        if let Some((old, side)) = self.find(id).map(|(s, side)| (Arc::clone(s), side)) {
+            self.shelf_mut(side).sessions.remove(&id);
             self.count_queue(Some(&old), None)?;
             self.reindex_session(Some(&old), None);
         }
-        let keys: Vec<_> = self
-            .messages
-            .range((id, MessageId(i32::MIN))..=(id, MessageId(i32::MAX)))
-            .map(|(k, _)| *k)
-            .collect();
-        for k in keys {
-            self.messages.remove(&k);
+        for side in [Side::Open, Side::Ended] {
+            let keys: Vec<_> = self
+                .shelf(side)
+                .messages
+                .range((id, MessageId(i32::MIN))..=(id, MessageId(i32::MAX)))
+                .map(|(k, _)| *k)
+                .collect();
+            for k in keys {
+                self.shelf_mut(side).messages.remove(&k);
+            }
         }
         Ok(())
     }
 
     fn put_message(&mut self, message: &MessageRecord) -> Result<()> {
-        self.messages
+        let side = self.messages_side(message.session);
+        self.shelf_mut(side)
+            .messages
             .insert((message.session, message.id), Arc::new(message.clone()));
         Ok(())
     }

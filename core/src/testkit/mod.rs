@@ -38,6 +38,7 @@ macro_rules! conformance_suite {
             storage::ids_are_sequential_per_kind,
             storage::indexes_follow_session_changes,
             storage::delete_session_removes_messages,
+            storage::sessions_cross_open_and_ended,
             storage::readers_see_committed_snapshots,
             topics::topic_ids_start_at_one_and_zero_creates,
             topics::topic_save_refusals,

@@ -227,6 +227,99 @@ pub fn delete_session_removes_messages<S: Storage>(store: S) {
         .unwrap();
 }
 
+/// Sessions going from open to ended and back (the memory backend keeps
+/// the two apart) keep their messages, indexes, paging and id order.
+pub fn sessions_cross_open_and_ended<S: Storage>(store: S) {
+    use ChatSessionStatus::{Closed, CustomerLast, Deleted, InQueue};
+    let ids = |v: Vec<SessionRecord>| v.iter().map(|s| s.id.0).collect::<Vec<_>>();
+    store
+        .write(|tx| {
+            // Odd ids end, even ones stay open; messages before and after
+            // the moves below.
+            for id in 1..=8 {
+                let status = if id % 2 == 1 { Closed } else { InQueue };
+                tx.put_session(&record(id, 1 + id % 3, status))?;
+                tx.put_message(&message(100 + id, id))?;
+            }
+            Ok(())
+        })
+        .unwrap();
+    store
+        .write(|tx| {
+            // 2 ends, 3 reopens, 4 goes active, 5 is deleted (soft).
+            tx.put_session(&record(2, 3, Closed))?;
+            tx.put_session(&record(3, 1, CustomerLast))?;
+            tx.put_session(&record(4, 2, CustomerLast))?;
+            tx.put_session(&record(5, 3, Deleted))?;
+            for id in 1..=8 {
+                tx.put_message(&message(200 + id, id))?;
+            }
+            tx.put_message(&message(300, 2))?;
+            Ok(())
+        })
+        .unwrap();
+    store
+        .read(|tx| {
+            assert_eq!(
+                ids(tx.sessions(SessionId(0), 100)?),
+                (1..=8).collect::<Vec<_>>()
+            );
+            assert_eq!(ids(tx.sessions(SessionId(2), 3)?), vec![3, 4, 5]);
+            assert_eq!(
+                ids(tx.topic_sessions(TopicId(3), SessionId(0), 10)?),
+                vec![2, 5, 8]
+            );
+            assert_eq!(
+                ids(tx.topic_sessions(TopicId(3), SessionId(2), 1)?),
+                vec![5]
+            );
+            assert_eq!(
+                ids(tx.sessions_by_status(Closed, SessionId(0), 10)?),
+                vec![1, 2, 7]
+            );
+            assert_eq!(
+                ids(tx.sessions_by_status(CustomerLast, SessionId(0), 10)?),
+                vec![3, 4]
+            );
+            assert_eq!(
+                ids(tx.sessions_by_status(InQueue, SessionId(0), 10)?),
+                vec![6, 8]
+            );
+            assert_eq!(
+                ids(tx.sessions_by_status(Deleted, SessionId(0), 10)?),
+                vec![5]
+            );
+            for id in 1..=8 {
+                let s = tx.session(SessionId(id))?.unwrap();
+                assert_eq!(tx.session_by_key(&s.key_hash)?, Some(SessionId(id)));
+                let want: Vec<i32> = if id == 2 {
+                    vec![102, 202, 300]
+                } else {
+                    vec![100 + id, 200 + id]
+                };
+                let got: Vec<i32> = tx
+                    .messages(SessionId(id), MessageId(0), 10)?
+                    .iter()
+                    .map(|m| m.id.0)
+                    .collect();
+                assert_eq!(got, want, "messages of session {id}");
+            }
+            Ok(())
+        })
+        .unwrap();
+    store.write(|tx| tx.delete_session(SessionId(2))).unwrap();
+    store
+        .read(|tx| {
+            assert!(tx.messages(SessionId(2), MessageId(0), 10)?.is_empty());
+            assert_eq!(
+                ids(tx.sessions_by_status(Closed, SessionId(0), 10)?),
+                vec![1, 7]
+            );
+            Ok(())
+        })
+        .unwrap();
+}
+
 pub fn readers_see_committed_snapshots<S: Storage>(store: S) {
     // A reader running while a writer is inside its closure sees the state
     // before the write, never half of it.
