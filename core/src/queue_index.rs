@@ -43,11 +43,7 @@ pub fn prefix_nodes(upto: u64) -> Vec<u64> {
 /// # Errors
 /// Corrupt when `seq` is 0 or beyond [`SPACE`] (sequences start at 1).
 pub fn update_nodes(seq: u64) -> Result<Vec<u64>> {
-    if seq == 0 || seq > SPACE {
-        return Err(Error::corrupt(format!(
-            "queue sequence {seq} is outside the counted index (1..={SPACE})"
-        )));
-    }
+    check_seq(seq)?;
     let mut i = seq;
     let mut out = Vec::with_capacity(DEPTH as usize + 1);
     while i <= SPACE {
@@ -55,6 +51,24 @@ pub fn update_nodes(seq: u64) -> Result<Vec<u64>> {
         i += lowbit(i);
     }
     Ok(out)
+}
+
+/// Refuses a sequence the index cannot hold.
+///
+/// # Errors
+/// Corrupt when `seq` is 0 or beyond [`SPACE`] (sequences start at 1).
+pub fn check_seq(seq: u64) -> Result<()> {
+    if seq == 0 || seq > SPACE {
+        return Err(Error::corrupt(format!(
+            "queue sequence {seq} is outside the counted index (1..={SPACE})"
+        )));
+    }
+    Ok(())
+}
+
+/// The range of sequences node `node` counts: `(low, high]`.
+pub fn node_range(node: u64) -> (u64, u64) {
+    (node - lowbit(node), node)
 }
 
 /// The node whose count is the whole queue's length.

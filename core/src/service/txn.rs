@@ -13,6 +13,7 @@ use crate::model::{
 use crate::storage::{ReadTx, Storage, StorageExt, WriteTx};
 use crate::wire::ChatSessionStatus;
 use parking_lot::{Condvar, Mutex};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::ThreadId;
 use std::time::Instant;
 
@@ -20,6 +21,9 @@ use std::time::Instant;
 #[derive(Debug, Default)]
 pub(crate) struct Reentry {
     inside: Mutex<Option<ThreadId>>,
+    /// Whether any thread is inside: read without a lock, so calls made
+    /// while no write closure runs (most reads) never touch the mutex.
+    anyone: AtomicBool,
 }
 
 /// Clears [`Reentry`] when the transaction's closure ends, panics included.
@@ -27,12 +31,19 @@ struct Inside<'a>(&'a Reentry);
 
 impl Drop for Inside<'_> {
     fn drop(&mut self) {
-        *self.0.inside.lock() = None;
+        let mut inside = self.0.inside.lock();
+        *inside = None;
+        self.0.anyone.store(false, Ordering::Release);
     }
 }
 
 impl Reentry {
     fn check(&self) -> Result<()> {
+        // A thread sees its own store of `anyone` (program order), so the
+        // re-entrant call always takes the slow path below.
+        if !self.anyone.load(Ordering::Acquire) {
+            return Ok(());
+        }
         if *self.inside.lock() == Some(std::thread::current().id()) {
             return Err(Error::conflict(
                 "a re-entrant call into the service from inside its own write transaction \
@@ -43,7 +54,10 @@ impl Reentry {
     }
 
     fn enter(&self) -> Inside<'_> {
-        *self.inside.lock() = Some(std::thread::current().id());
+        let mut inside = self.inside.lock();
+        *inside = Some(std::thread::current().id());
+        self.anyone.store(true, Ordering::Release);
+        drop(inside);
         Inside(self)
     }
 }
