@@ -12,6 +12,7 @@
 //! however many iterations criterion asks for; only the id counters keep
 //! growing.
 
+pub mod latency;
 pub mod ops;
 pub mod raw;
 pub mod raw_memory;
@@ -138,11 +139,21 @@ pub fn seed<S: Storage>(desk: &ChatDesk<S>) -> TopicId {
         .save_chat_topic_entity(&host, &topic)
         .expect("saving the topic");
     let id = TopicId(topic.chat_topic_id);
+    staff(desk, id, AGENT, "Agent Seven");
+    id
+}
+
+/// Makes `user` a member of `topic` with CanRespond and CanListen, present
+/// under `name` (how [`seed`] adds [`AGENT`]).
+///
+/// # Panics
+/// When the service refuses one of the calls.
+pub fn staff<S: Storage>(desk: &ChatDesk<S>, topic: TopicId, user: UserId, name: &str) {
     desk.add_chat_topic_user_agent(
-        &host,
+        &Context::system(),
         &ChatTopicAgent {
-            topic_id: id.0,
-            user: Some(Associate::with_id(AGENT.0)),
+            topic_id: topic.0,
+            user: Some(Associate::with_id(user.0)),
             can_respond: true,
             can_listen: true,
             ..ChatTopicAgent::default()
@@ -150,16 +161,15 @@ pub fn seed<S: Storage>(desk: &ChatDesk<S>) -> TopicId {
     )
     .expect("adding the agent");
     desk.save_chat_presence(
-        &Context::agent(AGENT),
+        &Context::agent(user),
         &ChatPresence {
-            user_id: AGENT.0,
+            user_id: user.0,
             present: true,
-            display_name: "Agent Seven".into(),
+            display_name: name.into(),
             ..ChatPresence::default()
         },
     )
     .expect("saving the presence");
-    id
 }
 
 /// The session record the operation stores for [`request`], as the raw

@@ -144,7 +144,9 @@ impl Backend {
         }
     }
 
-    fn durability(self) -> Durability {
+    /// Its durability mode ([`Durability::Relaxed`] for memory, which
+    /// keeps nothing across a restart).
+    pub fn durability(self) -> Durability {
         match self {
             Backend::Memory => Durability::Relaxed,
             Backend::Sqlite(d) | Backend::Sled(d) => d,
