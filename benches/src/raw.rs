@@ -391,6 +391,8 @@ impl RawStore for RawSqliteStore {
 #[derive(Debug)]
 pub struct RawSledStore {
     db: sled::Db,
+    /// sled's log file, synced after each flush as the backend does.
+    log: std::fs::File,
     durability: Durability,
 }
 
@@ -402,6 +404,7 @@ impl RawSledStore {
     pub fn open(dir: &std::path::Path, durability: Durability) -> Self {
         RawSledStore {
             db: kv::open_db(dir, durability).expect("opening sled"),
+            log: kv::open_log_file(dir).expect("opening sled's log file"),
             durability,
         }
     }
@@ -631,6 +634,7 @@ impl RawStore for RawSledStore {
         self.db.apply_batch(batch).expect("the batch");
         if self.durability == Durability::Durable {
             self.db.flush().expect("the flush");
+            self.log.sync_data().expect("syncing the log file");
         }
     }
 

@@ -19,6 +19,8 @@ use tempfile::TempDir;
 #[derive(Debug)]
 pub struct RawSled {
     db: sled::Db,
+    /// sled's log file, synced after each durable flush as the backend does.
+    log: std::fs::File,
     topic: TopicId,
     durability: Durability,
     /// The records created since the last drain (their index keys go too).
@@ -39,6 +41,7 @@ impl RawSled {
         let db = kv::open_db(dir.path(), durability).expect("reopening the store");
         RawSled {
             db,
+            log: kv::open_log_file(dir.path()).expect("opening sled's log file"),
             topic,
             durability,
             created: Vec::with_capacity(crate::DRAIN_EVERY),
@@ -127,6 +130,7 @@ impl RawSled {
         self.db.apply_batch(batch)?;
         if self.durability == Durability::Durable {
             self.db.flush()?;
+            self.log.sync_data()?;
         }
         self.created.push(s);
         Ok(id)

@@ -187,6 +187,15 @@ pub fn decode_message(key: &[u8], bytes: &[u8]) -> Result<chatdesk::model::Messa
     rows::decode_message(key, bytes)
 }
 
+/// Opens sled's log file in store directory `dir`, for a baseline to
+/// `sync_data` after each flush as the backend does in durable mode.
+///
+/// # Errors
+/// When the file cannot be opened.
+pub fn open_log_file(dir: &Path) -> std::io::Result<std::fs::File> {
+    std::fs::File::open(dir.join(crate::engine::LOG_FILE))
+}
+
 /// Opens plain sled at `path` with [`config`], waiting (up to 3 s) for a
 /// just-closed handle's threads to release the directory lock, as
 /// [`crate::SledStorage::open`] does.

@@ -34,7 +34,9 @@
 //!   cannot scan ranges.
 //! - **Durable**: in [`Durability::Durable`] mode every commit is flushed
 //!   before the lock is released and the call returns, so no reader acts on
-//!   data a crash could take back. In [`Durability::Relaxed`] mode sled flushes
+//!   data a crash could take back. A flush is sled's `flush` followed by an
+//!   `fdatasync` of sled's log file: on Linux sled 0.34 writes its log with
+//!   `sync_file_range`, which does not flush the drive's write cache. In [`Durability::Relaxed`] mode sled flushes
 //!   in the background (every 500 ms): a crash may lose a suffix of
 //!   acknowledged transactions, never a hole and never half of one;
 //!   [`Storage::flush`] makes everything before it durable.
@@ -188,7 +190,7 @@ impl SledStorage {
                 )));
             }
         };
-        let engine = Engine::new(db);
+        let engine = Engine::new(db, path)?;
         schema::prepare(&engine, path, options.migrate)?;
         Ok(SledStorage {
             engine,
