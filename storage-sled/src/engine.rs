@@ -54,7 +54,7 @@ impl Engine {
         let log = std::fs::File::open(&path).map_err(|e| {
             Error::Storage(StorageError::new(
                 "sled",
-                &format!("opening {} to sync it", path.display()),
+                format!("opening {} to sync it", path.display()),
                 e,
             ))
         })?;
