@@ -5,7 +5,8 @@
 //! rounds on the same fixtures and report the median round (`rounds <name>
 //! r1 r2 r3` shows each).
 //!
-//! `cargo run --release -p chatdesk-benches --bin ratios [FILTER…]` prints
+//! `cargo run --release -p chatdesk-benches --bin ratios [FILTER…]` (a
+//! filter selects the pairs whose name contains it, `=name` one pair) prints
 //! `ratio <name> <value>` per pair, then a table. Environment:
 //! `CHATDESK_RATIO_SECS` (seconds per pair, default 2),
 //! `CHATDESK_RATIOS_QUICK=1` (0.5 s per pair), `CHATDESK_BENCH_QUICK=1`
@@ -125,7 +126,13 @@ fn main() {
     let filters: Vec<String> = std::env::args().skip(1).collect();
     let mut rows = Vec::new();
     for p in pairs() {
-        if !filters.is_empty() && !filters.iter().any(|f| p.name.contains(f.as_str())) {
+        // A filter selects the pairs whose name contains it; `=name` only
+        // the pair of that exact name.
+        let selected = |f: &String| match f.strip_prefix('=') {
+            Some(exact) => p.name == exact,
+            None => p.name.contains(f.as_str()),
+        };
+        if !filters.is_empty() && !filters.iter().any(selected) {
             continue;
         }
         let t = Instant::now();

@@ -327,7 +327,7 @@ impl<S: Storage> ChatDesk<S> {
             initial_queue_pos: s.initial_queue_pos,
             alert_level: s.alert_level,
             rank: s.rank,
-            flags: if self.typing.get(s.id, self.now()).agent {
+            flags: if self.typing.get(s.id, || self.now()).agent {
                 crate::wire::ChatSessionFlags::UserIsTyping
             } else {
                 crate::wire::ChatSessionFlags::CustomerIsTyping

@@ -443,7 +443,7 @@ impl<S: Storage> ChatDesk<S> {
             let who = Who::resolve(tx, ctx)?;
             visible_session(tx, who, id).map(|_| ())
         })?;
-        Ok(self.typing.get(id, self.now()))
+        Ok(self.typing.get(id, || self.now()))
     }
 }
 

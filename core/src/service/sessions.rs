@@ -308,6 +308,9 @@ impl<S: Storage> ChatDesk<S> {
         rel: &SessionRelation,
         s: SessionRecord,
     ) -> Result<SessionRecord> {
+        if !rel.is_customer {
+            return Ok(s);
+        }
         let now = self.now();
         let interval = self
             .config
@@ -316,7 +319,7 @@ impl<S: Storage> ChatDesk<S> {
         let stale = s
             .when_fetched
             .is_none_or(|f| now.ticks_since(f) > interval || f > now);
-        if !rel.is_customer || !stale {
+        if !stale {
             return Ok(s);
         }
         let id = s.id;

@@ -5,6 +5,7 @@ use crate::clock::Timestamp;
 use crate::ids::SessionId;
 use parking_lot::Mutex;
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// Until when (customer, agent) of a session are typing.
 type Until = (Option<Timestamp>, Option<Timestamp>);
@@ -13,6 +14,10 @@ type Until = (Option<Timestamp>, Option<Timestamp>);
 #[derive(Debug, Default)]
 pub(crate) struct TypingBoard {
     until: Mutex<HashMap<SessionId, Until>>,
+    /// How many sessions the map holds, read without the lock: building a
+    /// session's carrier while nobody types (the usual case) takes neither
+    /// the lock nor the clock.
+    held: AtomicUsize,
 }
 
 impl TypingBoard {
@@ -35,12 +40,21 @@ impl TypingBoard {
         } else {
             entry.1 = value;
         }
+        if *entry == (None, None) {
+            map.remove(&id);
+        }
+        self.held.store(map.len(), Ordering::Release);
     }
 
-    /// The state at `now`.
-    pub(crate) fn get(&self, id: SessionId, now: Timestamp) -> Typing {
-        let map = self.until.lock();
-        let (c, a) = map.get(&id).copied().unwrap_or_default();
+    /// The state at `now()` (called only if the session has an entry).
+    pub(crate) fn get(&self, id: SessionId, now: impl FnOnce() -> Timestamp) -> Typing {
+        if self.held.load(Ordering::Acquire) == 0 {
+            return Typing::default();
+        }
+        let Some((c, a)) = self.until.lock().get(&id).copied() else {
+            return Typing::default();
+        };
+        let now = now();
         Typing {
             customer: c.is_some_and(|t| t > now),
             agent: a.is_some_and(|t| t > now),

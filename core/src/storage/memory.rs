@@ -30,7 +30,10 @@ struct Shelf {
     by_key: OrdMap<[u8; 32], SessionId>,
     by_status: OrdSet<(i32, SessionId)>,
     by_topic: OrdSet<(TopicId, SessionId)>,
-    messages: OrdMap<(SessionId, MessageId), Arc<MessageRecord>>,
+    /// Each session's messages by id: a persistent RRB vector per session,
+    /// so that an append (the usual write) copies one tail chunk rather than
+    /// a path of a map holding every message of the shelf.
+    messages: OrdMap<SessionId, Vector<Arc<MessageRecord>>>,
 }
 
 impl Shelf {
@@ -79,7 +82,9 @@ struct State {
     /// path (a Fenwick map would copy up to 40 scattered paths a change).
     queue_counts: OrdMap<TopicId, Vector<(u64, SessionId)>>,
     active: OrdSet<(UserId, SessionId)>,
-    counters: OrdMap<IdKind, i64>,
+    /// The id counters, one per [`IdKind`] in [`IdKind::ALL`]'s order (a
+    /// plain array: copied with the root, never allocated).
+    counters: [i64; IdKind::ALL.len()],
     events: OrdMap<i64, Arc<EventRecord>>,
     meta: OrdMap<String, String>,
 }
@@ -355,16 +360,28 @@ impl ReadTx for State {
         after_id: MessageId,
         limit: usize,
     ) -> Result<Vec<MessageRecord>> {
-        Ok(self
+        let Some(log) = self
             .shelf(self.messages_side(session))
             .messages
-            .range((
-                Bound::Excluded((session, after_id)),
-                Bound::Included((session, MessageId(i32::MAX))),
-            ))
-            .take(limit)
-            .map(|(_, m)| (**m).clone())
-            .collect())
+            .get(&session)
+        else {
+            return Ok(Vec::new());
+        };
+        let start = match log.binary_search_by(|m| {
+            if m.id <= after_id {
+                std::cmp::Ordering::Less
+            } else {
+                std::cmp::Ordering::Greater
+            }
+        }) {
+            Ok(i) | Err(i) => i,
+        };
+        let rest = if start == 0 {
+            log.clone()
+        } else {
+            log.skip(start)
+        };
+        Ok(rest.iter().take(limit).map(|m| (**m).clone()).collect())
     }
 
     fn events_after(&self, after_seq: i64, limit: usize) -> Result<Vec<EventRecord>> {
@@ -490,25 +507,47 @@ impl State {
         if from == to {
             return;
         }
-        let range = (id, MessageId(i32::MIN))..=(id, MessageId(i32::MAX));
-        let moving: Vec<_> = self
-            .shelf(from)
-            .messages
-            .range(range)
-            .map(|(k, m)| (*k, Arc::clone(m)))
-            .collect();
-        for (k, m) in moving {
-            self.shelf_mut(from).messages.remove(&k);
-            self.shelf_mut(to).messages.insert(k, m);
+        let Some(log) = self.shelf_mut(from).messages.remove(&id) else {
+            return;
+        };
+        if self.shelf(to).messages.contains_key(&id) {
+            for m in log {
+                self.add_message(to, m);
+            }
+        } else {
+            self.shelf_mut(to).messages.insert(id, log);
+        }
+    }
+
+    /// Inserts or replaces a message in its session's log on shelf `side`.
+    fn add_message(&mut self, side: Side, m: Arc<MessageRecord>) {
+        let shelf = self.shelf_mut(side);
+        let Some(log) = shelf.messages.get_mut(&m.session) else {
+            shelf.messages.insert(m.session, Vector::unit(m));
+            return;
+        };
+        if log.last().is_none_or(|last| last.id < m.id) {
+            log.push_back(m);
+            return;
+        }
+        match log.binary_search_by(|x| x.id.cmp(&m.id)) {
+            Ok(i) => {
+                log.set(i, m);
+            }
+            Err(i) => log.insert(i, m),
         }
     }
 }
 
 impl WriteTx for State {
     fn next_id(&mut self, kind: IdKind) -> Result<i64> {
-        let last = self.counters.get(&kind).copied().unwrap_or(0);
-        let next = next_after(kind, last)?;
-        self.counters.insert(kind, next);
+        let slot = IdKind::ALL
+            .iter()
+            .position(|k| *k == kind)
+            .and_then(|i| self.counters.get_mut(i))
+            .ok_or_else(|| Error::corrupt(format!("no counter for {kind:?}")))?;
+        let next = next_after(kind, *slot)?;
+        *slot = next;
         Ok(next)
     }
 
@@ -566,24 +605,14 @@ impl WriteTx for State {
             self.reindex_session(Some(&old), None);
         }
         for side in [Side::Open, Side::Ended] {
-            let keys: Vec<_> = self
-                .shelf(side)
-                .messages
-                .range((id, MessageId(i32::MIN))..=(id, MessageId(i32::MAX)))
-                .map(|(k, _)| *k)
-                .collect();
-            for k in keys {
-                self.shelf_mut(side).messages.remove(&k);
-            }
+            self.shelf_mut(side).messages.remove(&id);
         }
         Ok(())
     }
 
     fn put_message(&mut self, message: &MessageRecord) -> Result<()> {
         let side = self.messages_side(message.session);
-        self.shelf_mut(side)
-            .messages
-            .insert((message.session, message.id), Arc::new(message.clone()));
+        self.add_message(side, Arc::new(message.clone()));
         Ok(())
     }
 
