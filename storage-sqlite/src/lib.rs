@@ -34,6 +34,15 @@
 //!   checkpoints the WAL, which makes everything before it durable).
 //! - **No cache**: every read goes to SQLite, so several processes may share
 //!   one file.
+//! - **Checkpoints**: in [`Durability::Relaxed`] mode the writer connection
+//!   runs with `wal_autocheckpoint = 0` and a thread of the store, on its
+//!   own connection, runs a `PASSIVE` checkpoint every 128 commits, so no
+//!   commit (and no writer queued behind it) waits for the WAL to be copied
+//!   back (measured under 8 threads: p99 7.3 ms → 3.6–4.0 ms). In durable
+//!   mode SQLite's own commit-time checkpoint stays: there a background
+//!   checkpoint's `fsync` of the main file competes with every commit's
+//!   `fsync` of the WAL (measured: a durable add-message 1.8× the raw
+//!   baseline instead of ~1.0×).
 //!
 //! # Schema (version 3)
 //! Times are `INTEGER` 100 ns ticks since the Unix epoch (UTC), `NULL` for
@@ -70,6 +79,7 @@
 
 #[doc(hidden)]
 pub mod bench_support;
+mod checkpointer;
 mod errors;
 mod schema;
 pub mod testing;
@@ -126,6 +136,9 @@ pub struct SqliteStorage {
     options: SqliteOptions,
     writer: FairMutex<Connection>,
     readers: Mutex<Vec<Connection>>,
+    /// Runs the WAL checkpoints the writer no longer runs inside its
+    /// commits (relaxed mode; see the crate docs).
+    checkpointer: Option<checkpointer::Checkpointer>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -189,11 +202,16 @@ impl SqliteStorage {
         if needs_prepare {
             schema::prepare(&mut writer, options.migrate)?;
         }
+        let checkpointer = match options.durability {
+            Durability::Durable => None,
+            Durability::Relaxed => Some(start_checkpointer(&path, &options, &writer)?),
+        };
         Ok(SqliteStorage {
             path,
             options,
             writer: FairMutex::new(writer),
             readers: Mutex::new(Vec::new()),
+            checkpointer,
         })
     }
 
@@ -214,8 +232,12 @@ impl SqliteStorage {
     /// (the connections are closed anyway).
     pub fn close(self) -> Result<()> {
         let SqliteStorage {
-            writer, readers, ..
+            writer,
+            readers,
+            checkpointer,
+            ..
         } = self;
+        drop(checkpointer);
         let mut first_err = None;
         for conn in readers.into_inner() {
             if let Err((_, e)) = conn.close() {
@@ -252,6 +274,27 @@ impl SqliteStorage {
             idle.push(conn);
         }
     }
+}
+
+/// Turns off the writer's commit-time checkpoint and starts the thread that
+/// checkpoints instead, on its own connection.
+fn start_checkpointer(
+    path: &Path,
+    options: &SqliteOptions,
+    writer: &Connection,
+) -> Result<checkpointer::Checkpointer> {
+    writer
+        .execute_batch("PRAGMA wal_autocheckpoint = 0;")
+        .map_err(|e| sql_err("turning off the commit-time checkpoint", e))?;
+    let background = connect(path, options)?;
+    configure(&background, options, Role::Writer)?;
+    checkpointer::Checkpointer::start(background).map_err(|e| {
+        chatdesk::Error::Storage(chatdesk::StorageError::new(
+            "sqlite",
+            "starting the checkpoint thread",
+            e,
+        ))
+    })
 }
 
 /// Runs `PRAGMA wal_checkpoint(mode)`; returns whether it completed.
@@ -293,9 +336,14 @@ impl Storage for SqliteStorage {
             .map_err(|e| sql_err("beginning a write transaction", e))?;
         let out = f(&mut SqlTx::new(&tx));
         match out {
-            Ok(()) => tx
-                .commit()
-                .map_err(|e| sql_err("committing a write transaction", e)),
+            Ok(()) => {
+                tx.commit()
+                    .map_err(|e| sql_err("committing a write transaction", e))?;
+                if let Some(c) = &self.checkpointer {
+                    c.committed();
+                }
+                Ok(())
+            }
             Err(e) => {
                 // A failed rollback leaves the transaction open; the next
                 // write_tx rolls it back before it begins.

@@ -881,3 +881,42 @@ fn a_version_2_store_migrates_and_gets_a_change_feed_that_starts_off() {
         .unwrap();
     assert_eq!(tables, 2);
 }
+
+#[test]
+fn the_wal_is_checkpointed_in_the_background() {
+    let s = temp_store();
+    s.write(|tx| tx.put_topic(&topic(1))).unwrap();
+    let main_file = |s: &TempSqlite| std::fs::metadata(s.path()).map_or(0, |m| m.len());
+    let before = main_file(&s);
+    // Enough commits for several checkpoint batches; each one writes a
+    // session and a message, so the WAL passes SQLite's automatic threshold.
+    for i in 1..=600 {
+        s.write(|tx| {
+            tx.put_session(&queued(i, 1, u64::try_from(i).unwrap()))?;
+            tx.put_message(&message(i, i))
+        })
+        .unwrap();
+    }
+    // The checkpoint thread copies the WAL back into the main file.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while main_file(&s) <= before && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(
+        main_file(&s) > before,
+        "the main file grew from {before} bytes: checkpoints ran"
+    );
+    // Everything is there, through another connection and the store.
+    let conn = rusqlite::Connection::open(s.path()).unwrap();
+    let n: i64 = conn
+        .query_row("SELECT COUNT(*) FROM chat_session", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(n, 600);
+    drop(conn);
+    assert_eq!(
+        s.read(|tx| tx.messages(SessionId(600), MessageId(0), 10))
+            .unwrap()
+            .len(),
+        1
+    );
+}
