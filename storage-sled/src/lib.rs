@@ -61,6 +61,7 @@ pub mod bench_support;
 mod engine;
 mod keys;
 mod overlay;
+mod queue_cache;
 mod rows;
 mod schema;
 pub mod testing;
@@ -97,8 +98,10 @@ pub struct SledStorage {
     engine: Engine,
     /// Writers queue here, in arrival order.
     writer: FairMutex<()>,
-    /// Readers share it; a commit takes it exclusively.
-    gate: RwLock<()>,
+    /// Readers (and a writer's closure) share it; a commit takes it
+    /// exclusively. It guards the in-memory copy of the queue index, which
+    /// changes together with the tree.
+    gate: RwLock<queue_cache::QueueCache>,
     durability: Durability,
 }
 
@@ -192,10 +195,11 @@ impl SledStorage {
         };
         let engine = Engine::new(db, path)?;
         schema::prepare(&engine, path, options.migrate)?;
+        let queue = queue_cache::QueueCache::load(&engine)?;
         Ok(SledStorage {
             engine,
             writer: FairMutex::new(()),
-            gate: RwLock::new(()),
+            gate: RwLock::new(queue),
             durability: options.durability,
         })
     }
@@ -216,22 +220,29 @@ impl SledStorage {
 
 impl Storage for SledStorage {
     fn read_tx(&self, f: &mut dyn FnMut(&dyn ReadTx) -> Result<()>) -> Result<()> {
-        let _shared = self.gate.read();
+        let shared = self.gate.read();
         self.engine.check()?;
-        f(&Tx::new(&self.engine))
+        f(&Tx::with_queue_cache(&self.engine, &shared))
     }
 
     fn write_tx(&self, f: &mut dyn FnMut(&mut dyn WriteTx) -> Result<()>) -> Result<()> {
         let _writer = self.writer.lock();
         self.engine.check()?;
-        let mut tx = Tx::new(&self.engine);
-        f(&mut tx)?;
-        let overlay = tx.into_overlay();
+        // The closure reads the queue index's copy under the shared gate;
+        // no other writer can change it meanwhile (the writer mutex).
+        let overlay = {
+            let shared = self.gate.read();
+            let mut tx = Tx::with_queue_cache(&self.engine, &shared);
+            f(&mut tx)?;
+            tx.into_overlay()
+        };
         if overlay.is_empty() {
             return Ok(());
         }
-        let _exclusive = self.gate.write();
+        let queue_writes = queue_cache::QueueCache::writes_of(&overlay);
+        let mut exclusive = self.gate.write();
         self.engine.apply(overlay.into_batch())?;
+        exclusive.apply(queue_writes);
         if self.durability == Durability::Durable {
             // Visible but maybe not on disk: refuse further work rather than
             // let anyone act on it.

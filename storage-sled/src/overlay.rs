@@ -46,6 +46,17 @@ impl Overlay {
         }
     }
 
+    /// The pending writes with keys in `bounds`, in key order.
+    pub(crate) fn writes_in(
+        &self,
+        bounds: (Bound<Vec<u8>>, Bound<Vec<u8>>),
+    ) -> Vec<(Vec<u8>, Option<Vec<u8>>)> {
+        self.writes
+            .range(bounds)
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect()
+    }
+
     /// Records an insert or replace.
     pub(crate) fn put(&mut self, key: Vec<u8>, value: Vec<u8>) {
         self.writes.insert(key, Some(value));

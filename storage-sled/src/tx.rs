@@ -7,6 +7,7 @@ mod events;
 use crate::engine::Engine;
 use crate::keys::{self, Key, after_in, all_in, i32_bytes, i32_from};
 use crate::overlay::{Overlay, Pending};
+use crate::queue_cache::QueueCache;
 use crate::rows;
 use chatdesk::model::{
     EventRecord, MemberRecord, MessageRecord, PresenceRecord, SessionRecord, TopicRecord,
@@ -24,6 +25,8 @@ type Decoder<T> = fn(&[u8], &[u8]) -> Result<T>;
 #[derive(Debug)]
 pub(crate) struct Tx<'a> {
     engine: &'a Engine,
+    /// The in-memory copy of the queue index, where the store has one.
+    queue: Option<&'a QueueCache>,
     overlay: Overlay,
 }
 
@@ -126,6 +129,17 @@ impl<'a> Tx<'a> {
     pub(crate) fn new(engine: &'a Engine) -> Self {
         Tx {
             engine,
+            queue: None,
+            overlay: Overlay::new(),
+        }
+    }
+
+    /// A transaction reading the queue index from `queue` (which must match
+    /// the tree: the store's gate keeps them together).
+    pub(crate) fn with_queue_cache(engine: &'a Engine, queue: &'a QueueCache) -> Self {
+        Tx {
+            engine,
+            queue: Some(queue),
             overlay: Overlay::new(),
         }
     }
@@ -140,7 +154,10 @@ impl<'a> Tx<'a> {
         match self.overlay.get(key) {
             Pending::Put(v) => Ok(Some(v.to_vec())),
             Pending::Deleted => Ok(None),
-            Pending::Untouched => Ok(self.engine.get(key)?.map(|v| v.to_vec())),
+            Pending::Untouched => match self.queue {
+                Some(cache) if QueueCache::holds(key) => Ok(cache.get(key).map(<[u8]>::to_vec)),
+                _ => Ok(self.engine.get(key)?.map(|v| v.to_vec())),
+            },
         }
     }
 
