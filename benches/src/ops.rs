@@ -928,9 +928,11 @@ pub fn feed_pairs() -> Vec<Pair> {
     out
 }
 
-/// Queue position and pick-up-first at 100 000 queued over 100 queued, and
-/// with 1 000 000 closed sessions of history over none (the relaxed modes
-/// for the disk backends; sizes divided by 1 000 in quick mode).
+/// Queue position and pick-up-first at 10 000 and 100 000 queued over 100
+/// queued; then queue position, pick-up-first, pick-up, add-message and
+/// get-entity with 1 000 000 closed sessions of history over none (the
+/// relaxed modes for the disk backends; sizes divided by 1 000 in quick
+/// mode).
 pub fn scaling_pairs() -> Vec<Pair> {
     let mut out = Vec::new();
     let backends = [
@@ -963,11 +965,17 @@ pub fn scaling_pairs() -> Vec<Pair> {
                     target: 2.0,
                 });
             }
-            let plain = Spec {
-                queued: 100,
-                target,
-                ..Spec::default()
-            };
+        }
+    }
+    for op in [
+        Op::QueuePosition,
+        Op::PickUpFirst,
+        Op::PickUp,
+        Op::AddMessage,
+        Op::GetEntity,
+    ] {
+        for backend in backends {
+            let plain = op.fixture();
             let history = Spec {
                 history: size(history_size()),
                 ..plain
