@@ -890,9 +890,56 @@ fn target(op: Op, backend: Backend) -> f64 {
     }
 }
 
-/// Every operation / baseline pair, then the scaling and history pairs.
+impl<S: crate::Subject> Side for crate::Drained<S> {
+    fn run(&mut self, iters: u64) -> Duration {
+        crate::Drained::run(self, iters)
+    }
+}
+
+/// `create_chat_session_for_topic` next to its raw baseline
+/// ([`crate::Service`] and [`crate::raw_memory`], [`crate::raw_sqlite`],
+/// [`crate::raw_sled`] under [`crate::Drained`], as the criterion bench
+/// `create_session` measures them).
+pub fn create_pairs() -> Vec<Pair> {
+    use crate::raw_memory::RawMemory;
+    use crate::raw_sled::RawSled;
+    use crate::raw_sqlite::RawSqlite;
+    use crate::{Drained, Service};
+    Backend::ALL
+        .into_iter()
+        .map(|backend| {
+            let (a, b): (SideMaker, SideMaker) = match backend {
+                Backend::Memory => (
+                    Box::new(|| Box::new(Drained::new(Service::memory()))),
+                    Box::new(|| Box::new(Drained::new(RawMemory::new()))),
+                ),
+                Backend::Sqlite(d) => (
+                    Box::new(move || Box::new(Drained::new(Service::sqlite(d)))),
+                    Box::new(move || Box::new(Drained::new(RawSqlite::new(d)))),
+                ),
+                Backend::Sled(d) => (
+                    Box::new(move || Box::new(Drained::new(Service::sled(d)))),
+                    Box::new(move || Box::new(Drained::new(RawSled::new(d)))),
+                ),
+            };
+            Pair {
+                name: format!("create_{}", backend.name()),
+                a,
+                b,
+                // The issue gives create the targets of pick up and add message.
+                target: target(Op::PickUp, backend),
+            }
+        })
+        .collect()
+}
+
+/// Builds one side of a pair.
+type SideMaker = Box<dyn Fn() -> Box<dyn Side>>;
+
+/// Every operation / baseline pair (create first), then the scaling,
+/// history and change-feed pairs.
 pub fn pairs() -> Vec<Pair> {
-    let mut out = Vec::new();
+    let mut out = create_pairs();
     for op in Op::ALL {
         for backend in Backend::ALL {
             let spec = op.fixture();
