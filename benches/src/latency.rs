@@ -54,6 +54,7 @@
 use crate::ops::Backend;
 use crate::{open_sled, open_sqlite, request, seed, sqlite_file, staff, temp_dir};
 use chatdesk::model::MessageRecord;
+use chatdesk::testkit::rng::Rng;
 use chatdesk::{
     ChatDesk, ChatMessage, ChatMessageSpecialType, ChatMessageType, ChatSessionStatus, Context,
     Durability, Error, MemoryStorage, MessageId, SessionId, Storage, StorageExt, TopicId, UserId,
@@ -532,29 +533,6 @@ pub fn run(backend: Backend, threads: usize, ops: usize) -> Report {
 
 // --------------------------------------------------------------- workload --
 
-struct Rng(u64);
-
-impl Rng {
-    fn new(seed: u64) -> Self {
-        Rng(0x9E37_79B9_7F4A_7C15 ^ seed.wrapping_add(1).wrapping_mul(0x2545_F491_4F6C_DD1D))
-    }
-
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
-    }
-
-    fn coin(&mut self) -> bool {
-        self.next() & 1 == 0
-    }
-}
-
 /// A chat the thread's agent serves.
 struct Chat {
     id: SessionId,
@@ -608,7 +586,7 @@ fn worker<S: Storage>(
     keys: &Keys,
     start: &Barrier,
 ) -> ThreadLog {
-    let mut rng = Rng::new(k as u64);
+    let mut rng = Rng::seeded(k as u64);
     let agent_id = AGENTS[k % AGENTS.len()];
     let agent = Context::agent(agent_id);
     let input = request();

@@ -3,6 +3,7 @@
 
 mod common;
 
+use chatdesk::testkit::rng::Rng;
 use chatdesk::wire::ChatSessionStatus;
 use chatdesk::{
     Error, IdKind, MemoryStorage, MessageId, ReadTx, Storage, StorageExt, TopicId, UserId, WriteTx,
@@ -11,24 +12,6 @@ use chatdesk::{Result, SessionId};
 use chatdesk_sled::testing::temp_store;
 use common::*;
 use std::fmt::Write as _;
-
-/// xorshift: deterministic, no extra dependency.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn below(&mut self, n: u64) -> i32 {
-        i32::try_from(self.next() % n).unwrap_or(0)
-    }
-    fn chance(&mut self, percent: u64) -> bool {
-        self.next() % 100 < percent
-    }
-}
 
 #[derive(Debug, Clone)]
 enum Op {
@@ -45,26 +28,24 @@ enum Op {
 }
 
 fn random_op(r: &mut Rng) -> Op {
-    match r.below(20) {
-        0 => Op::Id(IdKind::ALL[usize::try_from(r.below(4)).unwrap_or(0)]),
-        1 => Op::PutTopic(r.below(4)),
-        2 => Op::DeleteTopic(r.below(4)),
-        3 => Op::PutMember(r.below(4), r.below(4)),
-        4 => Op::DeleteMember(r.below(4), r.below(4)),
-        5 => Op::PutPresence(r.below(4)),
-        6 | 7 => Op::DeleteSession(r.below(12)),
-        8..=10 => Op::PutMessage(r.below(12), r.below(6)),
-        11..=13 => Op::Probe(r.next()),
+    match r.int(20) {
+        0 => Op::Id(IdKind::ALL[usize::try_from(r.int(4)).unwrap_or(0)]),
+        1 => Op::PutTopic(r.int(4)),
+        2 => Op::DeleteTopic(r.int(4)),
+        3 => Op::PutMember(r.int(4), r.int(4)),
+        4 => Op::DeleteMember(r.int(4), r.int(4)),
+        5 => Op::PutPresence(r.int(4)),
+        6 | 7 => Op::DeleteSession(r.int(12)),
+        8..=10 => Op::PutMessage(r.int(12), r.int(6)),
+        11..=13 => Op::Probe(r.next_u64()),
         _ => {
-            let mut s = session(r.below(12), r.below(3));
-            s.status = ChatSessionStatus::from_code(r.below(12)).unwrap_or_default();
-            s.user = r.chance(70).then(|| UserId(r.below(3)));
+            let mut s = session(r.int(12), r.int(3));
+            s.status = ChatSessionStatus::from_code(r.int(12)).unwrap_or_default();
+            s.user = r.chance(70).then(|| UserId(r.int(3)));
             s.chatbot_is_active = r.chance(20);
-            s.queue_seq = r
-                .chance(80)
-                .then(|| u64::try_from(r.below(10)).unwrap_or(0));
-            s.key_hash = key_hash(r.below(14));
-            s.rank = r.below(5);
+            s.queue_seq = r.chance(80).then(|| u64::try_from(r.int(10)).unwrap_or(0));
+            s.key_hash = key_hash(r.int(14));
+            s.rank = r.int(5);
             Op::PutSession(Box::new(s))
         }
     }
@@ -75,7 +56,7 @@ fn probe(tx: &dyn ReadTx, seed: u64) -> Result<String> {
     let mut r = Rng(seed | 1);
     let mut out = String::new();
     let w = &mut out;
-    let lim = |r: &mut Rng| usize::try_from(r.below(5)).unwrap_or(0);
+    let lim = |r: &mut Rng| usize::try_from(r.int(5)).unwrap_or(0);
     let _ = writeln!(w, "topics {:?}", tx.topics()?);
     let _ = writeln!(w, "members {:?}", tx.all_members()?);
     let _ = writeln!(w, "presences {:?}", tx.presences()?);
@@ -84,21 +65,21 @@ fn probe(tx: &dyn ReadTx, seed: u64) -> Result<String> {
         let _ = writeln!(w, "topic {i} {:?}", tx.topic(TopicId(i))?);
         let _ = writeln!(w, "tm {i} {:?}", tx.topic_members(TopicId(i))?);
         let _ = writeln!(w, "um {i} {:?}", tx.user_memberships(UserId(i))?);
-        let _ = writeln!(w, "m {i} {:?}", tx.member(TopicId(i), UserId(r.below(4)))?);
+        let _ = writeln!(w, "m {i} {:?}", tx.member(TopicId(i), UserId(r.int(4)))?);
         let _ = writeln!(w, "p {i} {:?}", tx.presence(UserId(i))?);
         let _ = writeln!(w, "active {i} {:?}", tx.active_sessions(UserId(i))?);
         let t = TopicId(i);
         let _ = writeln!(w, "qlen {i} {:?}", tx.queue_len(t)?);
-        let seq = u64::try_from(r.below(11)).unwrap_or(0);
+        let seq = u64::try_from(r.int(11)).unwrap_or(0);
         let _ = writeln!(w, "qcb {i} {seq} {:?}", tx.queue_count_before(t, seq)?);
-        let (after, l) = (u64::try_from(r.below(10)).unwrap_or(0), lim(&mut r));
+        let (after, l) = (u64::try_from(r.int(10)).unwrap_or(0), lim(&mut r));
         let _ = writeln!(w, "q {i} {:?}", tx.queue(t, after, l)?);
-        let (after, l) = (SessionId(r.below(12) - 1), lim(&mut r));
+        let (after, l) = (SessionId(r.int(12) - 1), lim(&mut r));
         let _ = writeln!(w, "ts {i} {:?}", tx.topic_sessions(t, after, l)?);
     }
     for code in 0..12 {
         let status = ChatSessionStatus::from_code(code).unwrap_or_default();
-        let (after, l) = (SessionId(r.below(12) - 1), lim(&mut r));
+        let (after, l) = (SessionId(r.int(12) - 1), lim(&mut r));
         let _ = writeln!(
             w,
             "bs {code} {:?}",
@@ -107,7 +88,7 @@ fn probe(tx: &dyn ReadTx, seed: u64) -> Result<String> {
     }
     for id in 0..12 {
         let _ = writeln!(w, "s {id} {:?}", tx.session(SessionId(id))?);
-        let (after, l) = (MessageId(r.below(6) - 1), lim(&mut r));
+        let (after, l) = (MessageId(r.int(6) - 1), lim(&mut r));
         let _ = writeln!(w, "msgs {id} {:?}", tx.messages(SessionId(id), after, l)?);
     }
     for k in 0..14 {
@@ -153,7 +134,7 @@ fn sled_agrees_with_the_memory_backend() {
         let memory = MemoryStorage::new();
         let sled = temp_store();
         for step in 0..150 {
-            let n = 1 + r.below(8);
+            let n = 1 + r.int(8);
             let ops: Vec<Op> = (0..n).map(|_| random_op(&mut r)).collect();
             let fail = r.chance(15);
             let (want_log, want) = run(&memory, &ops, fail);
@@ -164,7 +145,7 @@ fn sled_agrees_with_the_memory_backend() {
                 "seed {seed} step {step}"
             );
             assert_eq!(want_log, got_log, "seed {seed} step {step}: {ops:?}");
-            let seed2 = r.next();
+            let seed2 = r.next_u64();
             let want = memory.read(|tx| probe(tx, seed2)).unwrap();
             let got = sled.read(|tx| probe(tx, seed2)).unwrap();
             assert_eq!(want, got, "seed {seed} step {step} after commit");

@@ -4,6 +4,7 @@
 
 use super::Fixture;
 use super::lifecycle::{Kind, agent, cust, kind, text};
+use super::rng::Rng;
 use crate::storage::{ReadTx, Storage, StorageExt};
 use crate::wire::{ChatMessageSpecialType as Sp, ChatMessageType};
 use crate::{ChatSessionStatus, MessageId, SessionId, TopicId, UserId};
@@ -25,17 +26,6 @@ struct Acked {
     accepts: usize,
     rejects: usize,
     closes: usize,
-}
-
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self, n: usize) -> usize {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        usize::try_from(self.0 % n as u64).unwrap()
-    }
 }
 
 fn allowed<T>(r: &crate::Result<T>) -> bool {
@@ -112,8 +102,8 @@ pub fn agents_and_customers_in_parallel<S: Storage>(store: S) {
             let d = &fx.desk;
             let mut mine: Vec<SessionId> = Vec::new();
             for iter in 0..ITERATIONS {
-                let any = sessions[rng.next(SESSIONS)].0;
-                match rng.next(7) {
+                let any = sessions[rng.below(SESSIONS)].0;
+                match rng.below(7) {
                     0 => {
                         let r = d.pick_up_first_chat_session(&me);
                         assert!(allowed(&r), "{r:?}");
@@ -132,8 +122,8 @@ pub fn agents_and_customers_in_parallel<S: Storage>(store: S) {
                         }
                     }
                     3 if !mine.is_empty() => {
-                        let id = mine[rng.next(mine.len())];
-                        let to = AGENTS[rng.next(AGENTS.len())];
+                        let id = mine[rng.below(mine.len())];
+                        let to = AGENTS[rng.below(AGENTS.len())];
                         let r = d.transfer_chat_session(&me, id, UserId(to));
                         assert!(allowed(&r), "{r:?}");
                     }
@@ -148,12 +138,12 @@ pub fn agents_and_customers_in_parallel<S: Storage>(store: S) {
                             .filter(|s| s.transfer_to == Some(UserId(user)))
                             .map(|s| s.id)
                             .collect();
-                        let any = if pending.is_empty() || rng.next(4) == 0 {
+                        let any = if pending.is_empty() || rng.below(4) == 0 {
                             any
                         } else {
-                            pending[rng.next(pending.len())]
+                            pending[rng.below(pending.len())]
                         };
-                        if rng.next(3) == 0 {
+                        if rng.below(3) == 0 {
                             let r = d.reject_chat_session_transfer(&me, any);
                             assert!(allowed(&r), "{r:?}");
                             if r.is_ok() {
@@ -169,15 +159,15 @@ pub fn agents_and_customers_in_parallel<S: Storage>(store: S) {
                         }
                     }
                     5 if !mine.is_empty() => {
-                        let id = mine[rng.next(mine.len())];
+                        let id = mine[rng.below(mine.len())];
                         let r = d.add_chat_message(&me, id, &text("agent"));
                         assert!(allowed(&r), "{r:?}");
                         if r.is_ok() {
                             note(&acked, id, |a| a.agent += 1);
                         }
                     }
-                    6 if !mine.is_empty() && rng.next(2) == 0 => {
-                        let id = mine[rng.next(mine.len())];
+                    6 if !mine.is_empty() && rng.below(2) == 0 => {
+                        let id = mine[rng.below(mine.len())];
                         let r = d.close_chat_session(&me, id);
                         assert!(allowed(&r), "{r:?}");
                         if r.is_ok() {
@@ -207,13 +197,13 @@ pub fn agents_and_customers_in_parallel<S: Storage>(store: S) {
             let mut rng = Rng(0xD1B5_4A32_D192_ED03 ^ (j as u64 + 1));
             let own: Vec<_> = sessions.iter().skip(j).step_by(CUSTOMER_THREADS).collect();
             for _ in 0..ITERATIONS {
-                let (id, key, _) = own[rng.next(own.len())];
+                let (id, key, _) = own[rng.below(own.len())];
                 let r = fx.desk.add_chat_message(&cust(key), *id, &text("customer"));
                 assert!(allowed(&r), "{r:?}");
                 if r.is_ok() {
                     note(&acked, *id, |a| a.customer += 1);
                 }
-                if rng.next(4) == 0 {
+                if rng.below(4) == 0 {
                     let r = fx
                         .desk
                         .get_chat_messages(&cust(key), *id, MessageId(0), 500);

@@ -17,6 +17,7 @@ pub mod messages;
 pub mod model;
 pub mod queries;
 pub mod rights;
+pub mod rng;
 pub mod save;
 pub mod sessions;
 pub mod storage;
@@ -39,6 +40,8 @@ macro_rules! conformance_suite {
             storage::indexes_follow_session_changes,
             storage::delete_session_removes_messages,
             storage::sessions_cross_open_and_ended,
+            storage::active_ranks_and_queue_counts,
+            storage::messages_in_id_order_and_replaced,
             storage::readers_see_committed_snapshots,
             topics::topic_ids_start_at_one_and_zero_creates,
             topics::topic_save_refusals,

@@ -320,6 +320,89 @@ pub fn sessions_cross_open_and_ended<S: Storage>(store: S) {
         .unwrap();
 }
 
+/// `active_ranks` lists (id, rank) of a user's active sessions, and
+/// `queue_index_sum` answers for any node what the counted index says: the
+/// number of queued sequences in the node's range.
+pub fn active_ranks_and_queue_counts<S: Storage>(store: S) {
+    use crate::queue_index::{TOTAL_NODE, node_range, prefix_nodes, update_nodes};
+    let seqs = [1u64, 2, 3, 7, 8, 9, 100, 1023, 1024];
+    store
+        .write(|tx| {
+            for (i, seq) in (1..).zip(seqs) {
+                let mut s = record(i, 1, ChatSessionStatus::InQueue);
+                s.queue_seq = Some(seq);
+                tx.put_session(&s)?;
+            }
+            for (id, user, rank) in [(20, 5, 2), (21, 5, 1), (22, 6, 1)] {
+                let mut s = record(id, 1, ChatSessionStatus::CustomerLast);
+                s.user = Some(UserId(user));
+                s.rank = rank;
+                tx.put_session(&s)?;
+            }
+            Ok(())
+        })
+        .unwrap();
+    store
+        .read(|tx| {
+            assert_eq!(
+                tx.active_ranks(UserId(5))?,
+                vec![(SessionId(20), 2), (SessionId(21), 1)]
+            );
+            assert_eq!(tx.active_ranks(UserId(7))?, vec![]);
+            let mut nodes = vec![0, TOTAL_NODE, 5, 6, 12, 64, 96, 1 << 20];
+            for q in seqs {
+                nodes.extend(prefix_nodes(q));
+                nodes.extend(update_nodes(q)?);
+            }
+            for node in nodes {
+                let (low, high) = node_range(node);
+                let want = seqs.iter().filter(|q| low < **q && **q <= high).count();
+                assert_eq!(
+                    tx.queue_index_sum(TopicId(1), &[node])?,
+                    i64::try_from(want).unwrap(),
+                    "node {node}"
+                );
+            }
+            assert_eq!(tx.queue_index_sum(TopicId(2), &[TOTAL_NODE])?, 0);
+            Ok(())
+        })
+        .unwrap();
+}
+
+/// Messages come back in id order whatever order they were written in, and
+/// writing an existing id replaces it.
+pub fn messages_in_id_order_and_replaced<S: Storage>(store: S) {
+    store
+        .write(|tx| {
+            tx.put_session(&record(1, 1, ChatSessionStatus::CustomerLast))?;
+            for id in [3, 1, 5, 2] {
+                tx.put_message(&message(id, 1))?;
+            }
+            let mut again = message(2, 1);
+            again.text = "replaced".into();
+            again.read_by_customer = true;
+            tx.put_message(&again)
+        })
+        .unwrap();
+    store
+        .read(|tx| {
+            let all = tx.messages(SessionId(1), MessageId(0), 10)?;
+            let ids: Vec<i32> = all.iter().map(|m| m.id.0).collect();
+            assert_eq!(ids, vec![1, 2, 3, 5]);
+            assert_eq!(all[1].text, "replaced");
+            assert!(all[1].read_by_customer);
+            let page: Vec<i32> = tx
+                .messages(SessionId(1), MessageId(2), 2)?
+                .iter()
+                .map(|m| m.id.0)
+                .collect();
+            assert_eq!(page, vec![3, 5]);
+            assert!(tx.messages(SessionId(1), MessageId(5), 10)?.is_empty());
+            Ok(())
+        })
+        .unwrap();
+}
+
 pub fn readers_see_committed_snapshots<S: Storage>(store: S) {
     // A reader running while a writer is inside its closure sees the state
     // before the write, never half of it.

@@ -6,6 +6,7 @@
 //! equal to what was acknowledged.
 
 use super::Fixture;
+use super::rng::Rng;
 use crate::storage::{ReadTx, Storage, StorageExt};
 use crate::wire::{ChatMessage, ChatMessageSpecialType, ChatMessageType};
 use crate::{ChatSessionStatus, Context, MessageId, SessionId, TopicId, UserId};
@@ -18,20 +19,6 @@ const THREADS: u64 = 8;
 /// Operations per thread (8 × 60 = 480 per backend).
 const OPS_PER_THREAD: usize = 60;
 const AGENTS: i32 = 4;
-
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn below(&mut self, n: usize) -> usize {
-        usize::try_from(self.next() % u64::try_from(n.max(1)).unwrap_or(1)).unwrap_or(0)
-    }
-}
 
 /// What the threads were told succeeded.
 #[derive(Default)]

@@ -27,41 +27,7 @@ pub fn long() -> bool {
     std::env::var("CHATDESK_LONG").is_ok_and(|v| v == "1")
 }
 
-/// A small xorshift generator (no dependency; the seed is printed on failure).
-#[derive(Debug, Clone)]
-pub struct Rng(pub u64);
-
-impl Rng {
-    /// A seed from the clock and the process id, or `CHATDESK_SEED` if set.
-    pub fn from_env_or_time() -> Rng {
-        if let Some(s) = std::env::var("CHATDESK_SEED")
-            .ok()
-            .and_then(|s| s.parse().ok())
-        {
-            return Rng(s);
-        }
-        let t = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(1, |d| d.as_nanos() as u64);
-        Rng((t ^ (u64::from(std::process::id()) << 32)) | 1)
-    }
-
-    pub fn next_u64(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-
-    pub fn below(&mut self, n: usize) -> usize {
-        usize::try_from(self.next_u64() % n as u64).unwrap()
-    }
-
-    /// A value in `lo..hi`.
-    pub fn range(&mut self, lo: u64, hi: u64) -> u64 {
-        lo + self.next_u64() % (hi - lo)
-    }
-}
+pub use super::rng::Rng;
 
 /// Two topics, the first with a welcome message (so that a pick-up writes a
 /// message too, which the checks use to see a pick-up whole or not at all);
