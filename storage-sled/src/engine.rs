@@ -2,8 +2,11 @@
 //! errors, and a panic inside sled (its answer to some damaged files) becomes
 //! `Corrupt` and poisons the handle instead of unwinding into the host.
 
+use crate::keys::{HISTORY_TREE, Shelf};
+use crate::overlay::Writes;
 use chatdesk::{Error, Result, StorageError};
 use sled::IVec;
+use sled::Transactional;
 use std::ops::Bound;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -15,6 +18,9 @@ pub(crate) type Entry = Result<(IVec, IVec)>;
 #[derive(Debug)]
 pub(crate) struct Engine {
     db: sled::Db,
+    /// The history tree ([`Shelf::History`]), opened by [`Engine::open_history`]
+    /// once the store's version allows it (opening creates it).
+    history: Option<sled::Tree>,
     /// sled's log file (`db` in the store's directory), synced after every
     /// flush: on Linux sled 0.34 writes its log with `sync_file_range`,
     /// which flushes neither the drive's write cache nor the file's
@@ -60,6 +66,7 @@ impl Engine {
         })?;
         Ok(Engine {
             db,
+            history: None,
             log,
             poisoned: AtomicBool::new(false),
         })
@@ -99,17 +106,56 @@ impl Engine {
         }
     }
 
-    /// A point read of the committed tree.
-    pub(crate) fn get(&self, key: &[u8]) -> Result<Option<IVec>> {
-        self.guard("reading", || self.db.get(key))
+    /// Opens (creating it if need be) the history tree.
+    pub(crate) fn open_history(&mut self) -> Result<()> {
+        let tree = self.guard("opening the history tree", || {
+            self.db.open_tree(HISTORY_TREE)
+        })?;
+        self.history = Some(tree);
+        Ok(())
     }
 
-    /// An ordered scan of the committed tree.
+    /// The tree of `shelf`.
+    fn tree(&self, shelf: Shelf) -> Result<&sled::Tree> {
+        match shelf {
+            Shelf::Open => Ok(&self.db),
+            Shelf::History => self.history.as_ref().ok_or_else(|| {
+                Error::Storage(StorageError::new(
+                    "sled",
+                    "reading the history tree",
+                    std::io::Error::other("the history tree is not open yet"),
+                ))
+            }),
+        }
+    }
+
+    /// A point read of the committed default tree.
+    pub(crate) fn get(&self, key: &[u8]) -> Result<Option<IVec>> {
+        self.get_in(Shelf::Open, key)
+    }
+
+    /// A point read of the committed tree of `shelf`.
+    pub(crate) fn get_in(&self, shelf: Shelf, key: &[u8]) -> Result<Option<IVec>> {
+        let tree = self.tree(shelf)?;
+        self.guard("reading", || tree.get(key))
+    }
+
+    /// An ordered scan of the committed default tree.
     pub(crate) fn range(
         &self,
         bounds: (Bound<Vec<u8>>, Bound<Vec<u8>>),
     ) -> Result<impl Iterator<Item = Entry> + '_> {
-        let mut iter = self.guard("starting a scan", || Ok(self.db.range(bounds)))?;
+        self.range_in(Shelf::Open, bounds)
+    }
+
+    /// An ordered scan of the committed tree of `shelf`.
+    pub(crate) fn range_in(
+        &self,
+        shelf: Shelf,
+        bounds: (Bound<Vec<u8>>, Bound<Vec<u8>>),
+    ) -> Result<impl Iterator<Item = Entry> + '_> {
+        let tree = self.tree(shelf)?;
+        let mut iter = self.guard("starting a scan", || Ok(tree.range(bounds)))?;
         Ok(std::iter::from_fn(move || {
             match catch_unwind(AssertUnwindSafe(|| iter.next())) {
                 Ok(None) => None,
@@ -125,18 +171,58 @@ impl Engine {
         }))
     }
 
-    /// Whether the default tree is empty and no other tree exists.
+    /// Whether the default tree is empty and no other tree exists but an
+    /// empty history tree.
     pub(crate) fn is_blank(&self) -> Result<bool> {
-        let others = self.guard("listing trees", || Ok(self.db.tree_names()))?;
-        let default_only = others.iter().all(|n| n.as_ref() == b"__sled__default");
-        Ok(default_only && self.guard("checking for data", || Ok(self.db.is_empty()))?)
+        let names = self.guard("listing trees", || Ok(self.db.tree_names()))?;
+        for name in names {
+            let blank = match name.as_ref() {
+                b"__sled__default" => true,
+                // Only an existing tree is opened here: nothing is created.
+                n if n == HISTORY_TREE => self
+                    .guard("checking the history tree", || self.db.open_tree(n))?
+                    .is_empty(),
+                _ => false,
+            };
+            if !blank {
+                return Ok(false);
+            }
+        }
+        self.guard("checking for data", || Ok(self.db.is_empty()))
     }
 
-    /// Applies `batch` atomically. On failure the handle is poisoned: whether
-    /// sled applied it is not known.
-    pub(crate) fn apply(&self, batch: sled::Batch) -> Result<()> {
-        self.guard("committing", || self.db.apply_batch(batch))
-            .inspect_err(|_| self.poison())
+    /// Applies a transaction's writes atomically: one sled batch when they
+    /// touch one tree, one sled transaction over both trees (also atomic
+    /// across a crash) when a session moves between them. On failure the
+    /// handle is poisoned: whether sled applied them is not known.
+    pub(crate) fn apply(&self, writes: Writes) -> Result<()> {
+        let Writes { open, history } = writes;
+        let result = if history.is_empty() {
+            self.guard("committing", || self.db.apply_batch(open.into_batch()))
+        } else {
+            let tree = self.tree(Shelf::History)?;
+            if open.is_empty() {
+                self.guard("committing", || tree.apply_batch(history.into_batch()))
+            } else {
+                let (open, history) = (open.into_batch(), history.into_batch());
+                self.guard("committing", || {
+                    (&*self.db, tree)
+                        .transaction(|(o, h)| {
+                            o.apply_batch(&open)?;
+                            h.apply_batch(&history)?;
+                            Ok::<(), sled::transaction::ConflictableTransactionError<()>>(())
+                        })
+                        .map_err(|e| match e {
+                            sled::transaction::TransactionError::Storage(e) => e,
+                            // The closure never aborts.
+                            sled::transaction::TransactionError::Abort(()) => {
+                                sled::Error::Unsupported("an aborted commit".to_owned())
+                            }
+                        })
+                })
+            }
+        };
+        result.inspect_err(|_| self.poison())
     }
 
     /// Makes everything applied so far durable: sled's flush, then an

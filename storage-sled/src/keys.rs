@@ -1,5 +1,8 @@
 //! Key layout: one byte of prefix, then big-endian, order-preserving fields, so
-//! that every ordered access path is a range scan of the one tree.
+//! that every ordered access path is a range scan. Keys of ended sessions
+//! live in the history tree ([`Shelf`]), with the same layout: a scan that
+//! may cross both (all sessions, a topic's sessions) merges the two in key
+//! order.
 
 use chatdesk::IdKind;
 use std::ops::Bound;
@@ -36,6 +39,48 @@ pub(crate) const EVENT: u8 = 0x0E;
 pub(crate) const SETTING: u8 = 0x0F;
 /// Store metadata (the schema version key lives here).
 pub(crate) const META: u8 = 0xFF;
+
+/// The sled tree holding ended sessions (v4).
+pub(crate) const HISTORY_TREE: &[u8] = b"history";
+
+/// Which of the store's two trees a key lives in (v4).
+///
+/// Ended sessions (Closed, Finished, Deleted... everything that is not an
+/// open state) live with their rows, their key/status/topic index entries
+/// and their messages in the history tree; everything else (open sessions,
+/// queues, active sets, counters, topics, the feed...) in sled's default
+/// tree. A million closed chats then leave the tree every open session's
+/// reads and writes descend as small as it was (measured: a point read
+/// 0.42 → 0.25 µs beside 1 000 000 closed sessions in one tree or two).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Shelf {
+    /// sled's default tree.
+    Open,
+    /// The history tree.
+    History,
+}
+
+impl Shelf {
+    /// Both shelves, open first.
+    pub(crate) const BOTH: [Shelf; 2] = [Shelf::Open, Shelf::History];
+
+    /// The other shelf.
+    pub(crate) fn other(self) -> Shelf {
+        match self {
+            Shelf::Open => Shelf::History,
+            Shelf::History => Shelf::Open,
+        }
+    }
+
+    /// The shelf a session in `status` lives on.
+    pub(crate) fn of(status: chatdesk::wire::ChatSessionStatus) -> Shelf {
+        if chatdesk::model::status_is_open(status) {
+            Shelf::Open
+        } else {
+            Shelf::History
+        }
+    }
+}
 
 /// The key holding the store's magic and schema version.
 pub(crate) const SCHEMA_KEY: &[u8] = b"\xFFmeta/schema";

@@ -1,6 +1,7 @@
-//! The sled backend of chatdesk: one sled tree with prefixed, big-endian keys
-//! (ordered access paths are range scans), postcard rows with a version byte,
-//! and transactions built on a lock, an overlay and one atomic batch.
+//! The sled backend of chatdesk: prefixed, big-endian keys (ordered access
+//! paths are range scans) in two sled trees, one for ended sessions (the
+//! history) and one for everything else, postcard rows with a version byte,
+//! and transactions built on a lock, an overlay and one atomic commit.
 //!
 //! ```
 //! use chatdesk::{IdKind, Storage, StorageExt};
@@ -23,15 +24,23 @@
 //! - **Atomic**: a write transaction's closure runs once against an overlay of
 //!   its own pending writes; only when it returns `Ok` is the overlay applied,
 //!   as one `sled::Batch` (sled applies a batch entirely or not at all, also
-//!   across a crash). An `Err` drops the overlay: nothing was written, no id
+//!   across a crash), or, when a session moves between the two trees (it
+//!   ends or is reopened), as one sled transaction over both trees with the
+//!   same guarantee. An `Err` drops the overlay: nothing was written, no id
 //!   was used.
 //! - **Isolated**: writers queue on a fair mutex (served in arrival order), so
 //!   one closure runs at a time and reads a tree nobody else changes. Readers
 //!   hold a read lock for their whole closure; the commit (apply, then flush
 //!   in durable mode) holds the same lock exclusively, so a reader sees the
-//!   tree entirely before or entirely after a transaction. Sled's own
-//!   `Tree::transaction` is not used: it re-runs its closure on conflict and
-//!   cannot scan ranges.
+//!   trees entirely before or entirely after a transaction. Sled's
+//!   transactions only commit finished writes to both trees: the closure
+//!   never runs inside one (they re-run their closure on conflict and cannot
+//!   scan ranges).
+//! - **History apart**: ended sessions (their rows, key/status/topic index
+//!   entries and messages) live in the `history` tree, so a store of a
+//!   million closed chats keeps the tree every open session's operations
+//!   read and write as small as a new store's. A session moves (messages
+//!   included) when it ends or is reopened.
 //! - **Durable**: in [`Durability::Durable`] mode every commit is flushed
 //!   before the lock is released and the call returns, so no reader acts on
 //!   data a crash could take back. A flush is sled's `flush` followed by an
@@ -193,8 +202,8 @@ impl SledStorage {
                 )));
             }
         };
-        let engine = Engine::new(db, path)?;
-        schema::prepare(&engine, path, options.migrate)?;
+        let mut engine = Engine::new(db, path)?;
+        schema::prepare(&mut engine, path, options.migrate)?;
         let queue = queue_cache::QueueCache::load(&engine)?;
         Ok(SledStorage {
             engine,
@@ -230,18 +239,18 @@ impl Storage for SledStorage {
         self.engine.check()?;
         // The closure reads the queue index's copy under the shared gate;
         // no other writer can change it meanwhile (the writer mutex).
-        let overlay = {
+        let writes = {
             let shared = self.gate.read();
             let mut tx = Tx::with_queue_cache(&self.engine, &shared);
             f(&mut tx)?;
-            tx.into_overlay()
+            tx.into_writes()
         };
-        if overlay.is_empty() {
+        if writes.is_empty() {
             return Ok(());
         }
-        let queue_writes = queue_cache::QueueCache::writes_of(&overlay);
+        let queue_writes = queue_cache::QueueCache::writes_of(&writes.open);
         let mut exclusive = self.gate.write();
-        self.engine.apply(overlay.into_batch())?;
+        self.engine.apply(writes)?;
         exclusive.apply(queue_writes);
         if self.durability == Durability::Durable {
             // Visible but maybe not on disk: refuse further work rather than

@@ -15,6 +15,22 @@ pub(crate) struct Overlay {
     writes: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
 }
 
+/// A transaction's pending writes to each of the store's trees.
+#[derive(Debug, Default)]
+pub(crate) struct Writes {
+    /// To sled's default tree.
+    pub(crate) open: Overlay,
+    /// To the history tree.
+    pub(crate) history: Overlay,
+}
+
+impl Writes {
+    /// Whether nothing is pending.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.open.is_empty() && self.history.is_empty()
+    }
+}
+
 /// What the overlay knows about one key.
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) enum Pending<'a> {

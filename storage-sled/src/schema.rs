@@ -23,7 +23,8 @@
 //! transaction together with the new version number as one batch and flushes,
 //! so a crash during an upgrade leaves the store at N or at N+1, never in
 //! between, and the next open simply continues. v1 → v2 added the counted
-//! queue index; v2 → v3 the change feed and the settings map.
+//! queue index; v2 → v3 the change feed and the settings map; v3 → v4 moved
+//! ended sessions to their own tree, `history`.
 
 use crate::engine::Engine;
 use crate::keys::SCHEMA_KEY;
@@ -38,7 +39,7 @@ pub(crate) const MARKER_FILE: &str = "chatdesk-sled.marker";
 const MAGIC: &[u8; 8] = b"chatdesk";
 
 /// The schema version this build writes.
-pub(crate) const CURRENT: u32 = 3;
+pub(crate) const CURRENT: u32 = 4;
 
 /// One upgrade step, from `from` to `from + 1`.
 #[derive(Debug)]
@@ -59,7 +60,19 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         from: 2,
         run: add_change_feed,
     },
+    Migration {
+        from: 3,
+        run: move_history,
+    },
 ];
+
+/// v3 → v4: ended sessions move, with their index entries and messages, to
+/// the history tree (see [`crate::keys::Shelf`]). The whole move is one
+/// transaction: a store of a million closed chats needs their keys in
+/// memory once, while it upgrades.
+fn move_history(tx: &mut Tx<'_>) -> Result<()> {
+    tx.move_ended_sessions_to_history().map(|_| ())
+}
 
 /// v2 → v3: the change feed (`EVENT` keys) and the settings map (`SETTING`
 /// keys) are new prefixes that start empty (the feed starts off), so there is
@@ -114,7 +127,7 @@ fn parse(value: &[u8]) -> Result<u32> {
 /// Commits `tx` plus the version key set to `version`, durably.
 fn commit_version(engine: &Engine, mut tx: Tx<'_>, version: u32) -> Result<()> {
     tx.put_raw(SCHEMA_KEY.to_vec(), schema_value(version));
-    engine.apply(tx.into_overlay().into_batch())?;
+    engine.apply(tx.into_writes())?;
     engine.flush()
 }
 
@@ -138,8 +151,10 @@ fn write_marker(dir: &Path) -> Result<()> {
 }
 
 /// Checks the store's version; initialises an empty store and upgrades an
-/// older one when `migrate` is set.
-pub(crate) fn prepare(engine: &Engine, dir: &Path, migrate: bool) -> Result<()> {
+/// older one when `migrate` is set. The history tree is opened (created, in
+/// a new store) only once the store is known to be chatdesk's and of a
+/// version this build may write: a refused store is left as it was.
+pub(crate) fn prepare(engine: &mut Engine, dir: &Path, migrate: bool) -> Result<()> {
     let marked = dir.join(MARKER_FILE).exists();
     let Some(value) = engine.get(SCHEMA_KEY)? else {
         if engine.is_blank()? {
@@ -150,6 +165,7 @@ pub(crate) fn prepare(engine: &Engine, dir: &Path, migrate: bool) -> Result<()> 
                     dir.display()
                 )));
             }
+            engine.open_history()?;
             commit_version(engine, Tx::new(engine), CURRENT)?;
             return write_marker(dir);
         }
@@ -180,6 +196,8 @@ pub(crate) fn prepare(engine: &Engine, dir: &Path, migrate: bool) -> Result<()> 
             ),
         ));
     }
+    engine.open_history()?;
+    let engine = &*engine;
     while version < CURRENT {
         let step = MIGRATIONS
             .iter()

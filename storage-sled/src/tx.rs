@@ -5,8 +5,8 @@
 mod events;
 
 use crate::engine::Engine;
-use crate::keys::{self, Key, after_in, all_in, i32_bytes, i32_from};
-use crate::overlay::{Overlay, Pending};
+use crate::keys::{self, Key, Shelf, after_in, all_in, i32_bytes, i32_from};
+use crate::overlay::{Overlay, Pending, Writes};
 use crate::queue_cache::QueueCache;
 use crate::rows;
 use chatdesk::model::{
@@ -20,14 +20,19 @@ use std::ops::Bound;
 
 pub(crate) type Bounds = (Bound<Vec<u8>>, Bound<Vec<u8>>);
 type Decoder<T> = fn(&[u8], &[u8]) -> Result<T>;
+/// One entry of a scan through an overlay.
+type Entry = Result<(Vec<u8>, Vec<u8>)>;
 
-/// A transaction: the committed tree plus this transaction's pending writes.
+/// A transaction: the committed trees plus this transaction's pending writes.
 #[derive(Debug)]
 pub(crate) struct Tx<'a> {
     engine: &'a Engine,
     /// The in-memory copy of the queue index, where the store has one.
     queue: Option<&'a QueueCache>,
+    /// Pending writes to the default tree.
     overlay: Overlay,
+    /// Pending writes to the history tree.
+    history: Overlay,
 }
 
 /// Whether no key can lie within `b` (sled and `BTreeMap` dislike such ranges).
@@ -91,13 +96,26 @@ fn queue_prefix(topic: TopicId) -> Vec<u8> {
 
 /// Every index entry of `s`, from the record's own methods only.
 pub(crate) fn session_index(s: &SessionRecord) -> Vec<(Vec<u8>, Vec<u8>)> {
+    session_index_entries(s)
+        .into_iter()
+        .map(|(_, k, v)| (k, v))
+        .collect()
+}
+
+/// Every index entry of `s`, each with whether it lives beside the
+/// session's row (its key, status and topic entries: on the session's
+/// shelf) or always in the default tree (queue and active-set entries,
+/// which only open sessions have).
+fn session_index_entries(s: &SessionRecord) -> Vec<(bool, Vec<u8>, Vec<u8>)> {
     let id = i32_bytes(s.id.0).to_vec();
     let mut out = vec![
         (
+            true,
             Key::new(keys::SESSION_BY_KEY).bytes(&s.key_hash).build(),
             id.clone(),
         ),
         (
+            true,
             Key::new(keys::SESSION_BY_STATUS)
                 .i32(s.status.code())
                 .i32(s.id.0)
@@ -105,6 +123,7 @@ pub(crate) fn session_index(s: &SessionRecord) -> Vec<(Vec<u8>, Vec<u8>)> {
             Vec::new(),
         ),
         (
+            true,
             Key::new(keys::SESSION_BY_TOPIC)
                 .i32(s.topic.0)
                 .i32(s.id.0)
@@ -113,15 +132,43 @@ pub(crate) fn session_index(s: &SessionRecord) -> Vec<(Vec<u8>, Vec<u8>)> {
         ),
     ];
     if let Some(seq) = s.human_queue_seq() {
-        out.push((Key::new(keys::QUEUE).i32(s.topic.0).u64(seq).build(), id));
+        out.push((
+            false,
+            Key::new(keys::QUEUE).i32(s.topic.0).u64(seq).build(),
+            id,
+        ));
     }
     if let Some(user) = s.active_user() {
         out.push((
+            false,
             Key::new(keys::ACTIVE).i32(user.0).i32(s.id.0).build(),
             Vec::new(),
         ));
     }
     out
+}
+
+fn messages_prefix(session: SessionId) -> Vec<u8> {
+    Key::new(keys::MESSAGE).i32(session.0).build()
+}
+
+/// Two ordered entry streams (of different trees: no key is in both) merged
+/// in key order.
+fn merge_ordered<'a>(
+    a: impl Iterator<Item = Entry> + 'a,
+    b: impl Iterator<Item = Entry> + 'a,
+) -> impl Iterator<Item = Entry> + 'a {
+    let mut a = a.peekable();
+    let mut b = b.peekable();
+    std::iter::from_fn(move || {
+        let take_a = match (a.peek(), b.peek()) {
+            (None, None) => return None,
+            (Some(_), None) | (Some(Err(_)), _) => true,
+            (None, Some(_)) | (_, Some(Err(_))) => false,
+            (Some(Ok((ka, _))), Some(Ok((kb, _)))) => ka <= kb,
+        };
+        if take_a { a.next() } else { b.next() }
+    })
 }
 
 impl<'a> Tx<'a> {
@@ -131,6 +178,7 @@ impl<'a> Tx<'a> {
             engine,
             queue: None,
             overlay: Overlay::new(),
+            history: Overlay::new(),
         }
     }
 
@@ -141,22 +189,47 @@ impl<'a> Tx<'a> {
             engine,
             queue: Some(queue),
             overlay: Overlay::new(),
+            history: Overlay::new(),
         }
     }
 
     /// The pending writes, to commit.
-    pub(crate) fn into_overlay(self) -> Overlay {
-        self.overlay
+    pub(crate) fn into_writes(self) -> Writes {
+        Writes {
+            open: self.overlay,
+            history: self.history,
+        }
     }
 
-    /// A point read through the overlay.
+    fn pending(&self, shelf: Shelf) -> &Overlay {
+        match shelf {
+            Shelf::Open => &self.overlay,
+            Shelf::History => &self.history,
+        }
+    }
+
+    fn pending_mut(&mut self, shelf: Shelf) -> &mut Overlay {
+        match shelf {
+            Shelf::Open => &mut self.overlay,
+            Shelf::History => &mut self.history,
+        }
+    }
+
+    /// A point read of the default tree through the overlay.
     pub(crate) fn get_raw(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
-        match self.overlay.get(key) {
+        self.get_in(Shelf::Open, key)
+    }
+
+    /// A point read of `shelf`'s tree through its overlay.
+    fn get_in(&self, shelf: Shelf, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        match self.pending(shelf).get(key) {
             Pending::Put(v) => Ok(Some(v.to_vec())),
             Pending::Deleted => Ok(None),
             Pending::Untouched => match self.queue {
-                Some(cache) if QueueCache::holds(key) => Ok(cache.get(key).map(<[u8]>::to_vec)),
-                _ => Ok(self.engine.get(key)?.map(|v| v.to_vec())),
+                Some(cache) if shelf == Shelf::Open && QueueCache::holds(key) => {
+                    Ok(cache.get(key).map(<[u8]>::to_vec))
+                }
+                _ => Ok(self.engine.get_in(shelf, key)?.map(|v| v.to_vec())),
             },
         }
     }
@@ -166,14 +239,34 @@ impl<'a> Tx<'a> {
         self.overlay.put(key, value);
     }
 
-    /// Visits the entries in `bounds`, in key order, through the overlay,
-    /// until `f` returns `false`.
-    fn scan(&self, bounds: Bounds, mut f: impl FnMut(&[u8], &[u8]) -> Result<bool>) -> Result<()> {
+    /// The entries of `shelf`'s tree in `bounds`, in key order, through its
+    /// overlay.
+    fn entries_in(
+        &self,
+        shelf: Shelf,
+        bounds: Bounds,
+    ) -> Result<Box<dyn Iterator<Item = Entry> + '_>> {
         if is_empty_range(&bounds) {
-            return Ok(());
+            return Ok(Box::new(std::iter::empty()));
         }
-        let base = self.engine.range(bounds.clone())?;
-        for entry in self.overlay.merge(base, bounds) {
+        let base = self.engine.range_in(shelf, bounds.clone())?;
+        Ok(Box::new(self.pending(shelf).merge(base, bounds)))
+    }
+
+    /// The entries in `bounds` of both trees, in key order.
+    fn entries_both(&self, bounds: Bounds) -> Result<impl Iterator<Item = Entry> + '_> {
+        Ok(merge_ordered(
+            self.entries_in(Shelf::Open, bounds.clone())?,
+            self.entries_in(Shelf::History, bounds)?,
+        ))
+    }
+
+    /// Visits `entries` until `f` returns `false`.
+    fn visit(
+        entries: impl Iterator<Item = Entry>,
+        mut f: impl FnMut(&[u8], &[u8]) -> Result<bool>,
+    ) -> Result<()> {
+        for entry in entries {
             let (k, v) = entry?;
             if !f(&k, &v)? {
                 break;
@@ -182,27 +275,88 @@ impl<'a> Tx<'a> {
         Ok(())
     }
 
+    /// Visits the default tree's entries in `bounds`, in key order, through
+    /// the overlay, until `f` returns `false`.
+    fn scan(&self, bounds: Bounds, f: impl FnMut(&[u8], &[u8]) -> Result<bool>) -> Result<()> {
+        self.scan_in(Shelf::Open, bounds, f)
+    }
+
+    /// [`Tx::scan`] over `shelf`'s tree.
+    fn scan_in(
+        &self,
+        shelf: Shelf,
+        bounds: Bounds,
+        f: impl FnMut(&[u8], &[u8]) -> Result<bool>,
+    ) -> Result<()> {
+        Self::visit(self.entries_in(shelf, bounds)?, f)
+    }
+
     fn get_row<T>(&self, key: &[u8], decode: Decoder<T>) -> Result<Option<T>> {
         self.get_raw(key)?.map(|v| decode(key, &v)).transpose()
     }
 
     fn rows<T>(&self, bounds: Bounds, limit: usize, decode: Decoder<T>) -> Result<Vec<T>> {
+        self.rows_of(self.entries_in(Shelf::Open, bounds)?, limit, decode)
+    }
+
+    fn rows_of<T>(
+        &self,
+        entries: impl Iterator<Item = Entry>,
+        limit: usize,
+        decode: Decoder<T>,
+    ) -> Result<Vec<T>> {
         let mut out = Vec::new();
         if limit == 0 {
             return Ok(out);
         }
-        self.scan(bounds, |k, v| {
+        Self::visit(entries, |k, v| {
             out.push(decode(k, v)?);
             Ok(out.len() < limit)
         })?;
         Ok(out)
     }
 
+    /// A session with the shelf its row was found on.
+    fn located_session(&self, id: SessionId) -> Result<Option<(Shelf, SessionRecord)>> {
+        let key = session_key(id);
+        for shelf in Shelf::BOTH {
+            if let Some(v) = self.get_in(shelf, &key)? {
+                return Ok(Some((shelf, rows::decode_session(&key, &v)?)));
+            }
+        }
+        Ok(None)
+    }
+
+    /// The shelf of a session's messages: its row's (the default tree when
+    /// there is no such session).
+    fn message_shelf(&self, session: SessionId) -> Result<Shelf> {
+        let key = session_key(session);
+        if self.get_in(Shelf::Open, &key)?.is_none() && self.get_in(Shelf::History, &key)?.is_some()
+        {
+            return Ok(Shelf::History);
+        }
+        Ok(Shelf::Open)
+    }
+
+    /// Moves a session's messages from one shelf to the other.
+    fn move_messages(&mut self, session: SessionId, from: Shelf, to: Shelf) -> Result<()> {
+        let mut moving = Vec::new();
+        self.scan_in(from, all_in(&messages_prefix(session)), |k, v| {
+            moving.push((k.to_vec(), v.to_vec()));
+            Ok(true)
+        })?;
+        for (k, v) in moving {
+            self.pending_mut(from).delete(k.clone());
+            self.pending_mut(to).put(k, v);
+        }
+        Ok(())
+    }
+
     /// The sessions an index range points at, in index order; like the
     /// reference backend, an entry whose session is gone is skipped.
     fn indexed_sessions(
         &self,
-        bounds: Bounds,
+        entries: impl Iterator<Item = Entry>,
         limit: usize,
         id_of: Decoder<SessionId>,
     ) -> Result<Vec<SessionRecord>> {
@@ -210,7 +364,7 @@ impl<'a> Tx<'a> {
         if limit == 0 {
             return Ok(out);
         }
-        self.scan(bounds, |k, v| {
+        Self::visit(entries, |k, v| {
             if let Some(s) = self.session(id_of(k, v)?)? {
                 out.push(s);
             }
@@ -270,16 +424,55 @@ impl<'a> Tx<'a> {
         Ok(out)
     }
 
-    fn unindex_session(&mut self, s: &SessionRecord) {
-        for (k, _) in session_index(s) {
-            self.overlay.delete(k);
+    /// Deletes `s`'s index entries, those beside its row on `shelf`.
+    fn unindex_session(&mut self, s: &SessionRecord, shelf: Shelf) {
+        for (beside, k, _) in session_index_entries(s) {
+            self.pending_mut(if beside { shelf } else { Shelf::Open })
+                .delete(k);
         }
     }
 
-    fn index_session(&mut self, s: &SessionRecord) {
-        for (k, v) in session_index(s) {
-            self.overlay.put(k, v);
+    /// Writes `s`'s index entries, those beside its row on `shelf`.
+    fn index_session(&mut self, s: &SessionRecord, shelf: Shelf) -> Result<()> {
+        for (beside, k, v) in session_index_entries(s) {
+            self.pending_mut(if beside { shelf } else { Shelf::Open })
+                .put(k, v);
         }
+        // A key hash names the newest session written with it, on either
+        // shelf (as on every backend): no other shelf keeps it.
+        self.forget_key_hash(&s.key_hash, shelf.other())
+    }
+
+    /// Deletes the key-hash entry `key_hash` from `shelf` if it is there (a
+    /// read, so that a write on one shelf does not touch the other's tree).
+    fn forget_key_hash(&mut self, key_hash: &[u8; 32], shelf: Shelf) -> Result<()> {
+        let key = Key::new(keys::SESSION_BY_KEY).bytes(key_hash).build();
+        if self.get_in(shelf, &key)?.is_some() {
+            self.pending_mut(shelf).delete(key);
+        }
+        Ok(())
+    }
+
+    /// v3 → v4: moves every ended session (row, key/status/topic index
+    /// entries, messages) from the default tree to the history tree.
+    pub(crate) fn move_ended_sessions_to_history(&mut self) -> Result<usize> {
+        let mut ended = Vec::new();
+        self.scan(all_in(&[keys::SESSION]), |k, v| {
+            let s = rows::decode_session(k, v)?;
+            if Shelf::of(s.status) == Shelf::History {
+                ended.push((s, v.to_vec()));
+            }
+            Ok(true)
+        })?;
+        let n = ended.len();
+        for (s, row) in ended {
+            self.unindex_session(&s, Shelf::Open);
+            self.overlay.delete(session_key(s.id));
+            self.move_messages(s.id, Shelf::Open, Shelf::History)?;
+            self.index_session(&s, Shelf::History)?;
+            self.history.put(session_key(s.id), row);
+        }
+        Ok(n)
     }
 }
 
@@ -334,14 +527,17 @@ impl ReadTx for Tx<'_> {
     }
 
     fn session(&self, id: SessionId) -> Result<Option<SessionRecord>> {
-        self.get_row(&session_key(id), rows::decode_session)
+        Ok(self.located_session(id)?.map(|(_, s)| s))
     }
 
     fn session_by_key(&self, key_hash: &[u8; 32]) -> Result<Option<SessionId>> {
         let key = Key::new(keys::SESSION_BY_KEY).bytes(key_hash).build();
-        self.get_raw(&key)?
-            .map(|v| session_value(&key, &v))
-            .transpose()
+        for shelf in Shelf::BOTH {
+            if let Some(v) = self.get_in(shelf, &key)? {
+                return session_value(&key, &v).map(Some);
+            }
+        }
+        Ok(None)
     }
 
     fn sessions_by_status(
@@ -352,7 +548,7 @@ impl ReadTx for Tx<'_> {
     ) -> Result<Vec<SessionRecord>> {
         let prefix = Key::new(keys::SESSION_BY_STATUS).i32(status.code()).build();
         self.indexed_sessions(
-            after_in(&prefix, &i32_bytes(after.0)),
+            self.entries_in(Shelf::of(status), after_in(&prefix, &i32_bytes(after.0)))?,
             limit,
             trailing_session,
         )
@@ -366,15 +562,15 @@ impl ReadTx for Tx<'_> {
     ) -> Result<Vec<SessionRecord>> {
         let prefix = Key::new(keys::SESSION_BY_TOPIC).i32(topic.0).build();
         self.indexed_sessions(
-            after_in(&prefix, &i32_bytes(after.0)),
+            self.entries_both(after_in(&prefix, &i32_bytes(after.0)))?,
             limit,
             trailing_session,
         )
     }
 
     fn sessions(&self, after: SessionId, limit: usize) -> Result<Vec<SessionRecord>> {
-        self.rows(
-            after_in(&[keys::SESSION], &i32_bytes(after.0)),
+        self.rows_of(
+            self.entries_both(after_in(&[keys::SESSION], &i32_bytes(after.0)))?,
             limit,
             rows::decode_session,
         )
@@ -382,7 +578,11 @@ impl ReadTx for Tx<'_> {
 
     fn active_sessions(&self, user: UserId) -> Result<Vec<SessionRecord>> {
         let prefix = Key::new(keys::ACTIVE).i32(user.0).build();
-        self.indexed_sessions(all_in(&prefix), usize::MAX, trailing_session)
+        self.indexed_sessions(
+            self.entries_in(Shelf::Open, all_in(&prefix))?,
+            usize::MAX,
+            trailing_session,
+        )
     }
 
     fn queue_index_sum(&self, topic: TopicId, nodes: &[u64]) -> Result<i64> {
@@ -417,9 +617,12 @@ impl ReadTx for Tx<'_> {
         after: MessageId,
         limit: usize,
     ) -> Result<Vec<MessageRecord>> {
-        let prefix = Key::new(keys::MESSAGE).i32(session.0).build();
-        self.rows(
-            after_in(&prefix, &i32_bytes(after.0)),
+        let prefix = messages_prefix(session);
+        self.rows_of(
+            self.entries_in(
+                self.message_shelf(session)?,
+                after_in(&prefix, &i32_bytes(after.0)),
+            )?,
             limit,
             rows::decode_message,
         )
@@ -477,38 +680,59 @@ impl WriteTx for Tx<'_> {
 
     fn put_session(&mut self, session: &SessionRecord) -> Result<()> {
         let value = rows::encode_session(session)?;
-        let old = self.session(session.id)?;
+        let old = self.located_session(session.id)?;
         let key = |s: &SessionRecord| s.human_queue_seq().map(|q| (s.topic, q));
-        self.count_queue(old.as_ref().and_then(key), key(session))?;
-        if let Some(old) = old {
-            self.unindex_session(&old);
+        self.count_queue(old.as_ref().and_then(|(_, s)| key(s)), key(session))?;
+        let to = Shelf::of(session.status);
+        // Where its messages are: beside the old row, or (no row yet) in
+        // the default tree, where messages of an unknown session go.
+        let from = match old {
+            Some((shelf, old)) => {
+                self.unindex_session(&old, shelf);
+                if old.key_hash != session.key_hash {
+                    self.forget_key_hash(&old.key_hash, shelf.other())?;
+                }
+                if shelf != to {
+                    self.pending_mut(shelf).delete(session_key(session.id));
+                }
+                shelf
+            }
+            None => Shelf::Open,
+        };
+        if from != to {
+            self.move_messages(session.id, from, to)?;
         }
-        self.index_session(session);
-        self.overlay.put(session_key(session.id), value);
+        self.index_session(session, to)?;
+        self.pending_mut(to).put(session_key(session.id), value);
         Ok(())
     }
 
     fn delete_session(&mut self, id: SessionId) -> Result<()> {
-        if let Some(old) = self.session(id)? {
-            self.count_queue(old.human_queue_seq().map(|q| (old.topic, q)), None)?;
-            self.unindex_session(&old);
-            self.overlay.delete(session_key(id));
-        }
-        let prefix = Key::new(keys::MESSAGE).i32(id.0).build();
+        let shelf = match self.located_session(id)? {
+            Some((shelf, old)) => {
+                self.count_queue(old.human_queue_seq().map(|q| (old.topic, q)), None)?;
+                self.unindex_session(&old, shelf);
+                self.forget_key_hash(&old.key_hash, shelf.other())?;
+                self.pending_mut(shelf).delete(session_key(id));
+                shelf
+            }
+            None => Shelf::Open,
+        };
         let mut doomed = Vec::new();
-        self.scan(all_in(&prefix), |k, _| {
+        self.scan_in(shelf, all_in(&messages_prefix(id)), |k, _| {
             doomed.push(k.to_vec());
             Ok(true)
         })?;
         for k in doomed {
-            self.overlay.delete(k);
+            self.pending_mut(shelf).delete(k);
         }
         Ok(())
     }
 
     fn put_message(&mut self, message: &MessageRecord) -> Result<()> {
         let value = rows::encode_message(message)?;
-        self.overlay.put(
+        let shelf = self.message_shelf(message.session)?;
+        self.pending_mut(shelf).put(
             Key::new(keys::MESSAGE)
                 .i32(message.session.0)
                 .i32(message.id.0)

@@ -158,12 +158,12 @@ fn with_version(version: u32) -> tempfile::TempDir {
 
 #[test]
 fn a_newer_version_is_incompatible_even_with_migrate() {
-    let dir = with_version(4);
+    let dir = with_version(5);
     for migrate in [false, true] {
         match open_err(dir.path(), migrate) {
             Error::IncompatibleStore { found, supported } => {
-                assert!(found.contains("v4"), "{found}");
-                assert!(supported.contains("v3"), "{supported}");
+                assert!(found.contains("v5"), "{found}");
+                assert!(supported.contains("v4"), "{supported}");
             }
             other => panic!("{other:?}"),
         }
@@ -186,7 +186,7 @@ fn an_older_version_is_refused_without_migrate_and_has_no_path_yet() {
 
 #[test]
 fn the_current_version_opens_with_or_without_migrate() {
-    let dir = with_version(3);
+    let dir = with_version(4);
     for migrate in [false, true] {
         SledStorage::open(
             dir.path(),
@@ -456,4 +456,193 @@ fn a_version_2_store_migrates_and_gets_a_change_feed_that_starts_off() {
     let desk = ChatDesk::new(again);
     assert!(desk.change_feed_enabled(&sys).unwrap());
     desk.into_storage().close().unwrap();
+}
+
+/// The keys of one tree whose first byte is `prefix`.
+fn keys_with(tree: &sled::Tree, prefix: u8) -> Vec<Vec<u8>> {
+    tree.scan_prefix([prefix])
+        .keys()
+        .map(|k| k.unwrap().to_vec())
+        .collect()
+}
+
+fn session_key(id: i32) -> Vec<u8> {
+    let mut k = vec![0x06];
+    k.extend_from_slice(&(id.cast_unsigned() ^ 0x8000_0000).to_be_bytes());
+    k
+}
+
+/// A store with an open session (1, queued, one message) and two ended ones
+/// (2 Closed and 3 Finished, a message each).
+fn fill_open_and_ended(store: &impl chatdesk::Storage) {
+    use chatdesk::ChatSessionStatus;
+    store
+        .write(|tx| {
+            tx.put_topic(&topic(1))?;
+            for id in 1..=3 {
+                let seq = u64::try_from(tx.next_id(IdKind::QueueSeq)?).unwrap_or(0);
+                tx.put_session(&queued(id, 1, seq))?;
+                tx.put_message(&message(id, id))?;
+            }
+            let mut closed = session(2, 1);
+            closed.status = ChatSessionStatus::Closed;
+            tx.put_session(&closed)?;
+            let mut finished = session(3, 1);
+            finished.status = ChatSessionStatus::Finished;
+            tx.put_session(&finished)
+        })
+        .unwrap();
+}
+
+/// Every read path finds the sessions of [`fill_open_and_ended`].
+fn check_open_and_ended(store: &impl chatdesk::Storage) {
+    use chatdesk::ChatSessionStatus;
+    store
+        .read(|tx| {
+            assert_eq!(ids(&tx.sessions(SessionId(0), 10)?), [1, 2, 3]);
+            assert_eq!(
+                ids(&tx.topic_sessions(TopicId(1), SessionId(0), 10)?),
+                [1, 2, 3]
+            );
+            assert_eq!(
+                ids(&tx.sessions_by_status(ChatSessionStatus::Closed, SessionId(0), 10)?),
+                [2]
+            );
+            for id in 1..=3 {
+                assert_eq!(tx.session_by_key(&key_hash(id))?, Some(SessionId(id)));
+                assert_eq!(
+                    tx.messages(SessionId(id), MessageId(0), 9)?,
+                    vec![message(id, id)]
+                );
+            }
+            assert_eq!(tx.queue(TopicId(1), 0, 10)?, vec![(1, SessionId(1))]);
+            Ok(())
+        })
+        .unwrap();
+}
+
+#[test]
+fn ended_sessions_live_in_the_history_tree_and_move_back_when_reopened() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = SledStorage::open(dir.path(), SledOptions::default()).unwrap();
+    fill_open_and_ended(&s);
+    check_open_and_ended(&s);
+    s.close().unwrap();
+    raw(dir.path(), |db| {
+        let history = db.open_tree("history").unwrap();
+        // Rows, key/status/topic entries and messages of 2 and 3 there.
+        assert_eq!(keys_with(&history, 0x06), [session_key(2), session_key(3)]);
+        for prefix in [0x07, 0x08, 0x09, 0x0C] {
+            assert_eq!(keys_with(&history, prefix).len(), 2, "prefix {prefix:#x}");
+            assert_eq!(keys_with(db, prefix).len(), 1, "prefix {prefix:#x}");
+        }
+        assert_eq!(keys_with(db, 0x06), [session_key(1)]);
+    });
+    // Reopening session 2 brings it and its message back to the default
+    // tree, in one commit over both trees.
+    let s = SledStorage::open(dir.path(), SledOptions::default()).unwrap();
+    s.write(|tx| {
+        let seq = u64::try_from(tx.next_id(IdKind::QueueSeq)?).unwrap_or(0);
+        tx.put_session(&queued(2, 1, seq))
+    })
+    .unwrap();
+    let got = s
+        .read(|tx| {
+            Ok((
+                tx.queue(TopicId(1), 0, 10)?,
+                tx.messages(SessionId(2), MessageId(0), 9)?,
+            ))
+        })
+        .unwrap();
+    assert_eq!(
+        got,
+        (
+            vec![(1, SessionId(1)), (4, SessionId(2))],
+            vec![message(2, 2)]
+        )
+    );
+    s.close().unwrap();
+    raw(dir.path(), |db| {
+        let history = db.open_tree("history").unwrap();
+        assert_eq!(keys_with(&history, 0x06), [session_key(3)]);
+        assert_eq!(keys_with(&history, 0x0C).len(), 1);
+        assert_eq!(keys_with(db, 0x06), [session_key(1), session_key(2)]);
+        assert_eq!(keys_with(db, 0x0C).len(), 2);
+    });
+}
+
+#[test]
+fn a_version_3_store_migrates_its_ended_sessions_to_the_history_tree() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = SledStorage::open(dir.path(), SledOptions::default()).unwrap();
+    fill_open_and_ended(&s);
+    s.close().unwrap();
+    // A version-3 store is today's store with everything in the default
+    // tree.
+    raw(dir.path(), |db| {
+        let history = db.open_tree("history").unwrap();
+        for entry in history.iter() {
+            let (k, v) = entry.unwrap();
+            db.insert(k, v).unwrap();
+        }
+        drop(history);
+        assert!(db.drop_tree("history").unwrap());
+        let mut v = b"chatdesk".to_vec();
+        v.extend_from_slice(&3u32.to_be_bytes());
+        db.insert(SCHEMA_KEY, v).unwrap();
+    });
+    let before = raw_dump_all(dir.path());
+    assert!(matches!(
+        open_err(dir.path(), false),
+        Error::IncompatibleStore { .. }
+    ));
+    assert_eq!(
+        raw_dump_all(dir.path()),
+        before,
+        "a refused store is untouched"
+    );
+    let up = SledStorage::open(
+        dir.path(),
+        SledOptions {
+            migrate: true,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    check_open_and_ended(&up);
+    up.close().unwrap();
+    raw(dir.path(), |db| {
+        let history = db.open_tree("history").unwrap();
+        assert_eq!(keys_with(&history, 0x06), [session_key(2), session_key(3)]);
+        assert_eq!(keys_with(&history, 0x0C).len(), 2);
+        assert_eq!(keys_with(db, 0x06), [session_key(1)]);
+        assert_eq!(keys_with(db, 0x0C).len(), 1);
+    });
+    // Now at the current version: it opens without migrate.
+    let again = SledStorage::open(dir.path(), SledOptions::default()).unwrap();
+    check_open_and_ended(&again);
+    again.close().unwrap();
+}
+
+/// A tree's name and its entries.
+type TreeDump = (Vec<u8>, Vec<(Vec<u8>, Vec<u8>)>);
+
+/// Every tree's name and entries.
+fn raw_dump_all(path: &Path) -> Vec<TreeDump> {
+    let mut out = Vec::new();
+    raw(path, |db| {
+        for name in db.tree_names() {
+            let tree = db.open_tree(&name).unwrap();
+            let entries = tree
+                .iter()
+                .map(|e| {
+                    let (k, v) = e.unwrap();
+                    (k.to_vec(), v.to_vec())
+                })
+                .collect();
+            out.push((name.to_vec(), entries));
+        }
+    });
+    out.sort();
+    out
 }
