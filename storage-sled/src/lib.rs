@@ -40,7 +40,10 @@
 //!   entries and messages) live in the `history` tree, so a store of a
 //!   million closed chats keeps the tree every open session's operations
 //!   read and write as small as a new store's. A session moves (messages
-//!   included) when it ends or is reopened.
+//!   included) when it ends or is reopened. The history tree is only read
+//!   by an open session's write to check that no ended session holds its
+//!   key hash (a key hash names the newest session written with it, on
+//!   every backend).
 //! - **Durable**: in [`Durability::Durable`] mode every commit is flushed
 //!   before the lock is released and the call returns, so no reader acts on
 //!   data a crash could take back. A flush is sled's `flush` followed by an

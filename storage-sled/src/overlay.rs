@@ -1,6 +1,7 @@
-//! A write transaction's pending writes, read back merged with the committed
-//! tree: reads see the transaction's own writes, and nothing reaches the tree
-//! until the whole overlay is committed as one batch.
+//! A write transaction's pending writes to one tree, read back merged with
+//! the committed tree: reads see the transaction's own writes, and nothing
+//! reaches a tree until the transaction's overlays are committed together
+//! (one batch, or one transaction over both trees).
 
 use chatdesk::Result;
 use std::cmp::Ordering;

@@ -20,7 +20,8 @@
 //! To change the layout, bump [`CURRENT`] to N+1 and append a [`Migration`]
 //! with `from: N` to [`MIGRATIONS`]. Its `run` rewrites keys and values
 //! through the transaction it is given; the framework commits that
-//! transaction together with the new version number as one batch and flushes,
+//! transaction together with the new version number as one atomic commit
+//! (a batch, or a transaction over both trees) and flushes,
 //! so a crash during an upgrade leaves the store at N or at N+1, never in
 //! between, and the next open simply continues. v1 → v2 added the counted
 //! queue index; v2 → v3 the change feed and the settings map; v3 → v4 moved
@@ -196,18 +197,21 @@ pub(crate) fn prepare(engine: &mut Engine, dir: &Path, migrate: bool) -> Result<
             ),
         ));
     }
-    engine.open_history()?;
-    let engine = &*engine;
-    while version < CURRENT {
-        let step = MIGRATIONS
-            .iter()
-            .find(|m| m.from == version)
-            .ok_or_else(|| {
+    // Every step must exist before anything is written (the history tree
+    // included): a store that cannot be upgraded is left as it was.
+    let steps = (version..CURRENT)
+        .map(|from| {
+            MIGRATIONS.iter().find(|m| m.from == from).ok_or_else(|| {
                 incompatible(
                     format!("chatdesk sled store v{version}"),
-                    format!("{} (no upgrade path from v{version})", supported()),
+                    format!("{} (no upgrade path from v{from})", supported()),
                 )
-            })?;
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    engine.open_history()?;
+    let engine = &*engine;
+    for step in steps {
         let mut tx = Tx::new(engine);
         (step.run)(&mut tx)?;
         version += 1;

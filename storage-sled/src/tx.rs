@@ -1,5 +1,5 @@
-//! One transaction over the tree: reads go through the overlay of its own
-//! pending writes, writes only touch the overlay. A read transaction is the
+//! One transaction over the store's two trees: reads go through the overlay
+//! of its own pending writes (one per tree), writes only touch the overlays. A read transaction is the
 //! same type with an overlay that stays empty.
 
 mod events;
@@ -331,11 +331,20 @@ impl<'a> Tx<'a> {
     /// there is no such session).
     fn message_shelf(&self, session: SessionId) -> Result<Shelf> {
         let key = session_key(session);
-        if self.get_in(Shelf::Open, &key)?.is_none() && self.get_in(Shelf::History, &key)?.is_some()
-        {
+        if !self.has_in(Shelf::Open, &key)? && self.has_in(Shelf::History, &key)? {
             return Ok(Shelf::History);
         }
         Ok(Shelf::Open)
+    }
+
+    /// Whether `key` is in `shelf`'s tree (through its overlay), without
+    /// copying its value.
+    fn has_in(&self, shelf: Shelf, key: &[u8]) -> Result<bool> {
+        match self.pending(shelf).get(key) {
+            Pending::Put(_) => Ok(true),
+            Pending::Deleted => Ok(false),
+            Pending::Untouched => Ok(self.engine.get_in(shelf, key)?.is_some()),
+        }
     }
 
     /// Moves a session's messages from one shelf to the other.
@@ -447,7 +456,7 @@ impl<'a> Tx<'a> {
     /// read, so that a write on one shelf does not touch the other's tree).
     fn forget_key_hash(&mut self, key_hash: &[u8; 32], shelf: Shelf) -> Result<()> {
         let key = Key::new(keys::SESSION_BY_KEY).bytes(key_hash).build();
-        if self.get_in(shelf, &key)?.is_some() {
+        if self.has_in(shelf, &key)? {
             self.pending_mut(shelf).delete(key);
         }
         Ok(())
@@ -455,21 +464,37 @@ impl<'a> Tx<'a> {
 
     /// v3 → v4: moves every ended session (row, key/status/topic index
     /// entries, messages) from the default tree to the history tree.
+    ///
+    /// Entries move as they are: a key-hash entry moves only if it names
+    /// the session (another session written later with the same hash keeps
+    /// it, as before the upgrade). A row that does not decode stays where it
+    /// is, in the default tree, where reads of that one session report it
+    /// `Corrupt` as before: one damaged row does not make the store
+    /// unopenable. Returns how many sessions moved.
     pub(crate) fn move_ended_sessions_to_history(&mut self) -> Result<usize> {
         let mut ended = Vec::new();
         self.scan(all_in(&[keys::SESSION]), |k, v| {
-            let s = rows::decode_session(k, v)?;
-            if Shelf::of(s.status) == Shelf::History {
+            if let Ok(s) = rows::decode_session(k, v)
+                && Shelf::of(s.status) == Shelf::History
+            {
                 ended.push((s, v.to_vec()));
             }
             Ok(true)
         })?;
         let n = ended.len();
         for (s, row) in ended {
-            self.unindex_session(&s, Shelf::Open);
+            let id = i32_bytes(s.id.0);
+            for (beside, k, v) in session_index_entries(&s) {
+                let move_it = beside
+                    && (k.first() != Some(&keys::SESSION_BY_KEY)
+                        || self.get_raw(&k)?.as_deref() == Some(id.as_slice()));
+                if move_it {
+                    self.overlay.delete(k.clone());
+                    self.history.put(k, v);
+                }
+            }
             self.overlay.delete(session_key(s.id));
             self.move_messages(s.id, Shelf::Open, Shelf::History)?;
-            self.index_session(&s, Shelf::History)?;
             self.history.put(session_key(s.id), row);
         }
         Ok(n)

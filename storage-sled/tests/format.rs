@@ -179,9 +179,13 @@ fn an_older_version_is_refused_without_migrate_and_has_no_path_yet() {
         }
         other => panic!("{other:?}"),
     }
-    // v1 is the first format: there is nothing to upgrade from v0.
+    // v1 is the first format: there is nothing to upgrade from v0, and
+    // nothing is written, not even the history tree v4 adds.
+    raw(dir.path(), all_into_default_tree);
+    let before = raw_dump_all(dir.path());
     let err = open_err(dir.path(), true);
     assert!(matches!(err, Error::IncompatibleStore { .. }), "{err:?}");
+    assert_eq!(raw_dump_all(dir.path()), before);
 }
 
 #[test]
@@ -410,8 +414,10 @@ fn a_version_2_store_migrates_and_gets_a_change_feed_that_starts_off() {
         .unwrap();
     store.close().unwrap();
     // A version-2 store is today's store without events and settings (a
-    // fresh store has none of either: the feed starts off).
+    // fresh store has none of either: the feed starts off), with every key
+    // in the default tree (the history tree came with v4).
     raw(dir.path(), |db| {
+        all_into_default_tree(db);
         assert_eq!(db.scan_prefix([0x0Eu8]).count(), 0);
         assert_eq!(db.scan_prefix([0x0Fu8]).count(), 0);
         let mut v = b"chatdesk".to_vec();
@@ -451,6 +457,12 @@ fn a_version_2_store_migrates_and_gets_a_change_feed_that_starts_off() {
         2
     );
     desk.into_storage().close().unwrap();
+    // The closed session went on to the history tree (v3 -> v4).
+    raw(dir.path(), |db| {
+        let history = db.open_tree("history").unwrap();
+        assert_eq!(keys_with(&history, 0x06), [session_key(1)]);
+        assert!(keys_with(db, 0x06).is_empty());
+    });
     // Now at the current version: it opens without migrate, switch kept.
     let again = SledStorage::open(dir.path(), SledOptions::default()).unwrap();
     let desk = ChatDesk::new(again);
@@ -494,18 +506,45 @@ fn fill_open_and_ended(store: &impl chatdesk::Storage) {
         .unwrap();
 }
 
+/// Adds an ended session 4 and then an open session 5 (topic 2), both with
+/// key hash 5 (a collision: the hash names 5, written last).
+fn add_key_hash_collision(store: &impl chatdesk::Storage) {
+    use chatdesk::ChatSessionStatus;
+    store
+        .write(|tx| {
+            let mut ended = session(4, 2);
+            ended.status = ChatSessionStatus::Closed;
+            ended.key_hash = key_hash(5);
+            tx.put_session(&ended)?;
+            tx.put_session(&session(5, 2))
+        })
+        .unwrap();
+}
+
+/// Moves every key of the history tree into the default tree and drops the
+/// history tree: the layout of v3 and older.
+fn all_into_default_tree(db: &sled::Db) {
+    let history = db.open_tree("history").unwrap();
+    for entry in history.iter() {
+        let (k, v) = entry.unwrap();
+        db.insert(k, v).unwrap();
+    }
+    drop(history);
+    assert!(db.drop_tree("history").unwrap());
+}
+
 /// Every read path finds the sessions of [`fill_open_and_ended`].
 fn check_open_and_ended(store: &impl chatdesk::Storage) {
     use chatdesk::ChatSessionStatus;
     store
         .read(|tx| {
-            assert_eq!(ids(&tx.sessions(SessionId(0), 10)?), [1, 2, 3]);
+            assert_eq!(ids(&tx.sessions(SessionId(0), 3)?), [1, 2, 3]);
             assert_eq!(
                 ids(&tx.topic_sessions(TopicId(1), SessionId(0), 10)?),
                 [1, 2, 3]
             );
             assert_eq!(
-                ids(&tx.sessions_by_status(ChatSessionStatus::Closed, SessionId(0), 10)?),
+                ids(&tx.sessions_by_status(ChatSessionStatus::Closed, SessionId(0), 1)?),
                 [2]
             );
             for id in 1..=3 {
@@ -576,17 +615,20 @@ fn a_version_3_store_migrates_its_ended_sessions_to_the_history_tree() {
     let dir = tempfile::tempdir().unwrap();
     let s = SledStorage::open(dir.path(), SledOptions::default()).unwrap();
     fill_open_and_ended(&s);
+    add_key_hash_collision(&s);
     s.close().unwrap();
     // A version-3 store is today's store with everything in the default
     // tree.
     raw(dir.path(), |db| {
-        let history = db.open_tree("history").unwrap();
-        for entry in history.iter() {
-            let (k, v) = entry.unwrap();
-            db.insert(k, v).unwrap();
-        }
-        drop(history);
-        assert!(db.drop_tree("history").unwrap());
+        all_into_default_tree(db);
+        // Both sessions 4 (ended) and 5 (open, written last) hold key hash
+        // 5: it names 5, and must still after the upgrade.
+        let mut key = vec![0x07];
+        key.extend_from_slice(&key_hash(5));
+        assert_eq!(
+            db.get(&key).unwrap().unwrap().as_ref(),
+            &session_key(5)[1..]
+        );
         let mut v = b"chatdesk".to_vec();
         v.extend_from_slice(&3u32.to_be_bytes());
         db.insert(SCHEMA_KEY, v).unwrap();
@@ -610,12 +652,29 @@ fn a_version_3_store_migrates_its_ended_sessions_to_the_history_tree() {
     )
     .unwrap();
     check_open_and_ended(&up);
+    let named = up.read(|tx| tx.session_by_key(&key_hash(5))).unwrap();
+    assert_eq!(
+        named,
+        Some(SessionId(5)),
+        "the collision's hash still names 5"
+    );
     up.close().unwrap();
     raw(dir.path(), |db| {
         let history = db.open_tree("history").unwrap();
-        assert_eq!(keys_with(&history, 0x06), [session_key(2), session_key(3)]);
+        assert_eq!(
+            keys_with(&history, 0x06),
+            [session_key(2), session_key(3), session_key(4)]
+        );
+        assert_eq!(keys_with(db, 0x06), [session_key(1), session_key(5)]);
+        // Key hashes: 2 and 3 moved, 5 stayed with the open session.
+        assert_eq!(keys_with(&history, 0x07).len(), 2);
+        assert_eq!(keys_with(db, 0x07).len(), 2);
+        // Status and topic entries and messages went with their sessions.
+        for prefix in [0x08, 0x09] {
+            assert_eq!(keys_with(&history, prefix).len(), 3, "prefix {prefix:#x}");
+            assert_eq!(keys_with(db, prefix).len(), 2, "prefix {prefix:#x}");
+        }
         assert_eq!(keys_with(&history, 0x0C).len(), 2);
-        assert_eq!(keys_with(db, 0x06), [session_key(1)]);
         assert_eq!(keys_with(db, 0x0C).len(), 1);
     });
     // Now at the current version: it opens without migrate.
@@ -645,4 +704,43 @@ fn raw_dump_all(path: &Path) -> Vec<TreeDump> {
     });
     out.sort();
     out
+}
+
+#[test]
+fn a_damaged_row_stays_put_in_the_v4_upgrade_and_only_its_session_is_corrupt() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = SledStorage::open(dir.path(), SledOptions::default()).unwrap();
+    fill_open_and_ended(&s);
+    s.close().unwrap();
+    raw(dir.path(), |db| {
+        all_into_default_tree(db);
+        db.insert(session_key(2), vec![1, 0xFF, 0xFF, 0xFF])
+            .unwrap();
+        let mut v = b"chatdesk".to_vec();
+        v.extend_from_slice(&3u32.to_be_bytes());
+        db.insert(SCHEMA_KEY, v).unwrap();
+    });
+    let up = SledStorage::open(
+        dir.path(),
+        SledOptions {
+            migrate: true,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    match up.read(|tx| tx.session(SessionId(2))).unwrap_err() {
+        Error::Corrupt { what } => assert!(what.contains("session 2"), "{what}"),
+        other => panic!("{other:?}"),
+    }
+    let finished = up.read(|tx| tx.session(SessionId(3))).unwrap();
+    assert_eq!(
+        finished.map(|s| s.status),
+        Some(chatdesk::ChatSessionStatus::Finished)
+    );
+    up.close().unwrap();
+    raw(dir.path(), |db| {
+        let history = db.open_tree("history").unwrap();
+        assert_eq!(keys_with(&history, 0x06), [session_key(3)]);
+        assert_eq!(keys_with(db, 0x06), [session_key(1), session_key(2)]);
+    });
 }
