@@ -4,10 +4,13 @@
 //! working. Storage-level decoding, foreign, newer and garbage stores are in
 //! `format.rs`.
 
+mod common;
+
 use chatdesk::testkit::Fixture;
 use chatdesk::wire::{ChatMessage, ChatSessionStatus};
 use chatdesk::{Context, Error, MessageId, TranscriptFormat, UserId};
 use chatdesk_sled::{SledOptions, SledStorage};
+use common::{TreeDump, dump_trees};
 use std::path::Path;
 use std::sync::Arc;
 
@@ -32,16 +35,10 @@ fn key(prefix: u8, ints: &[i32]) -> Vec<u8> {
 const SESSION: u8 = 0x06;
 const MESSAGE: u8 = 0x0C;
 
-/// Every key and value of the store (the store must be closed).
-fn raw_dump(path: &Path) -> Vec<(Vec<u8>, Vec<u8>)> {
+/// Every tree's keys and values (the store must be closed).
+fn raw_dump(path: &Path) -> Vec<TreeDump> {
     let db = chatdesk_sled::testing::open_raw(path).unwrap();
-    let all = db
-        .iter()
-        .map(|kv| {
-            let (k, v) = kv.unwrap();
-            (k.to_vec(), v.to_vec())
-        })
-        .collect();
+    let all = dump_trees(&db);
     db.flush().unwrap();
     all
 }

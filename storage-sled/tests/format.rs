@@ -143,17 +143,37 @@ fn a_foreign_sled_store_is_incompatible_and_untouched() {
 }
 
 fn with_version(version: u32) -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    SledStorage::open(dir.path(), SledOptions::default())
-        .unwrap()
-        .close()
-        .unwrap();
-    raw(dir.path(), |db| {
-        let mut v = b"chatdesk".to_vec();
-        v.extend_from_slice(&version.to_be_bytes());
-        db.insert(SCHEMA_KEY, v).unwrap();
-    });
+    let dir = closed_store(|_| {});
+    raw(dir.path(), |db| set_version(db, version));
     dir
+}
+
+/// A new store in a temporary directory, filled by `fill`, then closed.
+fn closed_store(fill: impl FnOnce(&SledStorage)) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let s = SledStorage::open(dir.path(), SledOptions::default()).unwrap();
+    fill(&s);
+    s.close().unwrap();
+    dir
+}
+
+/// Writes schema version `version` under the version key.
+fn set_version(db: &sled::Db, version: u32) {
+    let mut v = b"chatdesk".to_vec();
+    v.extend_from_slice(&version.to_be_bytes());
+    db.insert(SCHEMA_KEY, v).unwrap();
+}
+
+/// Opens the store in `path` with `migrate` set.
+fn open_migrating(path: &Path) -> SledStorage {
+    SledStorage::open(
+        path,
+        SledOptions {
+            migrate: true,
+            ..Default::default()
+        },
+    )
+    .unwrap()
 }
 
 #[test]
@@ -207,10 +227,7 @@ fn the_current_version_opens_with_or_without_migrate() {
 
 #[test]
 fn an_undecodable_value_is_corrupt_and_names_its_key() {
-    let dir = tempfile::tempdir().unwrap();
-    let s = SledStorage::open(dir.path(), SledOptions::default()).unwrap();
-    fill(&s);
-    s.close().unwrap();
+    let dir = closed_store(fill);
     raw(dir.path(), |db| {
         let mut key = vec![0x06];
         key.extend_from_slice(&(2u32 ^ 0x8000_0000).to_be_bytes());
@@ -347,40 +364,30 @@ fn garbage_files_give_a_typed_error_never_a_panic() {
 fn a_version_1_store_migrates_and_gets_its_queue_index() {
     use chatdesk::testkit::storage::record;
     use chatdesk::{ChatSessionStatus, StorageExt, TopicId};
-    let dir = tempfile::tempdir().unwrap();
-    let store = SledStorage::open(dir.path(), SledOptions::default()).unwrap();
-    store
-        .write(|tx| {
-            for (id, topic, seq) in [(1, 1, 5u64), (2, 1, 9), (3, 2, 10), (4, 1, 12)] {
-                let mut s = record(id, topic, ChatSessionStatus::InQueue);
-                s.queue_seq = Some(seq);
-                tx.put_session(&s)?;
-            }
-            Ok(())
-        })
-        .unwrap();
-    store.close().unwrap();
+    let dir = closed_store(|store| {
+        store
+            .write(|tx| {
+                for (id, topic, seq) in [(1, 1, 5u64), (2, 1, 9), (3, 2, 10), (4, 1, 12)] {
+                    let mut s = record(id, topic, ChatSessionStatus::InQueue);
+                    s.queue_seq = Some(seq);
+                    tx.put_session(&s)?;
+                }
+                Ok(())
+            })
+            .unwrap();
+    });
     // A version-1 store is today's store without the counted queue index.
     raw(dir.path(), |db| {
         for k in db.scan_prefix([0x0Du8]).keys() {
             db.remove(k.unwrap()).unwrap();
         }
-        let mut v = b"chatdesk".to_vec();
-        v.extend_from_slice(&1u32.to_be_bytes());
-        db.insert(SCHEMA_KEY, v).unwrap();
+        set_version(db, 1);
     });
     assert!(matches!(
         open_err(dir.path(), false),
         Error::IncompatibleStore { .. }
     ));
-    let up = SledStorage::open(
-        dir.path(),
-        SledOptions {
-            migrate: true,
-            ..Default::default()
-        },
-    )
-    .unwrap();
+    let up = open_migrating(dir.path());
     let got = up
         .read(|tx| {
             Ok((
@@ -404,15 +411,14 @@ fn a_version_1_store_migrates_and_gets_its_queue_index() {
 fn a_version_2_store_migrates_and_gets_a_change_feed_that_starts_off() {
     use chatdesk::testkit::storage::record;
     use chatdesk::{ChatDesk, ChatSessionStatus, Context, StorageExt};
-    let dir = tempfile::tempdir().unwrap();
-    let store = SledStorage::open(dir.path(), SledOptions::default()).unwrap();
-    store
-        .write(|tx| {
-            tx.put_session(&record(1, 1, ChatSessionStatus::Closed))?;
-            tx.next_id(IdKind::Session).map(|_| ())
-        })
-        .unwrap();
-    store.close().unwrap();
+    let dir = closed_store(|store| {
+        store
+            .write(|tx| {
+                tx.put_session(&record(1, 1, ChatSessionStatus::Closed))?;
+                tx.next_id(IdKind::Session).map(|_| ())
+            })
+            .unwrap();
+    });
     // A version-2 store is today's store without events and settings (a
     // fresh store has none of either: the feed starts off), with every key
     // in the default tree (the history tree came with v4).
@@ -420,22 +426,13 @@ fn a_version_2_store_migrates_and_gets_a_change_feed_that_starts_off() {
         all_into_default_tree(db);
         assert_eq!(db.scan_prefix([0x0Eu8]).count(), 0);
         assert_eq!(db.scan_prefix([0x0Fu8]).count(), 0);
-        let mut v = b"chatdesk".to_vec();
-        v.extend_from_slice(&2u32.to_be_bytes());
-        db.insert(SCHEMA_KEY, v).unwrap();
+        set_version(db, 2);
     });
     assert!(matches!(
         open_err(dir.path(), false),
         Error::IncompatibleStore { .. }
     ));
-    let up = SledStorage::open(
-        dir.path(),
-        SledOptions {
-            migrate: true,
-            ..Default::default()
-        },
-    )
-    .unwrap();
+    let up = open_migrating(dir.path());
     let (sessions, events, switch) = up
         .read(|tx| {
             Ok((
@@ -612,11 +609,10 @@ fn ended_sessions_live_in_the_history_tree_and_move_back_when_reopened() {
 
 #[test]
 fn a_version_3_store_migrates_its_ended_sessions_to_the_history_tree() {
-    let dir = tempfile::tempdir().unwrap();
-    let s = SledStorage::open(dir.path(), SledOptions::default()).unwrap();
-    fill_open_and_ended(&s);
-    add_key_hash_collision(&s);
-    s.close().unwrap();
+    let dir = closed_store(|s| {
+        fill_open_and_ended(s);
+        add_key_hash_collision(s);
+    });
     // A version-3 store is today's store with everything in the default
     // tree.
     raw(dir.path(), |db| {
@@ -629,9 +625,7 @@ fn a_version_3_store_migrates_its_ended_sessions_to_the_history_tree() {
             db.get(&key).unwrap().unwrap().as_ref(),
             &session_key(5)[1..]
         );
-        let mut v = b"chatdesk".to_vec();
-        v.extend_from_slice(&3u32.to_be_bytes());
-        db.insert(SCHEMA_KEY, v).unwrap();
+        set_version(db, 3);
     });
     let before = raw_dump_all(dir.path());
     assert!(matches!(
@@ -643,14 +637,7 @@ fn a_version_3_store_migrates_its_ended_sessions_to_the_history_tree() {
         before,
         "a refused store is untouched"
     );
-    let up = SledStorage::open(
-        dir.path(),
-        SledOptions {
-            migrate: true,
-            ..Default::default()
-        },
-    )
-    .unwrap();
+    let up = open_migrating(dir.path());
     check_open_and_ended(&up);
     let named = up.read(|tx| tx.session_by_key(&key_hash(5))).unwrap();
     assert_eq!(
@@ -683,51 +670,23 @@ fn a_version_3_store_migrates_its_ended_sessions_to_the_history_tree() {
     again.close().unwrap();
 }
 
-/// A tree's name and its entries.
-type TreeDump = (Vec<u8>, Vec<(Vec<u8>, Vec<u8>)>);
-
 /// Every tree's name and entries.
 fn raw_dump_all(path: &Path) -> Vec<TreeDump> {
     let mut out = Vec::new();
-    raw(path, |db| {
-        for name in db.tree_names() {
-            let tree = db.open_tree(&name).unwrap();
-            let entries = tree
-                .iter()
-                .map(|e| {
-                    let (k, v) = e.unwrap();
-                    (k.to_vec(), v.to_vec())
-                })
-                .collect();
-            out.push((name.to_vec(), entries));
-        }
-    });
-    out.sort();
+    raw(path, |db| out = dump_trees(db));
     out
 }
 
 #[test]
 fn a_damaged_row_stays_put_in_the_v4_upgrade_and_only_its_session_is_corrupt() {
-    let dir = tempfile::tempdir().unwrap();
-    let s = SledStorage::open(dir.path(), SledOptions::default()).unwrap();
-    fill_open_and_ended(&s);
-    s.close().unwrap();
+    let dir = closed_store(fill_open_and_ended);
     raw(dir.path(), |db| {
         all_into_default_tree(db);
         db.insert(session_key(2), vec![1, 0xFF, 0xFF, 0xFF])
             .unwrap();
-        let mut v = b"chatdesk".to_vec();
-        v.extend_from_slice(&3u32.to_be_bytes());
-        db.insert(SCHEMA_KEY, v).unwrap();
+        set_version(db, 3);
     });
-    let up = SledStorage::open(
-        dir.path(),
-        SledOptions {
-            migrate: true,
-            ..Default::default()
-        },
-    )
-    .unwrap();
+    let up = open_migrating(dir.path());
     match up.read(|tx| tx.session(SessionId(2))).unwrap_err() {
         Error::Corrupt { what } => assert!(what.contains("session 2"), "{what}"),
         other => panic!("{other:?}"),

@@ -112,3 +112,27 @@ pub fn message(session: i32, id: i32) -> MessageRecord {
 pub fn ids(v: &[SessionRecord]) -> Vec<i32> {
     v.iter().map(|s| s.id.0).collect()
 }
+
+/// A tree's name and its entries.
+pub type TreeDump = (Vec<u8>, Vec<(Vec<u8>, Vec<u8>)>);
+
+/// Every tree of `db` (by name) with all its keys and values, sorted.
+pub fn dump_trees(db: &sled::Db) -> Vec<TreeDump> {
+    let mut out: Vec<TreeDump> = db
+        .tree_names()
+        .into_iter()
+        .map(|name| {
+            let tree = db.open_tree(&name).unwrap();
+            let entries = tree
+                .iter()
+                .map(|e| {
+                    let (k, v) = e.unwrap();
+                    (k.to_vec(), v.to_vec())
+                })
+                .collect();
+            (name.to_vec(), entries)
+        })
+        .collect();
+    out.sort();
+    out
+}
