@@ -53,11 +53,12 @@
 
 use crate::ops::Backend;
 use crate::{open_sled, open_sqlite, request, seed, sqlite_file, staff, temp_dir};
-use chatdesk::model::MessageRecord;
+use chatdesk::backend::MessageRecord;
+use chatdesk::backend::StorageExt;
 use chatdesk::testkit::rng::Rng;
 use chatdesk::{
-    ChatDesk, ChatMessage, ChatMessageSpecialType, ChatMessageType, ChatSessionStatus, Context,
-    Durability, Error, MemoryStorage, MessageId, SessionId, Storage, StorageExt, TopicId, UserId,
+    Caller, ChatDesk, ChatMessage, ChatMessageSpecialType, ChatMessageType, ChatSessionStatus,
+    Durability, Error, MemoryStorage, MessageId, SessionId, Storage, TopicId, UserId,
 };
 use parking_lot::Mutex;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -588,7 +589,7 @@ fn worker<S: Storage>(
 ) -> ThreadLog {
     let mut rng = Rng::seeded(k as u64);
     let agent_id = AGENTS[k % AGENTS.len()];
-    let agent = Context::agent(agent_id);
+    let agent = Caller::agent(agent_id);
     let input = request();
     let mut log = ThreadLog {
         samples: Vec::with_capacity(ops),
@@ -642,7 +643,7 @@ fn worker<S: Storage>(
         let c = &mut log.conflicts;
         match kind {
             OpKind::Create => {
-                let ctx = Context::anonymous();
+                let ctx = Caller::anonymous();
                 let t = Instant::now();
                 let e = retry(c, "create_chat_session_for_topic", || {
                     desk.create_chat_session_for_topic(&ctx, topic, &input)
@@ -687,7 +688,7 @@ fn worker<S: Storage>(
                 let (kind, ctx, text) = match &chat.key {
                     Some(key) if rng.coin() => (
                         OpKind::CustomerMessage,
-                        Context::customer(key.clone()),
+                        Caller::customer(key.clone()),
                         "A question from the customer",
                     ),
                     _ => (
@@ -711,7 +712,7 @@ fn worker<S: Storage>(
                     (agent.clone(), serving[rng.below(serving.len())].id)
                 } else {
                     let (id, key) = &own[rng.below(own.len())];
-                    (Context::customer(key.clone()), *id)
+                    (Caller::customer(key.clone()), *id)
                 };
                 let t = Instant::now();
                 let e = retry(c, "get_chat_session_entity", || {
@@ -723,7 +724,7 @@ fn worker<S: Storage>(
             OpKind::QueuePosition => {
                 let i = rng.below(waiting.len());
                 let (id, key) = &waiting[i];
-                let (id, ctx) = (*id, Context::customer(key.clone()));
+                let (id, ctx) = (*id, Caller::customer(key.clone()));
                 let t = Instant::now();
                 let pos = retry(c, "get_queue_position", || {
                     desk.get_queue_position(&ctx, id)
@@ -738,7 +739,7 @@ fn worker<S: Storage>(
                 let i = finished[rng.below(finished.len())];
                 let chat = serving.swap_remove(i);
                 let ctx = match &chat.key {
-                    Some(key) if rng.coin() => Context::customer(key.clone()),
+                    Some(key) if rng.coin() => Caller::customer(key.clone()),
                     _ => agent.clone(),
                 };
                 let t = Instant::now();
@@ -941,7 +942,7 @@ fn read_fixture() -> ReadFixture {
     let topic = staffed(&desk);
     let create = || {
         let e = desk
-            .create_chat_session_for_topic(&Context::anonymous(), topic, &request())
+            .create_chat_session_for_topic(&Caller::anonymous(), topic, &request())
             .expect("creating a session");
         (SessionId(e.chat_session_id), e.session_key)
     };
@@ -949,7 +950,7 @@ fn read_fixture() -> ReadFixture {
     for i in 0..READ_SESSIONS {
         let (id, _) = create();
         let agent = AGENTS[i % AGENTS.len()];
-        desk.pick_up_chat_session(&Context::agent(agent), id)
+        desk.pick_up_chat_session(&Caller::agent(agent), id)
             .expect("picking up")
             .expect("a queued session");
         active.push((id, agent));
@@ -957,7 +958,7 @@ fn read_fixture() -> ReadFixture {
     let queued: Vec<_> = (0..READ_SESSIONS).map(|_| create()).collect();
     for (id, key) in &queued {
         // Sets WhenFetched now, so polls of the next 5 s do not write.
-        desk.get_queue_position(&Context::customer(key.clone()), *id)
+        desk.get_queue_position(&Caller::customer(key.clone()), *id)
             .expect("polling the queue position");
     }
     (desk, active, queued)
@@ -975,10 +976,10 @@ fn read_round(fx: &ReadFixture, threads: usize, round: Duration) -> (f64, Option
         for k in 0..threads {
             let (done, start, cpu_ns, cpu_known) = (&done, &start, &cpu_ns, &cpu_known);
             scope.spawn(move || {
-                let agents: Vec<Context> = active.iter().map(|(_, a)| Context::agent(*a)).collect();
-                let customers: Vec<Context> = queued
+                let agents: Vec<Caller> = active.iter().map(|(_, a)| Caller::agent(*a)).collect();
+                let customers: Vec<Caller> = queued
                     .iter()
-                    .map(|(_, key)| Context::customer(key.clone()))
+                    .map(|(_, key)| Caller::customer(key.clone()))
                     .collect();
                 let mut i = k * 7;
                 let mut n = 0u64;

@@ -19,11 +19,12 @@ pub mod raw_memory;
 pub mod raw_sled;
 pub mod raw_sqlite;
 
-use chatdesk::model::{CrmLinks, CustomerInfo, SessionRecord};
-use chatdesk::wire::{Associate, ChatPresence, ChatTopicAgent};
+use chatdesk::backend::{CrmLinks, CustomerInfo, SessionRecord};
+use chatdesk::backend::{StorageExt, WriteTx};
+use chatdesk::{Associate, ChatPresence, ChatTopicAgent};
 use chatdesk::{
-    ChatDesk, ChatSessionEntity, ChatSessionStatus, Context, Durability, MemoryStorage, SessionId,
-    Storage, StorageExt, Timestamp, TopicId, UserId, WriteTx,
+    Caller, ChatDesk, ChatSessionEntity, ChatSessionStatus, Durability, MemoryStorage, SessionId,
+    Storage, Timestamp, TopicId, UserId,
 };
 use chatdesk_sled::{SledOptions, SledStorage};
 use chatdesk_sqlite::{SqliteOptions, SqliteStorage};
@@ -131,7 +132,7 @@ pub fn customer() -> CustomerInfo {
 /// # Panics
 /// When the service refuses one of the set-up calls.
 pub fn seed<S: Storage>(desk: &ChatDesk<S>) -> TopicId {
-    let host = Context::system();
+    let host = Caller::system();
     let mut topic = desk.create_default_chat_topic_entity(&host);
     topic.name = TOPIC_NAME.into();
     topic.welcome_message = WELCOME.into();
@@ -150,7 +151,7 @@ pub fn seed<S: Storage>(desk: &ChatDesk<S>) -> TopicId {
 /// When the service refuses one of the calls.
 pub fn staff<S: Storage>(desk: &ChatDesk<S>, topic: TopicId, user: UserId, name: &str) {
     desk.add_chat_topic_user_agent(
-        &Context::system(),
+        &Caller::system(),
         &ChatTopicAgent {
             topic_id: topic.0,
             user: Some(Associate::with_id(user.0)),
@@ -161,7 +162,7 @@ pub fn staff<S: Storage>(desk: &ChatDesk<S>, topic: TopicId, user: UserId, name:
     )
     .expect("adding the agent");
     desk.save_chat_presence(
-        &Context::agent(user),
+        &Caller::agent(user),
         &ChatPresence {
             user_id: user.0,
             present: true,
@@ -225,7 +226,7 @@ pub fn random_key() -> [u8; 32] {
 pub struct Service<S: Storage> {
     desk: ChatDesk<S>,
     topic: TopicId,
-    ctx: Context,
+    ctx: Caller,
     input: ChatSessionEntity,
     /// Keeps a disk store's directory alive (removed on drop).
     _dir: Option<TempDir>,
@@ -238,7 +239,7 @@ impl<S: Storage> Service<S> {
         Service {
             desk,
             topic,
-            ctx: Context::anonymous(),
+            ctx: Caller::anonymous(),
             input: request(),
             _dir: dir,
         }

@@ -15,12 +15,13 @@
 
 use crate::raw::{Maps, RawMemStore, RawSledStore, RawSqliteStore, RawStore, RawTx};
 use crate::{AGENT, customer, open_sled, open_sqlite, request, seed, sqlite_file, temp_dir};
-use chatdesk::model::{CrmLinks, MessageRecord, SessionRecord};
-use chatdesk::wire::{ChatMessageSpecialType, ChatMessageType};
+use chatdesk::backend::{CrmLinks, MessageRecord, SessionRecord};
+use chatdesk::backend::{IdKind, StorageExt};
 use chatdesk::{
-    ChatDesk, ChatMessage, ChatSessionStatus, Clock, Context, Durability, IdKind, MemoryStorage,
-    MessageId, SessionId, Storage, StorageExt, SystemClock, Timestamp, TopicId, TranscriptFormat,
+    Caller, ChatDesk, ChatMessage, ChatSessionStatus, Clock, Durability, MemoryStorage, MessageId,
+    SessionId, Storage, SystemClock, Timestamp, TopicId, TranscriptFormat,
 };
+use chatdesk::{ChatMessageSpecialType, ChatMessageType};
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 use tempfile::TempDir;
@@ -281,11 +282,11 @@ fn load<S: Storage>(desk: &ChatDesk<S>, spec: &Spec) -> Info {
         Target::None => None,
         Target::Queued | Target::Active => {
             let e = desk
-                .create_chat_session_for_topic(&Context::anonymous(), topic, &request())
+                .create_chat_session_for_topic(&Caller::anonymous(), topic, &request())
                 .expect("the target session");
             let id = SessionId(e.chat_session_id);
             if spec.target == Target::Active {
-                desk.pick_up_chat_session(&Context::agent(AGENT), id)
+                desk.pick_up_chat_session(&Caller::agent(AGENT), id)
                     .expect("picking up the target");
             }
             Some((id, e.session_key))
@@ -334,8 +335,8 @@ struct Svc<S: Storage> {
     desk: ChatDesk<S>,
     op: Op,
     info: Info,
-    customer: Context,
-    agent: Context,
+    customer: Caller,
+    agent: Caller,
     queued: VecDeque<SessionId>,
     picked: Vec<SessionId>,
     _dir: Option<TempDir>,
@@ -349,13 +350,13 @@ impl<S: Storage> Svc<S> {
         let customer = info
             .target
             .as_ref()
-            .map_or_else(Context::anonymous, |(_, k)| Context::customer(k.clone()));
+            .map_or_else(Caller::anonymous, |(_, k)| Caller::customer(k.clone()));
         Svc {
             desk,
             op,
             info,
             customer,
-            agent: Context::agent(AGENT),
+            agent: Caller::agent(AGENT),
             queued: VecDeque::new(),
             picked: Vec::new(),
             _dir: dir,
@@ -439,11 +440,11 @@ impl<S: Storage> Svc<S> {
                 std::hint::black_box(t);
             }
             Op::AlertSweep => {
-                let c = d.alert_sweep(&Context::system()).expect("alert sweep");
+                let c = d.alert_sweep(&Caller::system()).expect("alert sweep");
                 assert!(c.is_empty(), "nothing due");
             }
             Op::IdleSweep => {
-                let c = d.idle_sweep(&Context::system()).expect("idle sweep");
+                let c = d.idle_sweep(&Caller::system()).expect("idle sweep");
                 assert!(c.is_empty(), "nothing due");
             }
         }
@@ -504,7 +505,7 @@ fn raw_pick_up(tx: &mut dyn RawTx, s: SessionRecord, now: Timestamp) {
     assert!(member.is_some_and(|m| m.can_respond), "a responder");
     let name = tx.presence_name(AGENT).unwrap_or_default();
     tx.touch_topic(s.topic, now);
-    let rank = chatdesk::rank::lowest_free_rank(tx.active_ranks(AGENT));
+    let rank = chatdesk::testkit::rules::lowest_free_rank(tx.active_ranks(AGENT));
     let mid = tx.next_id(IdKind::Message);
     let welcome = crate::WELCOME.to_string();
     tx.put_message(&MessageRecord {
@@ -579,8 +580,7 @@ impl<R: RawStore> Raw<R> {
             loop {
                 let mut last = None;
                 self.store.write(&mut |tx| {
-                    let page =
-                        tx.sessions_by_status(*status, after, chatdesk::service::SWEEP_BATCH);
+                    let page = tx.sessions_by_status(*status, after, chatdesk::SWEEP_BATCH);
                     last = page.last().map(|s| s.id);
                     for s in &page {
                         assert!(!due(s, now), "nothing due");
@@ -672,8 +672,10 @@ impl<R: RawStore> Raw<R> {
                     let id = tx.session_by_key(&hash).expect("the key");
                     let s = tx.session(id).expect("the session");
                     let seq = s.human_queue_seq().expect("queued");
-                    let before =
-                        tx.queue_sum(s.topic, &chatdesk::queue_index::prefix_nodes(seq - 1));
+                    let before = tx.queue_sum(
+                        s.topic,
+                        &chatdesk::backend::queue_index::prefix_nodes(seq - 1),
+                    );
                     std::hint::black_box(before + 1);
                 });
             }
@@ -734,7 +736,7 @@ pub fn service_side(op: Op, backend: Backend, spec: &Spec) -> Box<dyn Side> {
 /// Turns the change feed on in a store about to be measured.
 fn feed_on<S: Storage>(desk: &ChatDesk<S>, on: bool) {
     if on {
-        desk.set_change_feed(&chatdesk::Context::system(), true)
+        desk.set_change_feed(&chatdesk::Caller::system(), true)
             .expect("switching the change feed on");
     }
 }

@@ -15,9 +15,10 @@
 //! and FieldProperties, re-read what it already knows (a session's old queue
 //! key), wrap errors.
 
-use chatdesk::model::{CrmLinks, CustomerInfo, MemberRecord, MessageRecord, SessionRecord};
-use chatdesk::wire::{ChatMessageSpecialType, ChatMessageType, ChatSessionStatus};
-use chatdesk::{Durability, IdKind, MessageId, SessionId, Timestamp, TopicId, UserId};
+use chatdesk::backend::IdKind;
+use chatdesk::backend::{CrmLinks, CustomerInfo, MemberRecord, MessageRecord, SessionRecord};
+use chatdesk::{ChatMessageSpecialType, ChatMessageType, ChatSessionStatus};
+use chatdesk::{Durability, MessageId, SessionId, Timestamp, TopicId, UserId};
 use chatdesk_sled::bench_support as kv;
 use chatdesk_sqlite::bench_support as sql;
 use parking_lot::RwLock;
@@ -200,7 +201,9 @@ impl SqlRaw<'_> {
     }
 
     fn count_queue(&self, old: Option<(TopicId, u64)>, new: Option<(TopicId, u64)>) {
-        for (topic, node, delta) in chatdesk::queue_index::changes(old, new).expect("in range") {
+        for (topic, node, delta) in
+            chatdesk::backend::queue_index::changes(old, new).expect("in range")
+        {
             let node = i64::try_from(node).expect("a node");
             let count: i64 = self
                 .0
@@ -253,7 +256,7 @@ impl RawTx for SqlRaw<'_> {
                 Ok((r.get(1)?, r.get(2)?, r.get(3)?))
             })
             .expect("the topic");
-        let spa = chatdesk::queue::next_seconds_pr_accept(last.map(|_| spa), 0);
+        let spa = chatdesk::testkit::rules::next_seconds_pr_accept(last.map(|_| spa), 0);
         self.0
             .prepare_cached(sql::UPSERT_TOPIC)
             .expect("a statement")
@@ -442,7 +445,9 @@ impl SledRaw<'_> {
     }
 
     fn count_queue(&mut self, old: Option<(TopicId, u64)>, new: Option<(TopicId, u64)>) {
-        for (topic, node, delta) in chatdesk::queue_index::changes(old, new).expect("in range") {
+        for (topic, node, delta) in
+            chatdesk::backend::queue_index::changes(old, new).expect("in range")
+        {
             let key = kv::queue_index_key(topic, node);
             let count = self.get(&key).map_or(0, |v| {
                 i64::from_be_bytes(v.as_slice().try_into().expect("8 bytes"))
@@ -500,8 +505,10 @@ impl RawTx for SledRaw<'_> {
         let k = kv::topic_key(topic);
         let v = self.get(&k).expect("the topic");
         let mut t = kv::decode_topic(&k, &v).expect("a topic");
-        t.seconds_pr_accept =
-            chatdesk::queue::next_seconds_pr_accept(t.last_accept.map(|_| t.seconds_pr_accept), 0);
+        t.seconds_pr_accept = chatdesk::testkit::rules::next_seconds_pr_accept(
+            t.last_accept.map(|_| t.seconds_pr_accept),
+            0,
+        );
         t.last_accept = Some(now);
         let v = kv::encode_topic(&t).expect("encoding");
         self.put(k, v);
@@ -701,7 +708,9 @@ impl Maps {
     }
 
     fn count_queue(&mut self, old: Option<(TopicId, u64)>, new: Option<(TopicId, u64)>) {
-        for (topic, node, delta) in chatdesk::queue_index::changes(old, new).expect("in range") {
+        for (topic, node, delta) in
+            chatdesk::backend::queue_index::changes(old, new).expect("in range")
+        {
             let c = self.queue_index.entry((topic, node)).or_default();
             *c += delta;
             if *c == 0 {
@@ -784,7 +793,7 @@ impl RawTx for MemRaw<'_> {
 
     fn touch_topic(&mut self, topic: TopicId, now: Timestamp) {
         let t = self.w().topics.get_mut(&topic).expect("the topic");
-        t.1 = chatdesk::queue::next_seconds_pr_accept(t.0.map(|_| t.1), 0);
+        t.1 = chatdesk::testkit::rules::next_seconds_pr_accept(t.0.map(|_| t.1), 0);
         t.0 = Some(now);
     }
 

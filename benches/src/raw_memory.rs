@@ -4,8 +4,9 @@
 //! the OS random source as the operation draws one.
 
 use crate::{Service, Subject, queued_record, random_key};
-use chatdesk::model::{MemberRecord, PresenceRecord, SessionRecord, TopicRecord};
-use chatdesk::{Clock, IdKind, SessionId, StorageExt, SystemClock, TopicId, UserId};
+use chatdesk::backend::{IdKind, StorageExt};
+use chatdesk::backend::{MemberRecord, PresenceRecord, SessionRecord, TopicRecord};
+use chatdesk::{Clock, SessionId, SystemClock, TopicId, UserId};
 use parking_lot::RwLock;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -93,11 +94,11 @@ impl Subject for RawMemory {
         let id = SessionId(i32::try_from(m.next_id(IdKind::Session)).expect("a small id"));
         let seq = u64::try_from(m.next_id(IdKind::QueueSeq)).expect("a positive sequence");
         // The counted queue index, as the backend reads and writes it.
-        let before: i64 = chatdesk::queue_index::prefix_nodes(seq - 1)
+        let before: i64 = chatdesk::backend::queue_index::prefix_nodes(seq - 1)
             .into_iter()
             .filter_map(|n| m.queue_index.get(&(topic, n)))
             .sum();
-        for n in chatdesk::queue_index::update_nodes(seq).expect("a sequence in range") {
+        for n in chatdesk::backend::queue_index::update_nodes(seq).expect("a sequence in range") {
             *m.queue_index.entry((topic, n)).or_default() += 1;
         }
         let pos = i32::try_from(before).expect("a short queue") + 1;

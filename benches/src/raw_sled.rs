@@ -10,8 +10,9 @@
 //! is that, not a loop of ours.
 
 use crate::{Subject, open_sled, queued_record, random_key, seeded, temp_dir};
-use chatdesk::model::SessionRecord;
-use chatdesk::{Clock, Durability, IdKind, SessionId, SystemClock, TopicId};
+use chatdesk::backend::IdKind;
+use chatdesk::backend::SessionRecord;
+use chatdesk::{Clock, Durability, SessionId, SystemClock, TopicId};
 use chatdesk_sled::bench_support as kv;
 use tempfile::TempDir;
 
@@ -107,10 +108,11 @@ impl RawSled {
         let seq = u64::try_from(seq).expect("a positive sequence");
         // The counted queue index, as the backend reads and writes it.
         let mut before = 0i64;
-        for node in chatdesk::queue_index::prefix_nodes(seq - 1) {
+        for node in chatdesk::backend::queue_index::prefix_nodes(seq - 1) {
             before += self.index_count(topic, node)?;
         }
-        for node in chatdesk::queue_index::update_nodes(seq).expect("a sequence in range") {
+        for node in chatdesk::backend::queue_index::update_nodes(seq).expect("a sequence in range")
+        {
             let count = self.index_count(topic, node)? + 1;
             batch.insert(
                 kv::queue_index_key(topic, node),

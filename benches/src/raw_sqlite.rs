@@ -3,8 +3,9 @@
 //! ([`chatdesk_sqlite::bench_support`]), in one `BEGIN IMMEDIATE … COMMIT`.
 
 use crate::{Subject, open_sqlite, queued_record, random_key, seeded, sqlite_file, temp_dir};
-use chatdesk::model::SessionRecord;
-use chatdesk::{Clock, Durability, IdKind, SessionId, SystemClock, TopicId};
+use chatdesk::backend::IdKind;
+use chatdesk::backend::SessionRecord;
+use chatdesk::{Clock, Durability, SessionId, SystemClock, TopicId};
 use chatdesk_sqlite::bench_support as sql;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use tempfile::TempDir;
@@ -104,7 +105,7 @@ impl RawSqlite {
         let mut slots = vec![0i64; sql::QUEUE_INDEX_SLOTS];
         for (slot, node) in slots
             .iter_mut()
-            .zip(chatdesk::queue_index::prefix_nodes(seq - 1))
+            .zip(chatdesk::backend::queue_index::prefix_nodes(seq - 1))
         {
             *slot = i64::try_from(node).expect("a node in range");
         }
@@ -118,7 +119,8 @@ impl RawSqlite {
             .prepare_cached(sql::SELECT_QUEUE_KEY)?
             .query_row(params![id.0], |r| Ok((r.get(0)?, r.get(1)?)))
             .optional()?;
-        for node in chatdesk::queue_index::update_nodes(seq).expect("a sequence in range") {
+        for node in chatdesk::backend::queue_index::update_nodes(seq).expect("a sequence in range")
+        {
             let node = i64::try_from(node).expect("a node in range");
             let _count: i64 = tx
                 .prepare_cached(sql::UPSERT_QUEUE_INDEX)?

@@ -7,11 +7,11 @@
 //!
 //! Run it with `cargo run --example feed`.
 
-use chatdesk::wire::{ChatPresence, ChatTopicAgent};
 use chatdesk::{
-    Associate, ChatDesk, ChatEventKind, ChatMessage, ChatSessionEntity, Context, HookDecision,
+    Associate, Caller, ChatDesk, ChatEventKind, ChatMessage, ChatSessionEntity, HookDecision,
     MemoryStorage, MessageDraft, SessionId, TopicId, UserId,
 };
+use chatdesk::{ChatPresence, ChatTopicAgent};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -25,7 +25,7 @@ fn main() -> chatdesk::Result<()> {
             HookDecision::Accept
         },
     ));
-    let host = Context::system();
+    let host = Caller::system();
     desk.set_change_feed(&host, true)?;
 
     let mut topic = desk.create_default_chat_topic_entity(&host);
@@ -41,7 +41,7 @@ fn main() -> chatdesk::Result<()> {
         },
     )?;
     desk.save_chat_presence(
-        &Context::agent(7),
+        &Caller::agent(7),
         &ChatPresence {
             user_id: 7,
             present: true,
@@ -59,11 +59,11 @@ fn main() -> chatdesk::Result<()> {
                 customer_alias: "Ann".into(),
                 ..Default::default()
             };
-            let s = desk.create_chat_session_for_topic(&Context::anonymous(), topic, &request)?;
+            let s = desk.create_chat_session_for_topic(&Caller::anonymous(), topic, &request)?;
             let id = SessionId(s.chat_session_id);
-            let customer = Context::customer(s.session_key);
-            let agent = Context::agent(UserId(7));
-            let say = |ctx: &Context, text: &str| {
+            let customer = Caller::customer(s.session_key);
+            let agent = Caller::agent(UserId(7));
+            let say = |ctx: &Caller, text: &str| {
                 let m = ChatMessage {
                     message: text.into(),
                     ..Default::default()

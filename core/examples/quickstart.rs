@@ -4,9 +4,9 @@
 //!
 //! Run it with `cargo run --example quickstart`.
 
-use chatdesk::wire::{Associate, ChatPresence, ChatTopicAgent};
+use chatdesk::{Associate, ChatPresence, ChatTopicAgent};
 use chatdesk::{
-    ChatDesk, ChatMessage, ChatSessionEntity, Context, ManualClock, MemoryDirectory, MemoryStorage,
+    Caller, ChatDesk, ChatMessage, ChatSessionEntity, ManualClock, MemoryDirectory, MemoryStorage,
     MessageId, SessionId, TopicId, TranscriptFormat,
 };
 use std::sync::Arc;
@@ -26,7 +26,7 @@ fn main() -> chatdesk::Result<()> {
     let desk = ChatDesk::new(MemoryStorage::new())
         .with_clock(clock.clone())
         .with_directory(directory);
-    let host = Context::system();
+    let host = Caller::system();
 
     let mut topic = desk.create_default_chat_topic_entity(&host);
     topic.name = "Support".into();
@@ -50,7 +50,7 @@ fn main() -> chatdesk::Result<()> {
             },
         )?;
         desk.save_chat_presence(
-            &Context::agent(user),
+            &Caller::agent(user),
             &ChatPresence {
                 user_id: user,
                 present: true,
@@ -66,9 +66,9 @@ fn main() -> chatdesk::Result<()> {
         customer_email: "carla@example.com".into(),
         ..Default::default()
     };
-    let created = desk.create_chat_session_for_topic(&Context::anonymous(), topic_id, &request)?;
+    let created = desk.create_chat_session_for_topic(&Caller::anonymous(), topic_id, &request)?;
     let id = SessionId(created.chat_session_id);
-    let customer = Context::customer(created.session_key.clone());
+    let customer = Caller::customer(created.session_key.clone());
     println!(
         "3. customer asked for a chat: session {} is {:?}, key of {} characters (shown only now)",
         id,
@@ -82,7 +82,7 @@ fn main() -> chatdesk::Result<()> {
 
     clock.advance_secs(42);
     let picked = desk
-        .pick_up_chat_session(&Context::agent(7), id)?
+        .pick_up_chat_session(&Caller::agent(7), id)?
         .ok_or_else(|| chatdesk::Error::conflict("the session left the queue"))?;
     println!(
         "5. Anna picked it up after 42 s: status {:?}, rank {}, queue position now {:?}",
@@ -91,7 +91,7 @@ fn main() -> chatdesk::Result<()> {
         desk.get_queue_position(&host, id)?
     );
 
-    let say = |ctx: &Context, text: &str| -> chatdesk::Result<()> {
+    let say = |ctx: &Caller, text: &str| -> chatdesk::Result<()> {
         clock.advance_secs(5);
         let m = desk.add_chat_message(
             ctx,
@@ -112,28 +112,28 @@ fn main() -> chatdesk::Result<()> {
         "My invoice shows <b>two</b> charges & I was billed twice.",
     )?;
     say(
-        &Context::agent(7),
+        &Caller::agent(7),
         "Sorry about that, let me get our billing expert.",
     )?;
 
-    let t = desk.transfer_chat_session(&Context::agent(7), id, chatdesk::UserId(8))?;
+    let t = desk.transfer_chat_session(&Caller::agent(7), id, chatdesk::UserId(8))?;
     println!(
         "7. Anna asked Bo to take over (TransferTo {:?})",
         t.transfer_to.and_then(|a| a.id())
     );
-    let accepted = desk.accept_chat_session_transfer(&Context::agent(8), id)?;
+    let accepted = desk.accept_chat_session_transfer(&Caller::agent(8), id)?;
     println!(
         "8. Bo accepted: User {:?}, rank {}",
         accepted.user.and_then(|a| a.id()),
         accepted.rank
     );
     say(
-        &Context::agent(8),
+        &Caller::agent(8),
         "Refunded the second charge. Anything else?",
     )?;
     say(&customer, "No, thanks!")?;
 
-    let closed = desk.close_chat_session(&Context::agent(8), id)?;
+    let closed = desk.close_chat_session(&Caller::agent(8), id)?;
     println!("9. Bo closed the chat: {:?}", closed.status);
     let finished = desk.finish_chat_session(&customer, id, 0)?;
     println!(
@@ -144,7 +144,7 @@ fn main() -> chatdesk::Result<()> {
     let seen = desk.get_chat_messages(&customer, id, MessageId(0), 100)?;
     println!("11. the customer fetched {} messages", seen.len());
     println!("12. transcript (plain text, in Europe/Oslo time):");
-    let oslo = Context::agent(8).with_zone("Europe/Oslo")?;
+    let oslo = Caller::agent(8).with_zone("Europe/Oslo")?;
     print!(
         "{}",
         desk.get_chat_transcript(&oslo, id, TranscriptFormat::Text)?

@@ -2,7 +2,7 @@
 
 /// The alert level reached after waiting `waited_secs` against a level-1 and
 /// a level-2 limit in minutes (0 = off): the highest reached.
-pub fn level_reached(waited_secs: i64, level1_minutes: i32, level2_minutes: i32) -> i32 {
+pub(crate) fn level_reached(waited_secs: i64, level1_minutes: i32, level2_minutes: i32) -> i32 {
     let reached = |m: i32| m > 0 && waited_secs >= i64::from(m) * 60;
     if reached(level2_minutes) {
         2

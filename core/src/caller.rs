@@ -29,7 +29,7 @@ impl fmt::Debug for SessionKey {
 
 /// The caller of an operation.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Caller {
+pub enum CallerKind {
     /// The host program itself (and its bots): every right.
     System,
     /// An agent (associate); rights come from topic membership.
@@ -42,42 +42,42 @@ pub enum Caller {
 
 /// The caller and their time zone: every call takes one.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Context {
+pub struct Caller {
     /// Who is calling.
-    pub caller: Caller,
+    pub kind: CallerKind,
     /// The caller's IANA zone; carriers carry its offset. None means UTC.
     pub tz: Option<Tz>,
 }
 
-impl Context {
+impl Caller {
     /// The host itself, in UTC.
     pub fn system() -> Self {
-        Context {
-            caller: Caller::System,
+        Caller {
+            kind: CallerKind::System,
             tz: None,
         }
     }
 
     /// An agent, in UTC.
     pub fn agent(user: impl Into<UserId>) -> Self {
-        Context {
-            caller: Caller::Agent(user.into()),
+        Caller {
+            kind: CallerKind::Agent(user.into()),
             tz: None,
         }
     }
 
     /// A customer holding `key`, in UTC.
     pub fn customer(key: impl Into<String>) -> Self {
-        Context {
-            caller: Caller::Customer(SessionKey::new(key)),
+        Caller {
+            kind: CallerKind::Customer(SessionKey::new(key)),
             tz: None,
         }
     }
 
     /// An anonymous customer, in UTC.
     pub fn anonymous() -> Self {
-        Context {
-            caller: Caller::Anonymous,
+        Caller {
+            kind: CallerKind::Anonymous,
             tz: None,
         }
     }
@@ -101,14 +101,14 @@ impl Context {
 
     /// The agent's id, if the caller is an agent.
     pub fn agent_id(&self) -> Option<UserId> {
-        match self.caller {
-            Caller::Agent(u) => Some(u),
+        match self.kind {
+            CallerKind::Agent(u) => Some(u),
             _ => None,
         }
     }
 
     /// Whether the caller is the host.
     pub fn is_system(&self) -> bool {
-        matches!(self.caller, Caller::System)
+        matches!(self.kind, CallerKind::System)
     }
 }

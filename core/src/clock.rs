@@ -49,7 +49,7 @@ impl Timestamp {
 }
 
 /// Ticks in one second (100 ns ticks).
-pub const fn ticks_per_second() -> i64 {
+pub(crate) const fn ticks_per_second() -> i64 {
     TICKS_PER_SEC
 }
 

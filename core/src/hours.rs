@@ -5,11 +5,11 @@ use chrono::{Datelike, Timelike};
 use chrono_tz::Tz;
 
 /// Seconds since local midnight; `Stop` may be 86 400 (24:00).
-pub type DaySeconds = u32;
+pub(crate) type DaySeconds = u32;
 
 /// One weekday's hours, already parsed. `None` for a day means closed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Span {
+pub(crate) struct Span {
     /// Opening time (inclusive).
     pub start: DaySeconds,
     /// Closing time (exclusive); ≤ start means closed that day.
@@ -18,7 +18,7 @@ pub struct Span {
 
 /// A topic's opening hours in the form the rule needs.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct WeekHours {
+pub(crate) struct WeekHours {
     /// The zone the times are written in.
     pub zone: Tz,
     /// Monday first; `None` for a disabled day.
@@ -29,7 +29,7 @@ pub struct WeekHours {
 
 impl WeekHours {
     /// Whether the topic is open at `now`.
-    pub fn is_open(&self, now: Timestamp) -> bool {
+    pub(crate) fn is_open(&self, now: Timestamp) -> bool {
         let Some(utc) = now.to_datetime() else {
             return false;
         };
@@ -55,7 +55,7 @@ impl WeekHours {
 ///
 /// # Errors
 /// A short reason when the text is not such a time.
-pub fn parse_time_of_day(text: &str) -> Result<DaySeconds, String> {
+pub(crate) fn parse_time_of_day(text: &str) -> Result<DaySeconds, String> {
     let t = text.trim();
     let clock = match t.find(['T', ' ']) {
         Some(i) if i >= 8 => &t[i + 1..],

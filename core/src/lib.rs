@@ -4,12 +4,12 @@
 //! SQLite in `chatdesk-sqlite`, sled in `chatdesk-sled`.
 //!
 //! ```
-//! use chatdesk::{ChatDesk, ChatSessionEntity, ChatSessionStatus, Context, MemoryStorage};
+//! use chatdesk::{ChatDesk, ChatSessionEntity, ChatSessionStatus, Caller, MemoryStorage};
 //! use chatdesk::wire::{Associate, ChatPresence, ChatTopicAgent};
 //!
 //! # fn main() -> chatdesk::Result<()> {
 //! let desk = ChatDesk::new(MemoryStorage::new());
-//! let host = Context::system();
+//! let host = Caller::system();
 //!
 //! // A topic (channel) with one agent who can answer and is present.
 //! let mut topic = desk.create_default_chat_topic_entity(&host);
@@ -22,7 +22,7 @@
 //!     can_respond: true,
 //!     ..Default::default()
 //! })?;
-//! desk.save_chat_presence(&Context::agent(7), &ChatPresence {
+//! desk.save_chat_presence(&Caller::agent(7), &ChatPresence {
 //!     user_id: 7,
 //!     present: true,
 //!     ..Default::default()
@@ -30,12 +30,12 @@
 //!
 //! // A customer asks for a chat: the seed endpoint.
 //! let request = ChatSessionEntity { customer_alias: "Ann".into(), ..Default::default() };
-//! let session = desk.create_chat_session_for_topic(&Context::anonymous(), topic_id, &request)?;
+//! let session = desk.create_chat_session_for_topic(&Caller::anonymous(), topic_id, &request)?;
 //! assert_eq!(session.status, ChatSessionStatus::InQueue);
 //! assert_eq!(session.session_key.len(), 43); // shown only here, once
 //!
 //! // The customer acts with their key and sees their place in the queue.
-//! let customer = Context::customer(session.session_key.clone());
+//! let customer = Caller::customer(session.session_key.clone());
 //! let id = chatdesk::SessionId(session.chat_session_id);
 //! assert_eq!(desk.get_queue_position(&customer, id)?, Some(1));
 //! # Ok(())
@@ -53,39 +53,48 @@
 //! with [`ChatEvent::to_webhook_json`]. [`ChatDesk::with_message_hook`] lets
 //! the host rewrite or refuse every new message before it is stored.
 
-pub mod caller;
-pub mod clock;
-pub mod error;
-pub mod ids;
-pub mod model;
-pub mod storage;
-pub mod wire;
+mod alerts;
+mod caller;
+mod clock;
+mod error;
+mod hours;
+mod ids;
+mod model;
+mod queue;
+mod rank;
+mod rights;
+mod service;
+mod status;
+mod storage;
+mod wire;
 
-pub use caller::{Caller, Context, SessionKey};
+pub mod backend;
+pub mod schema;
+
+#[cfg(any(test, feature = "testkit"))]
+pub mod testkit;
+
+pub use caller::{Caller, CallerKind, SessionKey};
+pub use chrono_tz::Tz;
 pub use clock::{Clock, ManualClock, SystemClock, Timestamp};
 pub use error::{Error, Result, StorageError};
-pub use ids::{IdKind, MessageId, SessionId, TopicId, UserId};
-pub use storage::memory::MemoryStorage;
-pub use storage::{Durability, ReadTx, Storage, StorageExt, WriteTx};
-pub mod alerts;
-pub mod hours;
-pub mod queue;
-pub mod queue_index;
-pub mod rank;
-pub mod rights;
-pub mod service;
-pub mod status;
-
+pub use ids::{MessageId, SessionId, TopicId, UserId};
 pub use model::EventActor;
 pub use service::{
     AlertChange, ChatDesk, ChatEvent, ChatEventKind, Config, Directory, EventMessage, HookDecision,
-    IdleClose, MAX_EVENTS_PER_READ, MemoryDirectory, MessageDraft, MessageHook, SessionQuery,
-    TranscriptFormat, Typing,
+    IdleClose, MAX_EVENTS_PER_READ, MAX_MESSAGES_PER_FETCH, MemoryDirectory, MessageDraft,
+    MessageHook, SWEEP_BATCH, SessionQuery, TranscriptFormat, Typing,
 };
+pub use storage::memory::MemoryStorage;
+pub use storage::{Durability, Storage};
 pub use wire::{
-    Associate, ChatMessage, ChatMessageSpecialType, ChatMessageType, ChatPresence,
-    ChatSessionEntity, ChatSessionStatus, ChatTopicAgent, ChatTopicEntity, FieldProperty,
-    FieldRight, TableRight,
+    Associate, AssociateKind, ChatBotSettings, ChatMessage, ChatMessageSpecialType,
+    ChatMessageType, ChatOpeningHours, ChatPresence, ChatSessionEntity, ChatSessionFlags,
+    ChatSessionStatus, ChatTopicAgent, ChatTopicEntity, ChatWidgetSettings, Contact, ContactKind,
+    CustomerFieldFlags, CustomerLanguage, CustomerLanguageKind, FieldProperties, FieldProperty,
+    FieldRight, FieldRightMask, FlagParseError, KbCategory, KbCategoryKind, Person, PersonKind,
+    Project, ProjectKind, RawObject, ReplyTemplate, ReplyTemplateKind, Sale, SaleKind, SummaryKind,
+    TableRight, TableRightMask, Ticket, TicketCategory, TicketCategoryKind, TicketKind,
+    TicketPriority, TicketPriorityKind, TimeZoneData, TimeZoneDataKind, UNSET_WIRE,
+    UnknownEnumName, WidgetSize, WidgetTheme, WireDateTime, WireDateTimeError,
 };
-#[cfg(any(test, feature = "testkit"))]
-pub mod testkit;

@@ -253,7 +253,7 @@ impl EventActor {
 /// domain interprets `kind` and `data`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EventRecord {
-    /// The feed sequence: from [`crate::IdKind::Event`], so it grows in commit
+    /// The feed sequence: from [`crate::backend::IdKind::Event`], so it grows in commit
     /// order with no gaps.
     pub seq: i64,
     /// A UUID v4 (see [`format_uuid`]).

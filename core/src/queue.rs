@@ -6,7 +6,7 @@ use crate::clock::Timestamp;
 /// The new SecondsPrAccept after a pick-up whose customer waited `wait`
 /// whole seconds: the first pick-up of a topic takes the wait; each later one
 /// moves a tenth of the way, rounded half away from zero.
-pub fn next_seconds_pr_accept(old: Option<i32>, wait: i64) -> i32 {
+pub(crate) fn next_seconds_pr_accept(old: Option<i32>, wait: i64) -> i32 {
     let wait = wait.clamp(0, i64::from(i32::MAX));
     match old {
         None => i32::try_from(wait).unwrap_or(i32::MAX),
@@ -24,19 +24,19 @@ pub fn next_seconds_pr_accept(old: Option<i32>, wait: i64) -> i32 {
 }
 
 /// The whole seconds a customer has waited since entering the queue.
-pub fn wait_seconds(now: Timestamp, entered: Option<Timestamp>) -> i64 {
+pub(crate) fn wait_seconds(now: Timestamp, entered: Option<Timestamp>) -> i64 {
     entered.map_or(0, |e| now.whole_seconds_since(e))
 }
 
 /// `{cavw}`: SecondsPrAccept / 60 truncated, as HH:MM with at least two hour digits.
-pub fn format_cavw(seconds_pr_accept: i32) -> String {
+pub(crate) fn format_cavw(seconds_pr_accept: i32) -> String {
     let minutes = seconds_pr_accept.max(0) / 60;
     format!("{:02}:{:02}", minutes / 60, minutes % 60)
 }
 
 /// The queue text: `template` with `{cque}` (position, empty when not
 /// queued) and `{cavw}` replaced; "" when the custom text is off.
-pub fn queue_text(
+pub(crate) fn queue_text(
     enabled: bool,
     template: &str,
     position: Option<u32>,
@@ -52,7 +52,7 @@ pub fn queue_text(
 }
 
 /// Whether the queue offline form is available to a queued customer.
-pub fn offline_form_available(
+pub(crate) fn offline_form_available(
     use_queue_offline_form: bool,
     bot_owned: bool,
     minutes_in_queue: i64,

@@ -2,7 +2,7 @@
 //! user's other active sessions.
 
 /// The lowest positive integer not in `in_use` (ranks ≤ 0 are ignored).
-pub fn lowest_free_rank(in_use: impl IntoIterator<Item = i32>) -> i32 {
+pub(crate) fn lowest_free_rank(in_use: impl IntoIterator<Item = i32>) -> i32 {
     let mut used: Vec<i32> = in_use.into_iter().filter(|r| *r > 0).collect();
     used.sort_unstable();
     used.dedup();

@@ -6,38 +6,38 @@ use crate::model::{MemberRecord, SessionRecord};
 use crate::wire::ChatSessionStatus;
 
 /// ETableRight bits.
-pub mod table {
+pub(crate) mod table {
     /// No right.
-    pub const NONE: u32 = 0;
+    pub(crate) const NONE: u32 = 0;
     /// Select.
-    pub const SELECT: u32 = 1;
+    pub(crate) const SELECT: u32 = 1;
     /// Update.
-    pub const UPDATE: u32 = 2;
+    pub(crate) const UPDATE: u32 = 2;
     /// Insert.
-    pub const INSERT: u32 = 4;
+    pub(crate) const INSERT: u32 = 4;
     /// Delete.
-    pub const DELETE: u32 = 8;
+    pub(crate) const DELETE: u32 = 8;
     /// Select | Update.
-    pub const UR: u32 = SELECT | UPDATE;
+    pub(crate) const UR: u32 = SELECT | UPDATE;
     /// Select | Update | Insert | Delete.
-    pub const FULL: u32 = SELECT | UPDATE | INSERT | DELETE;
+    pub(crate) const FULL: u32 = SELECT | UPDATE | INSERT | DELETE;
 }
 
 /// EFieldRight bits.
-pub mod field {
+pub(crate) mod field {
     /// Hidden.
-    pub const NONE: u32 = 0;
+    pub(crate) const NONE: u32 = 0;
     /// Read.
-    pub const READ: u32 = 1;
+    pub(crate) const READ: u32 = 1;
     /// Read and write.
-    pub const FULL: u32 = 3;
+    pub(crate) const FULL: u32 = 3;
     /// The value may be null (summaries).
-    pub const NULLABLE: u32 = 32;
+    pub(crate) const NULLABLE: u32 = 32;
 }
 
 /// What kind of value a carrier field holds, for FieldProperties.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct FieldSpec {
+pub(crate) struct FieldSpec {
     /// The carrier's JSON name.
     pub name: &'static str,
     /// `FieldType` as written (`System.Int32`, `Associate`, …).
@@ -86,7 +86,7 @@ const DATE: &str = "System.DateTime";
 
 /// The fields of `ChatSessionEntity` that FieldProperties describes, in
 /// carrier order (every field but TableRight and FieldProperties).
-pub const SESSION_FIELDS: [FieldSpec; 31] = [
+pub(crate) const SESSION_FIELDS: [FieldSpec; 31] = [
     f("ChatSessionId", INT, 0),
     f("TopicId", INT, 0),
     summary("User", "Associate", false, false),
@@ -125,7 +125,7 @@ pub const SESSION_FIELDS: [FieldSpec; 31] = [
 
 /// Who the caller is to one session.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct SessionRelation {
+pub(crate) struct SessionRelation {
     /// The host.
     pub system: bool,
     /// The caller's membership of the session's topic.
@@ -138,7 +138,7 @@ pub struct SessionRelation {
 
 /// The TableRight bits of a session for a caller (SPEC §5's table, the union
 /// over what the caller is); `None` means the session is NotFound for them.
-pub fn session_table_right(rel: &SessionRelation, s: &SessionRecord) -> Option<u32> {
+pub(crate) fn session_table_right(rel: &SessionRelation, s: &SessionRecord) -> Option<u32> {
     use table::*;
     let deleted = s.status == ChatSessionStatus::Deleted;
     let open = s.is_open();
@@ -178,7 +178,7 @@ pub fn session_table_right(rel: &SessionRelation, s: &SessionRecord) -> Option<u
 
 /// The FieldRight bits and Reason of one session field, for a caller with
 /// table right `table_bits`, who is (or is not) the session's customer.
-pub fn session_field_right(
+pub(crate) fn session_field_right(
     spec: &FieldSpec,
     table_bits: u32,
     customer: bool,

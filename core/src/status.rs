@@ -8,7 +8,7 @@ use crate::wire::ChatSessionStatus::{self, *};
 
 /// Who may run an operation ("the who column").
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Role {
+pub(crate) enum Role {
     /// The host.
     System,
     /// The session's own customer.
@@ -25,7 +25,7 @@ pub enum Role {
 
 /// The operations of the lifecycle table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Op {
+pub(crate) enum Op {
     /// Submit the pre-chat form.
     SubmitPreChatForm,
     /// The FAQ answered the question.
@@ -64,7 +64,7 @@ pub enum Op {
 
 /// One row of the table.
 #[derive(Debug, Clone, Copy)]
-pub struct Row {
+pub(crate) struct Row {
     /// The operation's name in errors (the service method's name).
     pub name: &'static str,
     /// Who may run it.
@@ -99,7 +99,7 @@ const CUSTOMER_STEP: &[Role] = &[Role::Customer, Role::System];
 
 impl Op {
     /// The operation's row of SPEC §3.3.
-    pub fn row(self) -> Row {
+    pub(crate) fn row(self) -> Row {
         let r = |name, who, from| Row { name, who, from };
         match self {
             Op::SubmitPreChatForm => r("submit_pre_chat_form", CUSTOMER_STEP, &[PreChatForm]),

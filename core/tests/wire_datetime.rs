@@ -1,7 +1,7 @@
 //! WireDateTime (SPEC §6): written with 7 fractional digits and the offset
 //! held; random instants and offsets round-trip exactly.
 
-use chatdesk::wire::{UNSET_WIRE, WireDateTime};
+use chatdesk::{UNSET_WIRE, WireDateTime};
 use chrono::{DateTime, FixedOffset, Offset, Utc};
 use proptest::prelude::*;
 

@@ -1,7 +1,7 @@
 //! Flag masks (SPEC §2): every valid value round-trips; parsing ignores case,
 //! spaces and order; unknown names and uncovered bits are refused.
 
-use chatdesk::wire::{CustomerFieldFlags, FieldRightMask, TableRightMask};
+use chatdesk::{CustomerFieldFlags, FieldRightMask, TableRightMask};
 use proptest::prelude::*;
 
 /// Scrambles a list of names: random case per character, random spaces

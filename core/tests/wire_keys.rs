@@ -1,6 +1,6 @@
 //! Every carrier's keys, in order, against the lists copied from CARRIERS.md.
 
-use chatdesk::wire::{self, schema};
+use chatdesk::{self as wire, schema};
 use serde::Serialize;
 
 const CHAT_SESSION_ENTITY: &[&str] = &[

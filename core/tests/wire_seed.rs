@@ -1,7 +1,7 @@
 //! The seed sample round trip, summaries kept as received, and bad input
 //! refused with an error (never a panic).
 
-use chatdesk::wire::{
+use chatdesk::{
     Associate, ChatMessage, ChatPresence, ChatSessionEntity, ChatSessionFlags, ChatSessionStatus,
     ChatTopicAgent, ChatTopicEntity, FieldProperties, FieldRightMask, Person, TableRightMask,
     TimeZoneData, WireDateTime,

@@ -4,8 +4,9 @@
 //! change with any release).
 
 use crate::{DEFAULT_CACHE_BYTES, keys, rows, sled_config, tx};
-use chatdesk::model::{MemberRecord, PresenceRecord, SessionRecord};
-use chatdesk::{Durability, IdKind, Result, SessionId, TopicId, UserId};
+use chatdesk::backend::IdKind;
+use chatdesk::backend::{MemberRecord, PresenceRecord, SessionRecord};
+use chatdesk::{Durability, Result, SessionId, TopicId, UserId};
 use std::ops::Bound;
 use std::path::Path;
 
@@ -159,7 +160,7 @@ pub fn decode_session(key: &[u8], bytes: &[u8]) -> Result<SessionRecord> {
 ///
 /// # Errors
 /// `Corrupt` when it is not a topic value.
-pub fn decode_topic(key: &[u8], bytes: &[u8]) -> Result<chatdesk::model::TopicRecord> {
+pub fn decode_topic(key: &[u8], bytes: &[u8]) -> Result<chatdesk::backend::TopicRecord> {
     rows::decode_topic(key, bytes)
 }
 
@@ -167,7 +168,7 @@ pub fn decode_topic(key: &[u8], bytes: &[u8]) -> Result<chatdesk::model::TopicRe
 ///
 /// # Errors
 /// The encoder's failure.
-pub fn encode_topic(t: &chatdesk::model::TopicRecord) -> Result<Vec<u8>> {
+pub fn encode_topic(t: &chatdesk::backend::TopicRecord) -> Result<Vec<u8>> {
     rows::encode_topic(t)
 }
 
@@ -175,7 +176,7 @@ pub fn encode_topic(t: &chatdesk::model::TopicRecord) -> Result<Vec<u8>> {
 ///
 /// # Errors
 /// The encoder's failure.
-pub fn encode_message(m: &chatdesk::model::MessageRecord) -> Result<Vec<u8>> {
+pub fn encode_message(m: &chatdesk::backend::MessageRecord) -> Result<Vec<u8>> {
     rows::encode_message(m)
 }
 
@@ -183,7 +184,7 @@ pub fn encode_message(m: &chatdesk::model::MessageRecord) -> Result<Vec<u8>> {
 ///
 /// # Errors
 /// `Corrupt` when it is not a message value.
-pub fn decode_message(key: &[u8], bytes: &[u8]) -> Result<chatdesk::model::MessageRecord> {
+pub fn decode_message(key: &[u8], bytes: &[u8]) -> Result<chatdesk::backend::MessageRecord> {
     rows::decode_message(key, bytes)
 }
 

@@ -4,7 +4,7 @@
 //! may cross both (all sessions, a topic's sessions) merges the two in key
 //! order.
 
-use chatdesk::IdKind;
+use chatdesk::backend::IdKind;
 use std::ops::Bound;
 
 /// Id counters: `COUNTER` + kind name → i64.
@@ -73,8 +73,8 @@ impl Shelf {
     }
 
     /// The shelf a session in `status` lives on.
-    pub(crate) fn of(status: chatdesk::wire::ChatSessionStatus) -> Shelf {
-        if chatdesk::model::status_is_open(status) {
+    pub(crate) fn of(status: chatdesk::ChatSessionStatus) -> Shelf {
+        if chatdesk::backend::status_is_open(status) {
             Shelf::Open
         } else {
             Shelf::History

@@ -53,7 +53,7 @@
 //!   acknowledged transactions, never a hole and never half of one;
 //!   [`Storage::flush`] makes everything before it durable.
 //! - **Ids** are chatdesk's own counter keys, advanced with
-//!   [`chatdesk::ids::next_after`] inside the transaction (never sled's
+//!   [`chatdesk::backend::next_after`] inside the transaction (never sled's
 //!   `generate_id`, which jumps on reopen).
 //! - **Versioned**: see the schema key rules on [`SledStorage::open`].
 //!
@@ -79,7 +79,8 @@ mod schema;
 pub mod testing;
 mod tx;
 
-use chatdesk::{Durability, Error, ReadTx, Result, Storage, StorageError, WriteTx};
+use chatdesk::backend::{ReadTx, WriteTx};
+use chatdesk::{Durability, Error, Result, Storage, StorageError};
 use engine::{Engine, panic_text};
 use parking_lot::{FairMutex, RwLock};
 use std::panic::{AssertUnwindSafe, catch_unwind};

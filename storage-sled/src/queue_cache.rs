@@ -1,7 +1,7 @@
 //! The counted queue index, also held in memory.
 //!
 //! A queue position sums up to 40 nodes of the counted index
-//! (`chatdesk::queue_index`); as sled point reads in a tree that also holds
+//! (`chatdesk::backend::queue_index`); as sled point reads in a tree that also holds
 //! every session, message and index entry, their cost grew with the store
 //! (measured: a queue position 2.0 µs with 100 sessions, 5.2 µs beside
 //! 1 000 000 closed ones). A sled store belongs to one process (sled locks

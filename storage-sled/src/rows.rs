@@ -5,12 +5,14 @@
 //! `serde_json` values, which a non-self-describing format cannot decode.
 
 use crate::keys::describe;
-use chatdesk::model::{
-    CrmLinks, CustomerInfo, EventActor, EventRecord, MemberRecord, MessageRecord, PresenceRecord,
+use chatdesk::backend::{
+    CrmLinks, CustomerInfo, EventRecord, MemberRecord, MessageRecord, PresenceRecord,
     SessionRecord, TopicRecord,
 };
-use chatdesk::wire::{ChatMessageSpecialType, ChatMessageType, ChatSessionStatus};
-use chatdesk::{Error, MessageId, Result, SessionId, StorageError, Timestamp, TopicId, UserId};
+use chatdesk::{ChatMessageSpecialType, ChatMessageType, ChatSessionStatus};
+use chatdesk::{
+    Error, EventActor, MessageId, Result, SessionId, StorageError, Timestamp, TopicId, UserId,
+};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 

@@ -2,7 +2,8 @@
 //! removed when the store is dropped.
 
 use crate::{SledOptions, SledStorage};
-use chatdesk::{Durability, ReadTx, Result, Storage, WriteTx};
+use chatdesk::backend::{ReadTx, WriteTx};
+use chatdesk::{Durability, Result, Storage};
 use std::path::Path;
 use tempfile::TempDir;
 

@@ -9,13 +9,13 @@ use crate::keys::{self, Key, Shelf, after_in, all_in, i32_bytes, i32_from};
 use crate::overlay::{Overlay, Pending, Writes};
 use crate::queue_cache::QueueCache;
 use crate::rows;
-use chatdesk::model::{
+use chatdesk::ChatSessionStatus;
+use chatdesk::backend::next_after;
+use chatdesk::backend::{
     EventRecord, MemberRecord, MessageRecord, PresenceRecord, SessionRecord, TopicRecord,
 };
-use chatdesk::wire::ChatSessionStatus;
-use chatdesk::{
-    Error, IdKind, MessageId, ReadTx, Result, SessionId, TopicId, UserId, WriteTx, ids::next_after,
-};
+use chatdesk::backend::{IdKind, ReadTx, WriteTx};
+use chatdesk::{Error, MessageId, Result, SessionId, TopicId, UserId};
 use std::ops::Bound;
 
 pub(crate) type Bounds = (Bound<Vec<u8>>, Bound<Vec<u8>>);
@@ -397,13 +397,13 @@ impl<'a> Tx<'a> {
         }
     }
 
-    /// Applies the counted queue index's changes (see `chatdesk::queue_index`).
+    /// Applies the counted queue index's changes (see `chatdesk::backend::queue_index`).
     pub(crate) fn count_queue(
         &mut self,
         old: Option<(TopicId, u64)>,
         new: Option<(TopicId, u64)>,
     ) -> Result<()> {
-        for (topic, node, delta) in chatdesk::queue_index::changes(old, new)? {
+        for (topic, node, delta) in chatdesk::backend::queue_index::changes(old, new)? {
             let count = self.queue_index_count(topic, node)? + delta;
             let key = Key::new(keys::QUEUE_INDEX).i32(topic.0).u64(node).build();
             if count == 0 {

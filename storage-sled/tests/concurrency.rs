@@ -2,7 +2,8 @@
 
 mod common;
 
-use chatdesk::{Durability, IdKind, SessionId, StorageExt, TopicId};
+use chatdesk::backend::{IdKind, StorageExt};
+use chatdesk::{Durability, SessionId, TopicId};
 use chatdesk_sled::SledOptions;
 use chatdesk_sled::testing::temp_store_with;
 use common::*;

@@ -4,7 +4,8 @@
 
 mod common;
 
-use chatdesk::{Durability, IdKind, MessageId, SessionId, StorageExt, TopicId};
+use chatdesk::backend::{IdKind, StorageExt};
+use chatdesk::{Durability, MessageId, SessionId, TopicId};
 use chatdesk_sled::{SledOptions, SledStorage};
 use common::*;
 use std::io::{BufRead, BufReader};

@@ -7,8 +7,8 @@
 mod common;
 
 use chatdesk::testkit::Fixture;
-use chatdesk::wire::{ChatMessage, ChatSessionStatus};
-use chatdesk::{Context, Error, MessageId, TranscriptFormat, UserId};
+use chatdesk::{Caller, Error, MessageId, TranscriptFormat, UserId};
+use chatdesk::{ChatMessage, ChatSessionStatus};
 use chatdesk_sled::{SledOptions, SledStorage};
 use common::{TreeDump, dump_trees};
 use std::path::Path;
@@ -56,8 +56,8 @@ fn with_desk<R>(path: &Path, f: impl FnOnce(&Fixture<Arc<SledStorage>>) -> R) ->
 fn a_damaged_session_row_is_corrupt_through_the_service() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path();
-    let agent = Context::agent(UserId(10));
-    let sys = Context::system();
+    let agent = Caller::agent(UserId(10));
+    let sys = Caller::system();
     let m = ChatMessage {
         message: "hello".into(),
         ..ChatMessage::default()
@@ -69,7 +69,7 @@ fn a_damaged_session_row_is_corrupt_through_the_service() {
         let (fine, _) = fx.customer_session(topic, "fine");
         fx.desk.pick_up_chat_session(&agent, chat).unwrap().unwrap();
         fx.desk
-            .add_chat_message(&Context::customer(chat_key.clone()), chat, &m)
+            .add_chat_message(&Caller::customer(chat_key.clone()), chat, &m)
             .unwrap();
         let last = fx.desk.add_chat_message(&agent, chat, &m).unwrap();
         (bad, chat, chat_key, fine, last.chat_message_id)
@@ -111,12 +111,7 @@ fn a_damaged_session_row_is_corrupt_through_the_service() {
         );
         corrupt(
             "messages as customer",
-            d.get_chat_messages(
-                &Context::customer(chat_key.clone()),
-                chat,
-                MessageId(0),
-                500,
-            ),
+            d.get_chat_messages(&Caller::customer(chat_key.clone()), chat, MessageId(0), 500),
             "message",
         );
         corrupt(
@@ -170,7 +165,7 @@ fn the_topic_queue_reports_a_damaged_session() {
     with_desk(path, |fx| {
         corrupt(
             "topic queue",
-            fx.desk.get_topic_queue(&Context::system(), topic),
+            fx.desk.get_topic_queue(&Caller::system(), topic),
             &format!("session {bad}"),
         );
     });

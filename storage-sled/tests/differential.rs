@@ -3,11 +3,10 @@
 
 mod common;
 
+use chatdesk::ChatSessionStatus;
+use chatdesk::backend::{IdKind, ReadTx, StorageExt, WriteTx};
 use chatdesk::testkit::rng::Rng;
-use chatdesk::wire::ChatSessionStatus;
-use chatdesk::{
-    Error, IdKind, MemoryStorage, MessageId, ReadTx, Storage, StorageExt, TopicId, UserId, WriteTx,
-};
+use chatdesk::{Error, MemoryStorage, MessageId, Storage, TopicId, UserId};
 use chatdesk::{Result, SessionId};
 use chatdesk_sled::testing::temp_store;
 use common::*;
@@ -21,7 +20,7 @@ enum Op {
     PutMember(i32, i32),
     DeleteMember(i32, i32),
     PutPresence(i32),
-    PutSession(Box<chatdesk::model::SessionRecord>),
+    PutSession(Box<chatdesk::backend::SessionRecord>),
     DeleteSession(i32),
     PutMessage(i32, i32),
     Probe(u64),

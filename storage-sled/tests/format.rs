@@ -2,7 +2,8 @@
 
 mod common;
 
-use chatdesk::{Durability, Error, IdKind, MessageId, SessionId, StorageExt, TopicId, UserId};
+use chatdesk::backend::{IdKind, StorageExt};
+use chatdesk::{Durability, Error, MessageId, SessionId, TopicId, UserId};
 use chatdesk_sled::testing::{temp_store, temp_store_with};
 use chatdesk_sled::{SledOptions, SledStorage};
 use common::*;
@@ -362,8 +363,9 @@ fn garbage_files_give_a_typed_error_never_a_panic() {
 
 #[test]
 fn a_version_1_store_migrates_and_gets_its_queue_index() {
+    use chatdesk::backend::StorageExt;
     use chatdesk::testkit::storage::record;
-    use chatdesk::{ChatSessionStatus, StorageExt, TopicId};
+    use chatdesk::{ChatSessionStatus, TopicId};
     let dir = closed_store(|store| {
         store
             .write(|tx| {
@@ -409,8 +411,9 @@ fn a_version_1_store_migrates_and_gets_its_queue_index() {
 
 #[test]
 fn a_version_2_store_migrates_and_gets_a_change_feed_that_starts_off() {
+    use chatdesk::backend::StorageExt;
     use chatdesk::testkit::storage::record;
-    use chatdesk::{ChatDesk, ChatSessionStatus, Context, StorageExt};
+    use chatdesk::{Caller, ChatDesk, ChatSessionStatus};
     let dir = closed_store(|store| {
         store
             .write(|tx| {
@@ -444,7 +447,7 @@ fn a_version_2_store_migrates_and_gets_a_change_feed_that_starts_off() {
         .unwrap();
     assert_eq!((sessions, events, switch), (1, vec![], None));
     let desk = ChatDesk::new(up);
-    let sys = Context::system();
+    let sys = Caller::system();
     assert!(!desk.change_feed_enabled(&sys).unwrap());
     desk.set_change_feed(&sys, true).unwrap();
     assert_eq!(

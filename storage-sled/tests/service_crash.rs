@@ -12,8 +12,9 @@
 //!
 //! `CHATDESK_SEED` repeats a run's random choices in the parent.
 
+use chatdesk::backend::StorageExt;
 use chatdesk::testkit::workload::{Backend, Rng, kill_loop, long, run_child, spawn_child};
-use chatdesk::{ChatDesk, Durability, StorageExt};
+use chatdesk::{ChatDesk, Durability};
 use chatdesk_sled::{SledOptions, SledStorage};
 use std::path::{Path, PathBuf};
 use std::process::Child;

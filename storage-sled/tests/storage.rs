@@ -3,8 +3,9 @@
 
 mod common;
 
-use chatdesk::wire::ChatSessionStatus;
-use chatdesk::{Error, IdKind, MessageId, SessionId, StorageExt, TopicId, UserId};
+use chatdesk::ChatSessionStatus;
+use chatdesk::backend::{IdKind, StorageExt};
+use chatdesk::{Error, MessageId, SessionId, TopicId, UserId};
 use chatdesk_sled::testing::temp_store;
 use common::*;
 
@@ -144,7 +145,7 @@ fn replacing_a_session_keeps_every_index_in_step() {
             Ok(())
         })
         .unwrap();
-    let check = |f: &dyn Fn(&dyn chatdesk::ReadTx) -> chatdesk::Result<()>| {
+    let check = |f: &dyn Fn(&dyn chatdesk::backend::ReadTx) -> chatdesk::Result<()>| {
         store.read(|tx| f(tx)).unwrap();
     };
     check(&|tx| {
@@ -294,7 +295,7 @@ fn memberships_by_topic_by_user_and_all() {
         .unwrap();
     store
         .read(|tx| {
-            let pairs = |v: Vec<chatdesk::model::MemberRecord>| {
+            let pairs = |v: Vec<chatdesk::backend::MemberRecord>| {
                 v.iter().map(|m| (m.topic.0, m.user.0)).collect::<Vec<_>>()
             };
             assert_eq!(pairs(tx.all_members()?), [(-1, 1), (1, 1), (1, 2), (2, 1)]);
@@ -380,7 +381,7 @@ fn backend_name_and_flush() {
 
 #[test]
 fn topic_settings_round_trip_exactly() {
-    use chatdesk::wire::ChatTopicEntity;
+    use chatdesk::ChatTopicEntity;
     let settings: ChatTopicEntity = serde_json::from_str(
         r#"{
             "ChatTopicId": 4, "Name": "Støtte", "Description": "d\u0000\"",
@@ -394,7 +395,7 @@ fn topic_settings_round_trip_exactly() {
         }"#,
     )
     .unwrap();
-    let t = chatdesk::model::TopicRecord {
+    let t = chatdesk::backend::TopicRecord {
         id: TopicId(4),
         settings,
         last_accept: None,

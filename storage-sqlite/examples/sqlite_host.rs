@@ -1,14 +1,14 @@
 //! A host program on the SQLite backend: a chat survives closing and
 //! reopening the store. Run with `cargo run -p chatdesk-sqlite --example sqlite_host`.
 
-use chatdesk::wire::{Associate, ChatPresence, ChatTopicAgent};
-use chatdesk::{ChatDesk, ChatSessionEntity, Context, SessionId, TopicId};
+use chatdesk::{Associate, ChatPresence, ChatTopicAgent};
+use chatdesk::{Caller, ChatDesk, ChatSessionEntity, SessionId, TopicId};
 use chatdesk_sqlite::{SqliteOptions, SqliteStorage};
 
 fn main() -> chatdesk::Result<()> {
     let dir = tempfile::tempdir().map_err(|e| chatdesk::Error::corrupt(e.to_string()))?;
     let path = dir.path().join("chat.db");
-    let host = Context::system();
+    let host = Caller::system();
     let (id, key) = {
         let desk = ChatDesk::new(SqliteStorage::open(&path, SqliteOptions::default())?);
         let mut topic = desk.create_default_chat_topic_entity(&host);
@@ -32,7 +32,7 @@ fn main() -> chatdesk::Result<()> {
             },
         )?;
         let created = desk.create_chat_session_for_topic(
-            &Context::anonymous(),
+            &Caller::anonymous(),
             topic,
             &ChatSessionEntity {
                 customer_alias: "Dana".into(),
@@ -48,12 +48,12 @@ fn main() -> chatdesk::Result<()> {
     };
     // A new process (here: a new store on the same file) finds it again.
     let desk = ChatDesk::new(SqliteStorage::open(&path, SqliteOptions::default())?);
-    let customer = Context::customer(key);
+    let customer = Caller::customer(key);
     println!(
         "after reopening, queue position {:?}",
         desk.get_queue_position(&customer, id)?
     );
-    let picked = desk.pick_up_chat_session(&Context::agent(7), id)?;
+    let picked = desk.pick_up_chat_session(&Caller::agent(7), id)?;
     println!("agent 7 picked it up: rank {:?}", picked.map(|e| e.rank));
     Ok(())
 }

@@ -81,6 +81,6 @@ pub const DELETE_QUEUE_INDEX: &str = crate::tx::DELETE_QUEUE_INDEX;
 ///
 /// # Errors
 /// Validation for a queue sequence beyond i64.
-pub fn session_values(s: &chatdesk::model::SessionRecord) -> Result<Vec<rusqlite::types::Value>> {
+pub fn session_values(s: &chatdesk::backend::SessionRecord) -> Result<Vec<rusqlite::types::Value>> {
     crate::tx::session_values(s)
 }

@@ -2,7 +2,7 @@
 //! WAL mode, on a real relational schema that any SQLite tool can read.
 //!
 //! ```no_run
-//! use chatdesk::StorageExt;
+//! use chatdesk::backend::StorageExt;
 //! use chatdesk_sqlite::{SqliteOptions, SqliteStorage};
 //!
 //! # fn main() -> chatdesk::Result<()> {
@@ -55,7 +55,7 @@
 //! | `chat_presence` | `user_id INTEGER PRIMARY KEY`, `present`, `display_name TEXT` |
 //! | `chat_session` | one column per `SessionRecord` field (`id`, `topic_id`, `user_id`, `person_id`, `contact_id`, `project_id`, `sale_id`, `ticket_id`, `customer_alias`, `customer_host`, `customer_name`, `customer_email`, `customer_phone`, `customer_consented`, `customer_company`, `status`, `first_message`, `last_message`, `when_requested`, `when_started`, `when_ended`, `when_idle`, `when_fetched`, `key_hash BLOB` (32 bytes), `initial_queue_pos`, `alert_level`, `rank`, `transfer_to`, `chatbot_is_active`, `rating`, `queue_seq`, `queue_entered`, `customer_last_since`, `deleted_at`) plus two derived columns written from the record's own methods: `human_queue_seq` (`SessionRecord::human_queue_seq`) and `active_user` (`SessionRecord::active_user`). Indexes: `UNIQUE (key_hash)`, `(status, id)`, `(topic_id, id)`, `(topic_id, human_queue_seq) WHERE human_queue_seq IS NOT NULL`, `(active_user, id) WHERE active_user IS NOT NULL` |
 //! | `chat_message` | `id INTEGER PRIMARY KEY`, `session_id REFERENCES chat_session(id)`, `type`, `message`, `author`, `read_by_customer`, `special_type`, `special_param`, `when_posted`; index `(session_id, id)` |
-//! | `chat_queue_index` | `topic_id`, `node`, `count`; `PRIMARY KEY (topic_id, node)`: the counted queue index (`chatdesk::queue_index`), so a queue position costs a fixed number of point reads (version 2) |
+//! | `chat_queue_index` | `topic_id`, `node`, `count`; `PRIMARY KEY (topic_id, node)`: the counted queue index (`chatdesk::backend::queue_index`), so a queue position costs a fixed number of point reads (version 2) |
 //! | `chatdesk_counter` | `kind TEXT PRIMARY KEY` (`IdKind::name`), `last INTEGER` (the highest id given) |
 //! | `chat_event` | the change feed (version 3): `seq INTEGER PRIMARY KEY` (gap-free, commit order), `event_id TEXT` (UUID v4), `at`, `session_id`, `topic_id` (no foreign keys: a purged session's events stay until the host prunes them), `actor_kind` (0 System, 1 agent, 2 customer), `actor_user NULL` (the agent), `kind TEXT` (e.g. `session.created`), `data TEXT` (a JSON object chatdesk encodes) |
 //! | `chatdesk_meta` | `key TEXT PRIMARY KEY`, `value TEXT`: the store's settings, e.g. `change_feed` = `on` (version 3) |
@@ -86,7 +86,8 @@ pub mod testing;
 mod tx;
 
 use crate::errors::sql_err;
-use chatdesk::{Durability, ReadTx, Result, Storage, WriteTx};
+use chatdesk::backend::{ReadTx, WriteTx};
+use chatdesk::{Durability, Result, Storage};
 use parking_lot::{FairMutex, Mutex};
 use rusqlite::{Connection, TransactionBehavior};
 use std::path::{Path, PathBuf};

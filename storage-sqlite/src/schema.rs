@@ -67,7 +67,7 @@ CREATE TABLE IF NOT EXISTS chatdesk_meta (
 ) WITHOUT ROWID;
 ";
 
-/// Version 2: the counted queue index (`chatdesk::queue_index`), built from
+/// Version 2: the counted queue index (`chatdesk::backend::queue_index`), built from
 /// the sessions in the human queues: each queued sequence counts once in each
 /// node on its Fenwick update path (`node + (node & -node)` up to 2^40).
 const SCHEMA_V2: &str = r"

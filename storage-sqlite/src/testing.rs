@@ -3,7 +3,8 @@
 //! (`chatdesk::conformance_suite!(chatdesk_sqlite::testing::temp_store())`).
 
 use crate::{SqliteOptions, SqliteStorage};
-use chatdesk::{Durability, ReadTx, Result, Storage, WriteTx};
+use chatdesk::backend::{ReadTx, WriteTx};
+use chatdesk::{Durability, Result, Storage};
 use std::path::{Path, PathBuf};
 
 /// The file name of the store inside the temporary directory.

@@ -3,15 +3,14 @@
 mod events;
 
 use crate::errors::{RowKey, corrupt, decode_err, sql_err, storage_msg};
-use chatdesk::ids::next_after;
-use chatdesk::model::{
+use chatdesk::backend::next_after;
+use chatdesk::backend::{
     CrmLinks, CustomerInfo, EventRecord, MemberRecord, MessageRecord, PresenceRecord,
     SessionRecord, TopicRecord,
 };
-use chatdesk::wire::{ChatMessageSpecialType, ChatMessageType, ChatSessionStatus, ChatTopicEntity};
-use chatdesk::{
-    Error, IdKind, MessageId, ReadTx, Result, SessionId, Timestamp, TopicId, UserId, WriteTx,
-};
+use chatdesk::backend::{IdKind, ReadTx, WriteTx};
+use chatdesk::{ChatMessageSpecialType, ChatMessageType, ChatSessionStatus, ChatTopicEntity};
+use chatdesk::{Error, MessageId, Result, SessionId, Timestamp, TopicId, UserId};
 use rusqlite::types::FromSql;
 use rusqlite::types::Value;
 use rusqlite::{Connection, Row, Rows, ToSql, params};
@@ -537,9 +536,9 @@ impl SqlTx<'_> {
         }))
     }
 
-    /// Applies the counted queue index's changes (see `chatdesk::queue_index`).
+    /// Applies the counted queue index's changes (see `chatdesk::backend::queue_index`).
     fn count_queue(&self, old: Option<(TopicId, u64)>, new: Option<(TopicId, u64)>) -> Result<()> {
-        for (topic, node, delta) in chatdesk::queue_index::changes(old, new)? {
+        for (topic, node, delta) in chatdesk::backend::queue_index::changes(old, new)? {
             let node = i64::try_from(node)
                 .map_err(|_| Error::corrupt(format!("queue index node {node} is beyond i64")))?;
             let context = "updating the queue index";
@@ -560,7 +559,7 @@ impl SqlTx<'_> {
 }
 
 /// How many node slots the cached queue-index sum statement has.
-pub(crate) const QUEUE_INDEX_SLOTS: usize = chatdesk::queue_index::DEPTH as usize + 1;
+pub(crate) const QUEUE_INDEX_SLOTS: usize = chatdesk::backend::queue_index::DEPTH as usize + 1;
 
 /// `SELECT … WHERE topic_id = ?1 AND node IN (?2, …)` with every slot.
 pub(crate) static SUM_QUEUE_INDEX: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {

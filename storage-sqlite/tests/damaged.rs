@@ -5,8 +5,8 @@
 //! (`undecodable_values_are_corrupt`); foreign, newer and garbage files too.
 
 use chatdesk::testkit::Fixture;
-use chatdesk::wire::{ChatMessage, ChatSessionStatus};
-use chatdesk::{Context, Error, MessageId, UserId};
+use chatdesk::{Caller, Error, MessageId, UserId};
+use chatdesk::{ChatMessage, ChatSessionStatus};
 use chatdesk_sqlite::testing::temp_store;
 use chatdesk_sqlite::{SqliteOptions, SqliteStorage};
 
@@ -52,8 +52,8 @@ fn a_damaged_session_row_is_corrupt_through_the_service() {
     let (bad, _) = fx.customer_session(topic, "bad");
     let (chat, chat_key) = fx.customer_session(topic, "chat");
     let (fine, _) = fx.customer_session(topic, "fine");
-    let agent = Context::agent(UserId(10));
-    let sys = Context::system();
+    let agent = Caller::agent(UserId(10));
+    let sys = Caller::system();
     // `chat` is picked up and has messages; `bad` and `fine` wait.
     fx.desk.pick_up_chat_session(&agent, chat).unwrap().unwrap();
     let m = ChatMessage {
@@ -61,7 +61,7 @@ fn a_damaged_session_row_is_corrupt_through_the_service() {
         ..ChatMessage::default()
     };
     fx.desk
-        .add_chat_message(&Context::customer(chat_key.clone()), chat, &m)
+        .add_chat_message(&Caller::customer(chat_key.clone()), chat, &m)
         .unwrap();
     fx.desk.add_chat_message(&agent, chat, &m).unwrap();
 
@@ -112,7 +112,7 @@ fn a_damaged_session_row_is_corrupt_through_the_service() {
     );
     corrupt(
         "messages as customer",
-        d.get_chat_messages(&Context::customer(chat_key), chat, MessageId(0), 500),
+        d.get_chat_messages(&Caller::customer(chat_key), chat, MessageId(0), 500),
         col,
     );
     corrupt(
@@ -159,7 +159,7 @@ fn a_damaged_topic_row_is_corrupt_and_a_failed_create_uses_no_id() {
     let path = fx.desk.storage().path();
     let topic = fx.staffed_topic("t");
     let (first, _) = fx.customer_session(topic, "first");
-    let sys = Context::system();
+    let sys = Caller::system();
     let conn = rusqlite::Connection::open(&path).unwrap();
     let json: String = conn
         .query_row(
@@ -180,16 +180,16 @@ fn a_damaged_topic_row_is_corrupt_and_a_failed_create_uses_no_id() {
     corrupt(
         "create",
         fx.desk.create_chat_session_for_topic(
-            &Context::anonymous(),
+            &Caller::anonymous(),
             topic,
-            &chatdesk::wire::ChatSessionEntity::default(),
+            &chatdesk::ChatSessionEntity::default(),
         ),
         col,
     );
     corrupt(
         "pick up",
         fx.desk
-            .pick_up_chat_session(&Context::agent(UserId(10)), first),
+            .pick_up_chat_session(&Caller::agent(UserId(10)), first),
         col,
     );
     assert_eq!(rows(&path), before, "nothing written");
@@ -221,7 +221,7 @@ fn the_topic_queue_reports_a_damaged_session() {
         .unwrap();
     corrupt(
         "topic queue",
-        fx.desk.get_topic_queue(&Context::system(), topic),
+        fx.desk.get_topic_queue(&Caller::system(), topic),
         "chat_session.status",
     );
 }

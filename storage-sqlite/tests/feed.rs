@@ -2,7 +2,7 @@
 //! another process would open it) sees the stored switch and reads the same
 //! feed by polling.
 
-use chatdesk::{ChatDesk, ChatEventKind, ChatSessionEntity, Context, TopicId};
+use chatdesk::{Caller, ChatDesk, ChatEventKind, ChatSessionEntity, TopicId};
 use chatdesk_sqlite::testing::temp_store;
 use chatdesk_sqlite::{SqliteOptions, SqliteStorage};
 use std::time::Duration;
@@ -12,7 +12,7 @@ fn a_second_handle_on_the_file_shares_the_switch_and_the_feed() {
     let tmp = temp_store();
     let writer = ChatDesk::new(SqliteStorage::open(tmp.path(), SqliteOptions::default()).unwrap());
     let reader = ChatDesk::new(SqliteStorage::open(tmp.path(), SqliteOptions::default()).unwrap());
-    let sys = Context::system();
+    let sys = Caller::system();
     let mut topic = writer.create_default_chat_topic_entity(&sys);
     topic.name = "shared".into();
     let t = TopicId(
@@ -30,7 +30,7 @@ fn a_second_handle_on_the_file_shares_the_switch_and_the_feed() {
     let mut created = Vec::new();
     for _ in 0..3 {
         let s = writer
-            .create_chat_session_for_topic(&Context::anonymous(), t, &input)
+            .create_chat_session_for_topic(&Caller::anonymous(), t, &input)
             .unwrap();
         created.push(s.chat_session_id);
     }

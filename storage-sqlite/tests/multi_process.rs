@@ -6,10 +6,9 @@
 //!
 //! The children are this test binary re-executed with env vars.
 
-use chatdesk::wire::{ChatPresence, ChatSessionEntity, ChatSessionStatus, ChatTopicAgent};
-use chatdesk::{
-    Associate, ChatDesk, Context, Error, SessionId, Storage, StorageExt, TopicId, UserId,
-};
+use chatdesk::backend::StorageExt;
+use chatdesk::{Associate, Caller, ChatDesk, Error, SessionId, Storage, TopicId, UserId};
+use chatdesk::{ChatPresence, ChatSessionEntity, ChatSessionStatus, ChatTopicAgent};
 use chatdesk_sqlite::{SCHEMA_VERSION, SqliteOptions, SqliteStorage};
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, BufReader, Write};
@@ -85,7 +84,7 @@ fn pick_up_child() {
         say(format_args!("retry"));
     }
     let desk = ChatDesk::new(store.unwrap());
-    let me = Context::agent(UserId(user));
+    let me = Caller::agent(UserId(user));
     wait_for(&go);
     let mut done_seen = false;
     loop {
@@ -155,7 +154,7 @@ fn new_session(desk: &ChatDesk<SqliteStorage>, topic: TopicId, n: usize) -> (i32
         ..ChatSessionEntity::default()
     };
     let (r, retries) =
-        retrying(|| desk.create_chat_session_for_topic(&Context::anonymous(), topic, &input));
+        retrying(|| desk.create_chat_session_for_topic(&Caller::anonymous(), topic, &input));
     let e = r.unwrap();
     assert_eq!(e.status, ChatSessionStatus::InQueue);
     (e.chat_session_id, retries)
@@ -168,7 +167,7 @@ fn agents_in_three_processes_pick_up_each_session_once() {
     let path = dir.path().join("shared.sqlite3");
     let (go, done) = (dir.path().join("go"), dir.path().join("done"));
     let desk = ChatDesk::new(SqliteStorage::open(&path, options()).unwrap());
-    let sys = Context::system();
+    let sys = Caller::system();
     let mut t = desk.create_default_chat_topic_entity(&sys);
     t.name = "shared".into();
     let topic = TopicId(desk.save_chat_topic_entity(&sys, &t).unwrap().chat_topic_id);
@@ -333,7 +332,7 @@ fn first_open_child() {
         present: true,
         ..ChatPresence::default()
     };
-    let (r, more) = retrying(|| desk.save_chat_presence(&Context::system(), &p));
+    let (r, more) = retrying(|| desk.save_chat_presence(&Caller::system(), &p));
     r.unwrap();
     say(format_args!("opened {}", retries + more));
 }

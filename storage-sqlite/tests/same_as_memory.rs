@@ -3,12 +3,10 @@
 
 mod common;
 
-use chatdesk::model::SessionRecord;
-use chatdesk::wire::ChatSessionStatus;
-use chatdesk::{
-    Error, IdKind, MemoryStorage, MessageId, ReadTx, SessionId, Storage, StorageExt, TopicId,
-    UserId, WriteTx,
-};
+use chatdesk::ChatSessionStatus;
+use chatdesk::backend::SessionRecord;
+use chatdesk::backend::{IdKind, ReadTx, StorageExt, WriteTx};
+use chatdesk::{Error, MemoryStorage, MessageId, SessionId, Storage, TopicId, UserId};
 use chatdesk_sqlite::testing::temp_store;
 use common::*;
 use std::collections::BTreeSet;

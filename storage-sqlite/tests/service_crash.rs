@@ -8,8 +8,9 @@
 //! 20 kills per mode by default, 100 with `CHATDESK_LONG=1`; `CHATDESK_SEED`
 //! repeats a run's random choices in the parent.
 
+use chatdesk::backend::StorageExt;
 use chatdesk::testkit::workload::{Backend, Rng, kill_loop, long, run_child, spawn_child};
-use chatdesk::{ChatDesk, Durability, StorageExt};
+use chatdesk::{ChatDesk, Durability};
 use chatdesk_sqlite::{SqliteOptions, SqliteStorage};
 use std::path::{Path, PathBuf};
 use std::process::Child;

@@ -2,8 +2,9 @@
 
 mod common;
 
-use chatdesk::wire::ChatSessionStatus;
-use chatdesk::{Error, IdKind, MessageId, SessionId, Storage, StorageExt, TopicId, UserId};
+use chatdesk::ChatSessionStatus;
+use chatdesk::backend::{IdKind, StorageExt};
+use chatdesk::{Error, MessageId, SessionId, Storage, TopicId, UserId};
 use chatdesk_sqlite::testing::{TempSqlite, temp_store, temp_store_with};
 use chatdesk_sqlite::{APPLICATION_ID, SCHEMA_VERSION, SqliteOptions, SqliteStorage};
 use common::*;
@@ -112,7 +113,7 @@ fn wire_ids_stop_at_i32_max() {
     assert!(matches!(err, Error::Validation { .. }), "{err:?}");
 }
 
-fn ids(v: &[chatdesk::model::SessionRecord]) -> Vec<i32> {
+fn ids(v: &[chatdesk::backend::SessionRecord]) -> Vec<i32> {
     v.iter().map(|s| s.id.get()).collect()
 }
 
@@ -170,17 +171,17 @@ fn put_session_keeps_every_index_in_step() {
     // Session 2 is picked up by user 8; session 5 moves to topic 20 and user 9;
     // session 6 is finished; session 4 changes its key.
     s.write(|tx| {
-        tx.put_session(&chatdesk::model::SessionRecord {
+        tx.put_session(&chatdesk::backend::SessionRecord {
             queue_seq: Some(3),
             ..active(2, 10, 8)
         })?;
         tx.put_session(&active(5, 20, 9))?;
-        tx.put_session(&chatdesk::model::SessionRecord {
+        tx.put_session(&chatdesk::backend::SessionRecord {
             status: ChatSessionStatus::Finished,
             user: Some(UserId(7)),
             ..session(6, 20)
         })?;
-        tx.put_session(&chatdesk::model::SessionRecord {
+        tx.put_session(&chatdesk::backend::SessionRecord {
             key_hash: key(400),
             ..queued(4, 20, 1)
         })
@@ -255,7 +256,7 @@ fn topics_members_and_presences_round_trip_in_order() {
         assert_eq!((t2.last_accept, t2.seconds_pr_accept), (None, -3));
         assert_eq!(tx.topic(TopicId(3))?, Some(topic(3)));
         assert_eq!(tx.topic(TopicId(4))?, None);
-        let pairs = |v: Vec<chatdesk::model::MemberRecord>| {
+        let pairs = |v: Vec<chatdesk::backend::MemberRecord>| {
             v.iter()
                 .map(|m| (m.topic.get(), m.user.get()))
                 .collect::<Vec<_>>()
@@ -346,7 +347,7 @@ fn two_sessions_cannot_share_a_key() {
     let err = s
         .write(|tx| {
             tx.put_session(&session(1, 1))?;
-            tx.put_session(&chatdesk::model::SessionRecord {
+            tx.put_session(&chatdesk::backend::SessionRecord {
                 key_hash: key(1),
                 ..session(2, 1)
             })
@@ -594,7 +595,7 @@ fn sequences_past_i64_are_refused_on_write() {
         "{err:?}"
     );
     // The counted queue index covers sequences up to 2^40.
-    let top = chatdesk::queue_index::SPACE;
+    let top = chatdesk::backend::queue_index::SPACE;
     s.write(|tx| tx.put_session(&queued(1, 1, top))).unwrap();
     assert_eq!(
         s.read(|tx| tx.queue(TopicId(1), 0, 5)).unwrap(),
@@ -743,11 +744,11 @@ fn flush_and_close_work_in_both_modes() {
 #[test]
 fn topic_settings_round_trip_as_json_with_a_readable_name() {
     let s = temp_store();
-    let settings: chatdesk::wire::ChatTopicEntity = serde_json::from_str(
+    let settings: chatdesk::ChatTopicEntity = serde_json::from_str(
         r#"{"Name": "Sales", "Description": "Ålesund", "Widget": {"RequiredFields": "name, EMAIL"}}"#,
     )
     .unwrap();
-    let t = chatdesk::model::TopicRecord {
+    let t = chatdesk::backend::TopicRecord {
         settings,
         ..topic(1)
     };
@@ -855,7 +856,7 @@ fn a_version_2_store_migrates_and_gets_a_change_feed_that_starts_off() {
     assert_eq!((sessions, events, switch, queued_len), (2, vec![], None, 2));
     // The migrated store takes events and settings, and its counters go on.
     let desk = chatdesk::ChatDesk::new(up);
-    let sys = chatdesk::Context::system();
+    let sys = chatdesk::Caller::system();
     assert!(!desk.change_feed_enabled(&sys).unwrap());
     desk.set_change_feed(&sys, true).unwrap();
     assert!(desk.change_feed_enabled(&sys).unwrap());

@@ -1,7 +1,7 @@
 //! Carriers are built here, at the edge, for one caller in that caller's zone.
 
 use super::ChatDesk;
-use crate::caller::Context;
+use crate::caller::Caller;
 use crate::clock::Timestamp;
 use crate::model::{MemberRecord, PresenceRecord, SessionRecord, TopicRecord};
 use crate::rights::{self, FieldSpec, SESSION_FIELDS};
@@ -16,11 +16,11 @@ use chrono::{FixedOffset, Offset};
 const UNSET_TICKS: i64 = -62_135_596_800 * 10_000_000;
 
 /// A stored instant as the caller sees it: in their zone's offset at that instant.
-pub(crate) fn wire_time(ctx: &Context, t: Option<Timestamp>) -> WireDateTime {
+pub(crate) fn wire_time(caller: &Caller, t: Option<Timestamp>) -> WireDateTime {
     let Some(utc) = t.and_then(Timestamp::to_datetime) else {
         return WireDateTime::Unset;
     };
-    let offset: FixedOffset = match ctx.tz {
+    let offset: FixedOffset = match caller.tz {
         Some(tz) => utc.with_timezone(&tz).offset().fix(),
         None => FixedOffset::east_opt(0).unwrap_or_else(|| utc.offset().fix()),
     };
@@ -186,7 +186,7 @@ pub(crate) fn topic_table_bits(view: TopicView) -> u32 {
 
 /// The topic carrier for a caller.
 pub(crate) fn topic_entity(
-    ctx: &Context,
+    caller: &Caller,
     rec: &TopicRecord,
     view: TopicView,
     props: &PropsCache,
@@ -212,7 +212,7 @@ pub(crate) fn topic_entity(
         }
     } else {
         let mut e = s.clone();
-        e.last_accept = wire_time(ctx, rec.last_accept);
+        e.last_accept = wire_time(caller, rec.last_accept);
         e.seconds_pr_accept = rec.seconds_pr_accept;
         e
     };
@@ -287,7 +287,7 @@ impl<S: Storage> ChatDesk<S> {
     /// The session carrier for a caller with `table_bits`; `key` only at create.
     pub(crate) fn session_entity(
         &self,
-        ctx: &Context,
+        caller: &Caller,
         s: &SessionRecord,
         table_bits: u32,
         customer: bool,
@@ -318,11 +318,11 @@ impl<S: Storage> ChatDesk<S> {
             status: s.status,
             first_message: s.first_message.clone(),
             last_message: s.last_message.clone(),
-            when_requested: wire_time(ctx, Some(s.when_requested)),
-            when_started: wire_time(ctx, s.when_started),
-            when_ended: wire_time(ctx, s.when_ended),
-            when_idle: wire_time(ctx, s.when_idle),
-            when_fetched: wire_time(ctx, s.when_fetched),
+            when_requested: wire_time(caller, Some(s.when_requested)),
+            when_started: wire_time(caller, s.when_started),
+            when_ended: wire_time(caller, s.when_ended),
+            when_idle: wire_time(caller, s.when_idle),
+            when_fetched: wire_time(caller, s.when_fetched),
             session_key: key.unwrap_or_default(),
             initial_queue_pos: s.initial_queue_pos,
             alert_level: s.alert_level,
@@ -373,7 +373,7 @@ fn customer_view(a: Associate) -> Associate {
 #[cfg(test)]
 mod tests {
     use super::{UNSET_TICKS, wire_time};
-    use crate::caller::Context;
+    use crate::caller::Caller;
     use crate::clock::Timestamp;
     use crate::wire::WireDateTime;
     use chrono::{FixedOffset, TimeZone, Utc};
@@ -391,7 +391,7 @@ mod tests {
         ] {
             let utc = Timestamp(t).to_datetime().unwrap();
             assert_eq!(
-                wire_time(&Context::system(), Some(Timestamp(t))),
+                wire_time(&Caller::system(), Some(Timestamp(t))),
                 WireDateTime::from_utc(utc, FixedOffset::east_opt(0).unwrap()),
                 "{t}"
             );

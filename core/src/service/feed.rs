@@ -32,7 +32,7 @@
 
 use super::ChatDesk;
 use super::events::{ChatEvent, ChatEventKind, Draft, EventMessage, changed_fields};
-use crate::caller::{Caller, Context};
+use crate::caller::{Caller, CallerKind};
 use crate::clock::Timestamp;
 use crate::error::{Error, Result};
 use crate::ids::IdKind;
@@ -83,12 +83,12 @@ impl Emit {
     }
 }
 
-/// Who the feed says caused what `ctx` does.
-pub(crate) fn actor_of(ctx: &Context) -> EventActor {
-    match &ctx.caller {
-        Caller::System => EventActor::System,
-        Caller::Agent(u) => EventActor::Agent(*u),
-        Caller::Customer(_) | Caller::Anonymous => EventActor::Customer,
+/// Who the feed says caused what `caller` does.
+pub(crate) fn actor_of(caller: &Caller) -> EventActor {
+    match &caller.kind {
+        CallerKind::System => EventActor::System,
+        CallerKind::Agent(u) => EventActor::Agent(*u),
+        CallerKind::Customer(_) | CallerKind::Anonymous => EventActor::Customer,
     }
 }
 
@@ -148,8 +148,8 @@ fn new_uuid() -> Result<[u8; 16]> {
     Ok(b)
 }
 
-fn system_only(ctx: &Context, op: &'static str) -> Result<()> {
-    if ctx.is_system() {
+fn system_only(caller: &Caller, op: &'static str) -> Result<()> {
+    if caller.is_system() {
         Ok(())
     } else {
         Err(Error::forbidden(
@@ -167,8 +167,8 @@ impl<S: Storage> ChatDesk<S> {
     ///
     /// # Errors
     /// Forbidden for other callers; the backend's failure.
-    pub fn set_change_feed(&self, ctx: &Context, on: bool) -> Result<()> {
-        system_only(ctx, "set_change_feed")?;
+    pub fn set_change_feed(&self, caller: &Caller, on: bool) -> Result<()> {
+        system_only(caller, "set_change_feed")?;
         self.write(|tx| tx.put_meta(FEED_KEY, if on { "on" } else { "off" }))
     }
 
@@ -176,8 +176,8 @@ impl<S: Storage> ChatDesk<S> {
     ///
     /// # Errors
     /// Forbidden for other callers; the backend's failure.
-    pub fn change_feed_enabled(&self, ctx: &Context) -> Result<bool> {
-        system_only(ctx, "change_feed_enabled")?;
+    pub fn change_feed_enabled(&self, caller: &Caller) -> Result<bool> {
+        system_only(caller, "change_feed_enabled")?;
         self.read(|tx| feed_on(tx))
     }
 
@@ -188,8 +188,13 @@ impl<S: Storage> ChatDesk<S> {
     /// # Errors
     /// Forbidden for other callers; Validation naming `limit` above 1000;
     /// Corrupt for an unreadable event; the backend's failure.
-    pub fn events_after(&self, ctx: &Context, cursor: i64, limit: usize) -> Result<Vec<ChatEvent>> {
-        system_only(ctx, "events_after")?;
+    pub fn events_after(
+        &self,
+        caller: &Caller,
+        cursor: i64,
+        limit: usize,
+    ) -> Result<Vec<ChatEvent>> {
+        system_only(caller, "events_after")?;
         if limit > MAX_EVENTS_PER_READ {
             return Err(Error::validation(
                 "limit",
@@ -210,7 +215,7 @@ impl<S: Storage> ChatDesk<S> {
     /// As [`Self::events_after`].
     pub fn wait_for_events(
         &self,
-        ctx: &Context,
+        caller: &Caller,
         cursor: i64,
         limit: usize,
         timeout: Duration,
@@ -220,7 +225,7 @@ impl<S: Storage> ChatDesk<S> {
             // Read the generation before the store: a commit after the read
             // moves it, so the wait below cannot miss that commit.
             let seen = self.feed_signal.generation();
-            let list = self.events_after(ctx, cursor, limit)?;
+            let list = self.events_after(caller, cursor, limit)?;
             if !list.is_empty() || limit == 0 {
                 return Ok(list);
             }
@@ -238,8 +243,8 @@ impl<S: Storage> ChatDesk<S> {
     /// # Errors
     /// Forbidden for other callers; the backend's failure (batches already
     /// committed stay committed).
-    pub fn prune_events_before(&self, ctx: &Context, cursor: i64) -> Result<usize> {
-        system_only(ctx, "prune_events_before")?;
+    pub fn prune_events_before(&self, caller: &Caller, cursor: i64) -> Result<usize> {
+        system_only(caller, "prune_events_before")?;
         self.prune_while(|e| e.seq <= cursor)
     }
 
@@ -250,8 +255,8 @@ impl<S: Storage> ChatDesk<S> {
     ///
     /// # Errors
     /// Forbidden for other callers; the backend's failure.
-    pub fn prune_events_older_than(&self, ctx: &Context, age: Duration) -> Result<usize> {
-        system_only(ctx, "prune_events_older_than")?;
+    pub fn prune_events_older_than(&self, caller: &Caller, age: Duration) -> Result<usize> {
+        system_only(caller, "prune_events_older_than")?;
         let secs = i64::try_from(age.as_secs()).unwrap_or(i64::MAX);
         let cutoff = Timestamp(
             self.now()

@@ -8,7 +8,7 @@ use super::sessions::{
     check_required, customer_info, enter_queue, relation, route_target, visible_session,
 };
 use super::{ChatDesk, Who};
-use crate::caller::Context;
+use crate::caller::Caller;
 use crate::clock::Timestamp;
 use crate::error::{Error, Result};
 use crate::ids::{IdKind, MessageId, SessionId, UserId};
@@ -301,13 +301,13 @@ impl<S: Storage> ChatDesk<S> {
     /// session (with the invariants kept) and returns it as the caller sees it.
     fn session_op(
         &self,
-        ctx: &Context,
+        caller: &Caller,
         f: impl FnOnce(&mut dyn WriteTx, Who, &mut SessionRecord, Timestamp) -> Result<Emit>,
         id: SessionId,
     ) -> Result<ChatSessionEntity> {
         let now = self.now();
         let (s, bits, customer) = self.write(|tx| {
-            let who = Who::resolve(tx, ctx)?;
+            let who = Who::resolve(tx, caller)?;
             let mut s = tx
                 .session(id)?
                 .ok_or_else(|| Error::not_found("session", id))?;
@@ -315,12 +315,12 @@ impl<S: Storage> ChatDesk<S> {
             let emit = f(tx, who, &mut s, now)?;
             normalize(&mut s, now);
             tx.put_session(&s)?;
-            record_event(tx, emit, now, actor_of(ctx), Some(&before), &s)?;
+            record_event(tx, emit, now, actor_of(caller), Some(&before), &s)?;
             let rel = relation(tx, who, &s)?;
             let bits = session_table_right(&rel, &s).unwrap_or(0);
             Ok((s, bits, rel.is_customer))
         })?;
-        Ok(self.session_entity(ctx, &s, bits, customer, None))
+        Ok(self.session_entity(caller, &s, bits, customer, None))
     }
 
     /// The customer submits the pre-chat form: the customer fields are taken
@@ -331,12 +331,12 @@ impl<S: Storage> ChatDesk<S> {
     /// NotFound, Forbidden, InvalidTransition (not PreChatForm), Validation.
     pub fn submit_pre_chat_form(
         &self,
-        ctx: &Context,
+        caller: &Caller,
         id: SessionId,
         form: &ChatSessionEntity,
     ) -> Result<ChatSessionEntity> {
         self.session_op(
-            ctx,
+            caller,
             |tx, who, s, now| {
                 let (_, rel) = authorize(tx, who, id, Op::SubmitPreChatForm)?;
                 let customer = customer_info(form)?;
@@ -359,9 +359,9 @@ impl<S: Storage> ChatDesk<S> {
     ///
     /// # Errors
     /// NotFound, Forbidden, InvalidTransition (not Faq).
-    pub fn faq_answered(&self, ctx: &Context, id: SessionId) -> Result<ChatSessionEntity> {
+    pub fn faq_answered(&self, caller: &Caller, id: SessionId) -> Result<ChatSessionEntity> {
         self.session_op(
-            ctx,
+            caller,
             |tx, who, s, now| {
                 let (_, rel) = authorize(tx, who, id, Op::FaqAnswered)?;
                 touch_customer(&rel, s, now);
@@ -381,9 +381,9 @@ impl<S: Storage> ChatDesk<S> {
     /// # Errors
     /// NotFound, Forbidden, InvalidTransition (not Faq), Validation
     /// (RequiredFields or consent when it would enter the queue).
-    pub fn faq_not_helped(&self, ctx: &Context, id: SessionId) -> Result<ChatSessionEntity> {
+    pub fn faq_not_helped(&self, caller: &Caller, id: SessionId) -> Result<ChatSessionEntity> {
         self.session_op(
-            ctx,
+            caller,
             |tx, who, s, now| {
                 let (_, rel) = authorize(tx, who, id, Op::FaqNotHelped)?;
                 touch_customer(&rel, s, now);
@@ -403,12 +403,12 @@ impl<S: Storage> ChatDesk<S> {
     /// NotFound, Forbidden, InvalidTransition, Validation (text over 4000).
     pub fn post_offline_request(
         &self,
-        ctx: &Context,
+        caller: &Caller,
         id: SessionId,
         text: &str,
     ) -> Result<ChatSessionEntity> {
         self.session_op(
-            ctx,
+            caller,
             |tx, who, s, now| {
                 let (_, rel) = authorize(tx, who, id, Op::PostOfflineRequest)?;
                 if s.status == ChatSessionStatus::InQueue {
@@ -454,16 +454,16 @@ impl<S: Storage> ChatDesk<S> {
     /// NotFound, Forbidden (not a member with CanRespond).
     pub fn pick_up_chat_session(
         &self,
-        ctx: &Context,
+        caller: &Caller,
         id: SessionId,
     ) -> Result<Option<ChatSessionEntity>> {
         let now = self.now();
-        let directory_name = ctx
+        let directory_name = caller
             .agent_id()
             .and_then(|u| self.directory.associate(u))
             .and_then(|a| a.full_name().map(str::to_string));
         let done = self.write(|tx| {
-            let who = Who::resolve(tx, ctx)?;
+            let who = Who::resolve(tx, caller)?;
             let (mut s, _) = authorize_role(tx, who, id, Op::PickUp)?;
             let Who::Agent(agent) = who else {
                 return Err(Error::forbidden(
@@ -479,14 +479,21 @@ impl<S: Storage> ChatDesk<S> {
             pick_up(tx, &self.hook, &mut s, agent, &name, now)?;
             normalize(&mut s, now);
             tx.put_session(&s)?;
-            record_event(tx, Emit::changed(), now, actor_of(ctx), Some(&before), &s)?;
+            record_event(
+                tx,
+                Emit::changed(),
+                now,
+                actor_of(caller),
+                Some(&before),
+                &s,
+            )?;
             let rel = relation(tx, who, &s)?;
             Ok(Some((
                 s.clone(),
                 session_table_right(&rel, &s).unwrap_or(0),
             )))
         })?;
-        Ok(done.map(|(s, bits)| self.session_entity(ctx, &s, bits, false, None)))
+        Ok(done.map(|(s, bits)| self.session_entity(caller, &s, bits, false, None)))
     }
 
     /// Picks up the session with the lowest queue sequence in the human
@@ -495,9 +502,9 @@ impl<S: Storage> ChatDesk<S> {
     ///
     /// # Errors
     /// Forbidden for callers that are not agents.
-    pub fn pick_up_first_chat_session(&self, ctx: &Context) -> Result<Option<ChatSessionEntity>> {
+    pub fn pick_up_first_chat_session(&self, caller: &Caller) -> Result<Option<ChatSessionEntity>> {
         let now = self.now();
-        let Some(agent) = ctx.agent_id() else {
+        let Some(agent) = caller.agent_id() else {
             return Err(Error::forbidden(
                 "pick_up_first_chat_session",
                 "only agents pick up",
@@ -529,14 +536,21 @@ impl<S: Storage> ChatDesk<S> {
             pick_up(tx, &self.hook, &mut s, agent, &name, now)?;
             normalize(&mut s, now);
             tx.put_session(&s)?;
-            record_event(tx, Emit::changed(), now, actor_of(ctx), Some(&before), &s)?;
+            record_event(
+                tx,
+                Emit::changed(),
+                now,
+                actor_of(caller),
+                Some(&before),
+                &s,
+            )?;
             let rel = relation(tx, Who::Agent(agent), &s)?;
             Ok(Some((
                 s.clone(),
                 session_table_right(&rel, &s).unwrap_or(0),
             )))
         })?;
-        Ok(done.map(|(s, bits)| self.session_entity(ctx, &s, bits, false, None)))
+        Ok(done.map(|(s, bits)| self.session_entity(caller, &s, bits, false, None)))
     }
 
     /// Resets a session / hands it from the bot to a human: User, Rank and
@@ -545,9 +559,9 @@ impl<S: Storage> ChatDesk<S> {
     ///
     /// # Errors
     /// NotFound, Forbidden, InvalidTransition (not open).
-    pub fn reset_chat_session(&self, ctx: &Context, id: SessionId) -> Result<ChatSessionEntity> {
+    pub fn reset_chat_session(&self, caller: &Caller, id: SessionId) -> Result<ChatSessionEntity> {
         self.session_op(
-            ctx,
+            caller,
             |tx, who, s, now| {
                 authorize(tx, who, id, Op::Reset)?;
                 let in_queue = s.in_human_queue();
@@ -579,12 +593,12 @@ impl<S: Storage> ChatDesk<S> {
     /// Validation naming TransferTo.
     pub fn transfer_chat_session(
         &self,
-        ctx: &Context,
+        caller: &Caller,
         id: SessionId,
         to: UserId,
     ) -> Result<ChatSessionEntity> {
         self.session_op(
-            ctx,
+            caller,
             |tx, who, s, _now| {
                 authorize(tx, who, id, Op::Transfer)?;
                 if s.user.is_none() {
@@ -621,12 +635,12 @@ impl<S: Storage> ChatDesk<S> {
     /// transfer stays pending).
     pub fn accept_chat_session_transfer(
         &self,
-        ctx: &Context,
+        caller: &Caller,
         id: SessionId,
     ) -> Result<ChatSessionEntity> {
-        let name = self.caller_name(ctx);
+        let name = self.caller_name(caller);
         self.session_op(
-            ctx,
+            caller,
             |tx, who, s, now| {
                 authorize(tx, who, id, Op::AcceptTransfer)?;
                 let Some(to) = s.transfer_to.filter(|_| s.user.is_some()) else {
@@ -666,11 +680,11 @@ impl<S: Storage> ChatDesk<S> {
     /// NotFound, Forbidden, InvalidTransition (no pending transfer).
     pub fn reject_chat_session_transfer(
         &self,
-        ctx: &Context,
+        caller: &Caller,
         id: SessionId,
     ) -> Result<ChatSessionEntity> {
         self.session_op(
-            ctx,
+            caller,
             |tx, who, s, now| {
                 authorize(tx, who, id, Op::RejectTransfer)?;
                 let Some(to) = s.transfer_to.filter(|_| s.user.is_some()) else {
@@ -694,9 +708,9 @@ impl<S: Storage> ChatDesk<S> {
     ///
     /// # Errors
     /// NotFound, Forbidden, InvalidTransition.
-    pub fn close_chat_session(&self, ctx: &Context, id: SessionId) -> Result<ChatSessionEntity> {
+    pub fn close_chat_session(&self, caller: &Caller, id: SessionId) -> Result<ChatSessionEntity> {
         self.session_op(
-            ctx,
+            caller,
             |tx, who, s, now| {
                 let customer = matches!(who, Who::Customer(Some(own)) if own == id);
                 let (special, text) = if customer {
@@ -729,10 +743,10 @@ impl<S: Storage> ChatDesk<S> {
     /// # Errors
     /// NotFound, Forbidden, InvalidTransition (not Closed, or past the
     /// window), Validation (RequiredFields or consent on queue entry).
-    pub fn reopen_chat_session(&self, ctx: &Context, id: SessionId) -> Result<ChatSessionEntity> {
+    pub fn reopen_chat_session(&self, caller: &Caller, id: SessionId) -> Result<ChatSessionEntity> {
         let window = self.config.reopen_window_secs;
         self.session_op(
-            ctx,
+            caller,
             |tx, who, s, now| {
                 let (_, rel) = authorize(tx, who, id, Op::Reopen)?;
                 let ended = s.when_ended.unwrap_or(now);
@@ -768,12 +782,12 @@ impl<S: Storage> ChatDesk<S> {
     /// NotFound, Forbidden, InvalidTransition (not Closed), Validation naming Rating.
     pub fn finish_chat_session(
         &self,
-        ctx: &Context,
+        caller: &Caller,
         id: SessionId,
         rating: i32,
     ) -> Result<ChatSessionEntity> {
         self.session_op(
-            ctx,
+            caller,
             |tx, who, s, now| {
                 let (_, rel) = authorize(tx, who, id, Op::Finish)?;
                 let t = topic_of(tx, s)?;
@@ -803,9 +817,9 @@ impl<S: Storage> ChatDesk<S> {
     ///
     /// # Errors
     /// NotFound, Forbidden, InvalidTransition (already Deleted).
-    pub fn delete_chat_session_entity(&self, ctx: &Context, id: SessionId) -> Result<()> {
+    pub fn delete_chat_session_entity(&self, caller: &Caller, id: SessionId) -> Result<()> {
         self.session_op(
-            ctx,
+            caller,
             |tx, who, s, now| {
                 authorize(tx, who, id, Op::Delete)?;
                 s.status = ChatSessionStatus::Deleted;
@@ -826,8 +840,8 @@ impl<S: Storage> ChatDesk<S> {
     ///
     /// # Errors
     /// Forbidden for callers other than System.
-    pub fn purge(&self, ctx: &Context) -> Result<usize> {
-        if !ctx.is_system() {
+    pub fn purge(&self, caller: &Caller) -> Result<usize> {
+        if !caller.is_system() {
             return Err(Error::forbidden("purge", "only System purges"));
         }
         let now = self.now();
@@ -859,8 +873,9 @@ impl<S: Storage> ChatDesk<S> {
     }
 
     /// The calling agent's FullName from the directory, if any.
-    fn caller_name(&self, ctx: &Context) -> Option<String> {
-        ctx.agent_id()
+    fn caller_name(&self, caller: &Caller) -> Option<String> {
+        caller
+            .agent_id()
             .and_then(|u| self.directory.associate(u))
             .and_then(|a| a.full_name().map(str::to_string))
     }

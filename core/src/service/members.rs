@@ -3,7 +3,7 @@
 use super::build::TopicView;
 use super::topics::topic_view;
 use super::{ChatDesk, Who};
-use crate::caller::Context;
+use crate::caller::Caller;
 use crate::error::{Error, Result};
 use crate::ids::{TopicId, UserId};
 use crate::model::MemberRecord;
@@ -100,9 +100,10 @@ impl<S: Storage> ChatDesk<S> {
     /// A new membership carrier for `topic` with every right off.
     pub fn create_default_chat_topic_agent(
         &self,
-        _ctx: &Context,
+        caller: &Caller,
         topic: TopicId,
     ) -> ChatTopicAgent {
+        let _ = caller; // every caller gets the same defaults
         ChatTopicAgent {
             topic_id: topic.0,
             ..ChatTopicAgent::default()
@@ -115,11 +116,11 @@ impl<S: Storage> ChatDesk<S> {
     /// NotFound (unknown topic, or an agent who is not a member), Forbidden (customers).
     pub fn get_chat_topic_user_agent_list(
         &self,
-        ctx: &Context,
+        caller: &Caller,
         topic: TopicId,
     ) -> Result<Vec<ChatTopicAgent>> {
         let list = self.read(|tx| {
-            let who = Who::resolve(tx, ctx)?;
+            let who = Who::resolve(tx, caller)?;
             check_read(tx, who, topic, "get_chat_topic_user_agent_list")?;
             tx.topic_members(topic)
         })?;
@@ -132,12 +133,12 @@ impl<S: Storage> ChatDesk<S> {
     /// As [`Self::get_chat_topic_user_agent_list`], and NotFound when `user` is not a member.
     pub fn get_chat_topic_user_agent(
         &self,
-        ctx: &Context,
+        caller: &Caller,
         topic: TopicId,
         user: UserId,
     ) -> Result<ChatTopicAgent> {
         let m = self.read(|tx| {
-            let who = Who::resolve(tx, ctx)?;
+            let who = Who::resolve(tx, caller)?;
             check_read(tx, who, topic, "get_chat_topic_user_agent")?;
             tx.member(topic, user)?
                 .ok_or_else(|| Error::not_found("membership", format!("{topic}/{user}")))
@@ -150,9 +151,9 @@ impl<S: Storage> ChatDesk<S> {
     ///
     /// # Errors
     /// The backend's failure.
-    pub fn get_user_agent_list(&self, ctx: &Context) -> Result<Vec<ChatTopicAgent>> {
+    pub fn get_user_agent_list(&self, caller: &Caller) -> Result<Vec<ChatTopicAgent>> {
         let list = self.read(|tx| {
-            let who = Who::resolve(tx, ctx)?;
+            let who = Who::resolve(tx, caller)?;
             Ok(match who {
                 Who::System => tx.all_members()?,
                 Who::Agent(u) => {
@@ -177,11 +178,11 @@ impl<S: Storage> ChatDesk<S> {
     /// Conflict (already a member).
     pub fn add_chat_topic_user_agent(
         &self,
-        ctx: &Context,
+        caller: &Caller,
         agent: &ChatTopicAgent,
     ) -> Result<ChatTopicAgent> {
         self.write(|tx| {
-            let who = Who::resolve(tx, ctx)?;
+            let who = Who::resolve(tx, caller)?;
             apply(tx, who, agent, true, "add_chat_topic_user_agent")
         })?;
         Ok(self.agent_carrier(&record_of(agent)?))
@@ -193,11 +194,11 @@ impl<S: Storage> ChatDesk<S> {
     /// NotFound (topic or membership), Forbidden, Validation.
     pub fn update_chat_topic_user_agent(
         &self,
-        ctx: &Context,
+        caller: &Caller,
         agent: &ChatTopicAgent,
     ) -> Result<ChatTopicAgent> {
         self.write(|tx| {
-            let who = Who::resolve(tx, ctx)?;
+            let who = Who::resolve(tx, caller)?;
             apply(tx, who, agent, false, "update_chat_topic_user_agent")
         })?;
         Ok(self.agent_carrier(&record_of(agent)?))
@@ -211,11 +212,11 @@ impl<S: Storage> ChatDesk<S> {
     /// The first failing entry's error; nothing is written then.
     pub fn update_chat_topic_user_agents(
         &self,
-        ctx: &Context,
+        caller: &Caller,
         agents: &[ChatTopicAgent],
     ) -> Result<Vec<ChatTopicAgent>> {
         self.write(|tx| {
-            let who = Who::resolve(tx, ctx)?;
+            let who = Who::resolve(tx, caller)?;
             for a in agents {
                 let rec = record_of(a)?;
                 let add = tx.member(rec.topic, rec.user)?.is_none() && !rec.is_empty();
@@ -241,12 +242,12 @@ impl<S: Storage> ChatDesk<S> {
     /// NotFound (topic or membership), Forbidden.
     pub fn delete_chat_topic_user_agent(
         &self,
-        ctx: &Context,
+        caller: &Caller,
         topic: TopicId,
         user: UserId,
     ) -> Result<()> {
         self.write(|tx| {
-            let who = Who::resolve(tx, ctx)?;
+            let who = Who::resolve(tx, caller)?;
             check_manage(tx, who, topic, "delete_chat_topic_user_agent")?;
             if tx.member(topic, user)?.is_none() {
                 return Err(Error::not_found("membership", format!("{topic}/{user}")));

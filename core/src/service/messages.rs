@@ -8,7 +8,7 @@ use super::lifecycle::{
 };
 use super::sessions::visible_session;
 use super::{ChatDesk, Who};
-use crate::caller::Context;
+use crate::caller::Caller;
 use crate::clock::Timestamp;
 use crate::error::{Error, Result};
 use crate::ids::{MessageId, SessionId};
@@ -39,7 +39,7 @@ pub struct Typing {
     pub agent: bool,
 }
 
-pub(crate) fn message_carrier(ctx: &Context, m: &MessageRecord) -> ChatMessage {
+pub(crate) fn message_carrier(caller: &Caller, m: &MessageRecord) -> ChatMessage {
     ChatMessage {
         chat_message_id: m.id.0,
         chat_session_id: m.session.0,
@@ -49,7 +49,7 @@ pub(crate) fn message_carrier(ctx: &Context, m: &MessageRecord) -> ChatMessage {
         read_by_customer: i32::from(m.read_by_customer),
         special_type: m.special,
         special_param: m.special_param.clone(),
-        when_posted: wire_time(ctx, Some(m.when_posted)),
+        when_posted: wire_time(caller, Some(m.when_posted)),
     }
 }
 
@@ -133,17 +133,17 @@ impl<S: Storage> ChatDesk<S> {
     /// SpecialParam over 255, a SpecialType the caller may not use).
     pub fn add_chat_message(
         &self,
-        ctx: &Context,
+        caller: &Caller,
         id: SessionId,
         message: &ChatMessage,
     ) -> Result<ChatMessage> {
         let now = self.now();
-        let directory_name = ctx
+        let directory_name = caller
             .agent_id()
             .and_then(|u| self.directory.associate(u))
             .and_then(|a| a.full_name().map(str::to_string));
         let rec = self.write(|tx| {
-            let who = Who::resolve(tx, ctx)?;
+            let who = Who::resolve(tx, caller)?;
             let op = match who {
                 Who::System => Op::BotMessage,
                 Who::Agent(_) => Op::AgentMessage,
@@ -254,15 +254,15 @@ impl<S: Storage> ChatDesk<S> {
             normalize(&mut s, now);
             tx.put_session(&s)?;
             let emit = Emit::message(&rec);
-            record_event(tx, emit, now, actor_of(ctx), Some(&before), &s)?;
+            record_event(tx, emit, now, actor_of(caller), Some(&before), &s)?;
             Ok(rec)
         })?;
-        if ctx.agent_id().is_some() {
+        if caller.agent_id().is_some() {
             self.typing.set(id, false, false, now, 0);
-        } else if matches!(ctx.caller, crate::Caller::Customer(_)) {
+        } else if matches!(caller.kind, crate::CallerKind::Customer(_)) {
             self.typing.set(id, true, false, now, 0);
         }
-        Ok(message_carrier(ctx, &rec))
+        Ok(message_carrier(caller, &rec))
     }
 
     /// The messages of a session after message id `after`, at most `limit`
@@ -274,7 +274,7 @@ impl<S: Storage> ChatDesk<S> {
     /// NotFound; Validation naming `limit` above 500.
     pub fn get_chat_messages(
         &self,
-        ctx: &Context,
+        caller: &Caller,
         id: SessionId,
         after: MessageId,
         limit: usize,
@@ -284,7 +284,7 @@ impl<S: Storage> ChatDesk<S> {
         }
         let now = self.now();
         let (s, rel, mut list) = self.read(|tx| {
-            let who = Who::resolve(tx, ctx)?;
+            let who = Who::resolve(tx, caller)?;
             let (s, rel, _) = visible_session(tx, who, id)?;
             let list = tx.messages(id, after, limit)?;
             Ok((s, rel, list))
@@ -317,7 +317,7 @@ impl<S: Storage> ChatDesk<S> {
                 })?;
             }
         }
-        Ok(list.iter().map(|m| message_carrier(ctx, m)).collect())
+        Ok(list.iter().map(|m| message_carrier(caller, m)).collect())
     }
 
     /// The whole chat as plain text or HTML, times in the caller's zone;
@@ -328,12 +328,12 @@ impl<S: Storage> ChatDesk<S> {
     /// NotFound.
     pub fn get_chat_transcript(
         &self,
-        ctx: &Context,
+        caller: &Caller,
         id: SessionId,
         format: TranscriptFormat,
     ) -> Result<String> {
         let list = self.read(|tx| {
-            let who = Who::resolve(tx, ctx)?;
+            let who = Who::resolve(tx, caller)?;
             visible_session(tx, who, id)?;
             let mut all = Vec::new();
             let mut after = MessageId(0);
@@ -354,7 +354,7 @@ impl<S: Storage> ChatDesk<S> {
             out.push_str("<div class=\"chat-transcript\">\n");
         }
         for m in &list {
-            let when = match wire_time(ctx, Some(m.when_posted)) {
+            let when = match wire_time(caller, Some(m.when_posted)) {
                 crate::wire::WireDateTime::At(dt) => Some(dt),
                 crate::wire::WireDateTime::Unset => None,
             };
@@ -410,10 +410,10 @@ impl<S: Storage> ChatDesk<S> {
     ///
     /// # Errors
     /// NotFound; Forbidden for anyone else.
-    pub fn set_typing(&self, ctx: &Context, id: SessionId, typing: bool) -> Result<()> {
+    pub fn set_typing(&self, caller: &Caller, id: SessionId, typing: bool) -> Result<()> {
         let now = self.now();
         let is_customer = self.read(|tx| {
-            let who = Who::resolve(tx, ctx)?;
+            let who = Who::resolve(tx, caller)?;
             match who {
                 Who::Agent(_) => {
                     authorize_role(tx, who, id, Op::AgentMessage)?;
@@ -438,9 +438,9 @@ impl<S: Storage> ChatDesk<S> {
     ///
     /// # Errors
     /// NotFound when the caller may not see the session.
-    pub fn get_typing(&self, ctx: &Context, id: SessionId) -> Result<Typing> {
+    pub fn get_typing(&self, caller: &Caller, id: SessionId) -> Result<Typing> {
         self.read(|tx| {
-            let who = Who::resolve(tx, ctx)?;
+            let who = Who::resolve(tx, caller)?;
             visible_session(tx, who, id).map(|_| ())
         })?;
         Ok(self.typing.get(id, || self.now()))

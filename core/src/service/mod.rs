@@ -28,7 +28,7 @@ pub use messages::{MAX_MESSAGES_PER_FETCH, TranscriptFormat, Typing};
 pub use queries::SessionQuery;
 pub use sweeps::{AlertChange, IdleClose, SWEEP_BATCH};
 
-use crate::caller::{Caller, Context};
+use crate::caller::{Caller, CallerKind};
 use crate::clock::{Clock, SystemClock, Timestamp};
 use crate::error::Result;
 use crate::ids::{SessionId, UserId};
@@ -164,12 +164,12 @@ pub(crate) enum Who {
 }
 
 impl Who {
-    pub(crate) fn resolve(tx: &dyn ReadTx, ctx: &Context) -> Result<Who> {
-        Ok(match &ctx.caller {
-            Caller::System => Who::System,
-            Caller::Agent(u) => Who::Agent(*u),
-            Caller::Anonymous => Who::Anonymous,
-            Caller::Customer(key) => {
+    pub(crate) fn resolve(tx: &dyn ReadTx, caller: &Caller) -> Result<Who> {
+        Ok(match &caller.kind {
+            CallerKind::System => Who::System,
+            CallerKind::Agent(u) => Who::Agent(*u),
+            CallerKind::Anonymous => Who::Anonymous,
+            CallerKind::Customer(key) => {
                 Who::Customer(tx.session_by_key(&keys::hash_key(key.as_str()))?)
             }
         })

@@ -2,7 +2,7 @@
 
 use super::build::presence_carrier;
 use super::{ChatDesk, Who};
-use crate::caller::Context;
+use crate::caller::Caller;
 use crate::error::{Error, Result};
 use crate::ids::UserId;
 use crate::model::PresenceRecord;
@@ -48,9 +48,9 @@ impl<S: Storage> ChatDesk<S> {
     ///
     /// # Errors
     /// Forbidden for customers.
-    pub fn get_chat_presence(&self, ctx: &Context, user: UserId) -> Result<ChatPresence> {
+    pub fn get_chat_presence(&self, caller: &Caller, user: UserId) -> Result<ChatPresence> {
         self.read(|tx| {
-            let who = Who::resolve(tx, ctx)?;
+            let who = Who::resolve(tx, caller)?;
             check_read(who, "get_chat_presence")?;
             let (p, n, topics) = facts(tx, user)?;
             Ok(presence_carrier(&p, n, topics, own(who, user)))
@@ -64,11 +64,11 @@ impl<S: Storage> ChatDesk<S> {
     /// Forbidden; Validation for a UserId ≤ 0.
     pub fn save_chat_presence(
         &self,
-        ctx: &Context,
+        caller: &Caller,
         presence: &ChatPresence,
     ) -> Result<ChatPresence> {
         self.write(|tx| {
-            let who = Who::resolve(tx, ctx)?;
+            let who = Who::resolve(tx, caller)?;
             let user = UserId(presence.user_id);
             check_save(who, user, "save_chat_presence")?;
             save_one(tx, presence)?;
@@ -82,9 +82,9 @@ impl<S: Storage> ChatDesk<S> {
     ///
     /// # Errors
     /// Forbidden for customers.
-    pub fn get_all_chat_presence(&self, ctx: &Context) -> Result<Vec<ChatPresence>> {
+    pub fn get_all_chat_presence(&self, caller: &Caller) -> Result<Vec<ChatPresence>> {
         self.read(|tx| {
-            let who = Who::resolve(tx, ctx)?;
+            let who = Who::resolve(tx, caller)?;
             check_read(who, "get_all_chat_presence")?;
             let mut users: BTreeSet<UserId> = tx.presences()?.iter().map(|p| p.user).collect();
             users.extend(tx.all_members()?.iter().map(|m| m.user));
@@ -105,11 +105,11 @@ impl<S: Storage> ChatDesk<S> {
     /// As [`Self::save_chat_presence`], for the first failing entry.
     pub fn save_all_chat_presence(
         &self,
-        ctx: &Context,
+        caller: &Caller,
         presences: &[ChatPresence],
     ) -> Result<Vec<ChatPresence>> {
         self.write(|tx| {
-            let who = Who::resolve(tx, ctx)?;
+            let who = Who::resolve(tx, caller)?;
             for p in presences {
                 check_save(who, UserId(p.user_id), "save_all_chat_presence")?;
                 save_one(tx, p)?;

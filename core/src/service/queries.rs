@@ -3,7 +3,7 @@
 
 use super::sessions::visible_session;
 use super::{ChatDesk, Who};
-use crate::caller::Context;
+use crate::caller::Caller;
 use crate::clock::Timestamp;
 use crate::error::{Error, Result};
 use crate::ids::{SessionId, TopicId};
@@ -47,9 +47,9 @@ fn rights_of(tx: &dyn ReadTx, who: Who, s: SessionRecord) -> Result<Option<Visib
 }
 
 impl<S: Storage> ChatDesk<S> {
-    fn entities(&self, ctx: &Context, list: Vec<Visible>) -> Vec<ChatSessionEntity> {
+    fn entities(&self, caller: &Caller, list: Vec<Visible>) -> Vec<ChatSessionEntity> {
         list.into_iter()
-            .map(|(s, rel, bits)| self.session_entity(ctx, &s, bits, rel.is_customer, None))
+            .map(|(s, rel, bits)| self.session_entity(caller, &s, bits, rel.is_customer, None))
             .collect()
     }
 
@@ -58,9 +58,9 @@ impl<S: Storage> ChatDesk<S> {
     ///
     /// # Errors
     /// The backend's failure.
-    pub fn chat_sessions_for_user(&self, ctx: &Context) -> Result<Vec<ChatSessionEntity>> {
+    pub fn chat_sessions_for_user(&self, caller: &Caller) -> Result<Vec<ChatSessionEntity>> {
         let list = self.read(|tx| {
-            let who = Who::resolve(tx, ctx)?;
+            let who = Who::resolve(tx, caller)?;
             let mut out = Vec::new();
             for status in OPEN {
                 let mut after = SessionId(0);
@@ -78,7 +78,7 @@ impl<S: Storage> ChatDesk<S> {
             out.sort_by_key(|(s, _, _)| s.id);
             Ok(out)
         })?;
-        Ok(self.entities(ctx, list))
+        Ok(self.entities(caller, list))
     }
 
     /// The sessions of a topic's human queue, in queue order (position 1
@@ -87,9 +87,13 @@ impl<S: Storage> ChatDesk<S> {
     /// # Errors
     /// NotFound for an unknown topic or an agent who is not a member;
     /// Forbidden for customers.
-    pub fn get_topic_queue(&self, ctx: &Context, topic: TopicId) -> Result<Vec<ChatSessionEntity>> {
+    pub fn get_topic_queue(
+        &self,
+        caller: &Caller,
+        topic: TopicId,
+    ) -> Result<Vec<ChatSessionEntity>> {
         let list = self.read(|tx| {
-            let who = Who::resolve(tx, ctx)?;
+            let who = Who::resolve(tx, caller)?;
             if tx.topic(topic)?.is_none() {
                 return Err(Error::not_found("topic", topic));
             }
@@ -125,7 +129,7 @@ impl<S: Storage> ChatDesk<S> {
             }
             Ok(out)
         })?;
-        Ok(self.entities(ctx, list))
+        Ok(self.entities(caller, list))
     }
 
     /// A page of the sessions the caller may see, by id, filtered by topic,
@@ -136,7 +140,7 @@ impl<S: Storage> ChatDesk<S> {
     /// Validation naming `limit` above 500.
     pub fn find_chat_sessions(
         &self,
-        ctx: &Context,
+        caller: &Caller,
         q: &SessionQuery,
     ) -> Result<Vec<ChatSessionEntity>> {
         if q.limit > 500 {
@@ -147,7 +151,7 @@ impl<S: Storage> ChatDesk<S> {
         }
         let limit = if q.limit == 0 { 100 } else { q.limit };
         let list = self.read(|tx| {
-            let who = Who::resolve(tx, ctx)?;
+            let who = Who::resolve(tx, caller)?;
             let mut out = Vec::new();
             let mut after = q.after;
             while out.len() < limit {
@@ -175,6 +179,6 @@ impl<S: Storage> ChatDesk<S> {
             }
             Ok(out)
         })?;
-        Ok(self.entities(ctx, list))
+        Ok(self.entities(caller, list))
     }
 }

@@ -6,7 +6,7 @@ use super::feed::{Emit, actor_of, record_event};
 use super::lifecycle::touch_customer;
 use super::sessions::{crm_links, customer_info, relation, visible_session};
 use super::{ChatDesk, Who};
-use crate::caller::Context;
+use crate::caller::Caller;
 use crate::error::{Error, Result};
 use crate::ids::{SessionId, UserId};
 use crate::rights::{SESSION_FIELDS, session_field_right, session_table_right, table};
@@ -31,13 +31,13 @@ impl<S: Storage> ChatDesk<S> {
     /// carrier order, that the caller may not write.
     pub fn save_chat_session_entity(
         &self,
-        ctx: &Context,
+        caller: &Caller,
         entity: &ChatSessionEntity,
     ) -> Result<ChatSessionEntity> {
         let now = self.now();
         let id = SessionId(entity.chat_session_id);
         let (s, bits, customer) = self.write(|tx| {
-            let who = Who::resolve(tx, ctx)?;
+            let who = Who::resolve(tx, caller)?;
             if id.0 == 0 {
                 return Err(Error::not_found("session", id));
             }
@@ -98,11 +98,11 @@ impl<S: Storage> ChatDesk<S> {
             s.links = links;
             touch_customer(&rel, &mut s, now);
             tx.put_session(&s)?;
-            record_event(tx, Emit::changed(), now, actor_of(ctx), Some(&before), &s)?;
+            record_event(tx, Emit::changed(), now, actor_of(caller), Some(&before), &s)?;
             let rel = relation(tx, who, &s)?;
             let bits = session_table_right(&rel, &s).unwrap_or(bits);
             Ok((s, bits, customer))
         })?;
-        Ok(self.session_entity(ctx, &s, bits, customer, None))
+        Ok(self.session_entity(caller, &s, bits, customer, None))
     }
 }

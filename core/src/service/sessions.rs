@@ -4,7 +4,7 @@
 use super::events::ChatEventKind;
 use super::feed::{Emit, actor_of, record_event};
 use super::{ChatDesk, Who, keys, topic_rules};
-use crate::caller::Context;
+use crate::caller::Caller;
 use crate::clock::Timestamp;
 use crate::error::{Error, Result};
 use crate::ids::{IdKind, SessionId, TopicId};
@@ -166,7 +166,8 @@ pub(crate) fn queue_position_of(tx: &dyn ReadTx, s: &SessionRecord) -> Result<Op
 
 impl<S: Storage> ChatDesk<S> {
     /// A new session carrier with defaults, for the caller to fill in.
-    pub fn create_default_chat_session_entity(&self, _ctx: &Context) -> ChatSessionEntity {
+    pub fn create_default_chat_session_entity(&self, caller: &Caller) -> ChatSessionEntity {
+        let _ = caller; // every caller gets the same defaults
         ChatSessionEntity::default()
     }
 
@@ -181,7 +182,7 @@ impl<S: Storage> ChatDesk<S> {
     /// consent missing when the session would enter the queue, ids exhausted).
     pub fn create_chat_session_for_topic(
         &self,
-        ctx: &Context,
+        caller: &Caller,
         topic: TopicId,
         input: &ChatSessionEntity,
     ) -> Result<ChatSessionEntity> {
@@ -189,7 +190,7 @@ impl<S: Storage> ChatDesk<S> {
         let now = self.now();
         let (key, hash) = keys::new_session_key()?;
         let (rec, who) = self.write(|tx| {
-            let who = Who::resolve(tx, ctx)?;
+            let who = Who::resolve(tx, caller)?;
             let t = tx
                 .topic(topic)?
                 .ok_or_else(|| Error::not_found("topic", topic))?;
@@ -252,7 +253,7 @@ impl<S: Storage> ChatDesk<S> {
             }
             tx.put_session(&s)?;
             let created = Emit::kind(ChatEventKind::SessionCreated);
-            record_event(tx, created, now, actor_of(ctx), None, &s)?;
+            record_event(tx, created, now, actor_of(caller), None, &s)?;
             Ok((s, who))
         })?;
         let customer = who != Who::System;
@@ -262,7 +263,7 @@ impl<S: Storage> ChatDesk<S> {
             ..Default::default()
         };
         let bits = session_table_right(&rel, &rec).unwrap_or(0);
-        Ok(self.session_entity(ctx, &rec, bits, customer, Some(key)))
+        Ok(self.session_entity(caller, &rec, bits, customer, Some(key)))
     }
 
     /// A session as the caller may see it, with TableRight and FieldProperties.
@@ -271,15 +272,15 @@ impl<S: Storage> ChatDesk<S> {
     /// NotFound when there is no such session or the caller may not see it.
     pub fn get_chat_session_entity(
         &self,
-        ctx: &Context,
+        caller: &Caller,
         id: SessionId,
     ) -> Result<ChatSessionEntity> {
         let (s, rel, bits) = self.read(|tx| {
-            let who = Who::resolve(tx, ctx)?;
+            let who = Who::resolve(tx, caller)?;
             visible_session(tx, who, id)
         })?;
         let s = self.customer_seen(&rel, s)?;
-        Ok(self.session_entity(ctx, &s, bits, rel.is_customer, None))
+        Ok(self.session_entity(caller, &s, bits, rel.is_customer, None))
     }
 
     /// The session's current position in its topic's human queue (1 = next);
@@ -287,9 +288,9 @@ impl<S: Storage> ChatDesk<S> {
     ///
     /// # Errors
     /// NotFound when there is no such session or the caller may not see it.
-    pub fn get_queue_position(&self, ctx: &Context, id: SessionId) -> Result<Option<u32>> {
+    pub fn get_queue_position(&self, caller: &Caller, id: SessionId) -> Result<Option<u32>> {
         let (s, rel, position) = self.read(|tx| {
-            let who = Who::resolve(tx, ctx)?;
+            let who = Who::resolve(tx, caller)?;
             let (s, rel, _) = visible_session(tx, who, id)?;
             let position = queue_position_of(tx, &s)?;
             Ok((s, rel, position))
@@ -340,9 +341,9 @@ impl<S: Storage> ChatDesk<S> {
     ///
     /// # Errors
     /// NotFound when there is no such session or the caller may not see it.
-    pub fn get_queue_text(&self, ctx: &Context, id: SessionId) -> Result<String> {
+    pub fn get_queue_text(&self, caller: &Caller, id: SessionId) -> Result<String> {
         let (s, rel, text) = self.read(|tx| {
-            let who = Who::resolve(tx, ctx)?;
+            let who = Who::resolve(tx, caller)?;
             let (s, rel, _) = visible_session(tx, who, id)?;
             let Some(t) = tx.topic(s.topic)? else {
                 return Ok((s, rel, String::new()));

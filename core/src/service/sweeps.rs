@@ -7,7 +7,7 @@ use super::events::ChatEventKind;
 use super::feed::{Emit, record_event};
 use super::lifecycle::{NewMessage, normalize, post_message};
 use crate::alerts::level_reached;
-use crate::caller::Context;
+use crate::caller::Caller;
 use crate::clock::Timestamp;
 use crate::error::{Error, Result};
 use crate::ids::{SessionId, TopicId};
@@ -122,8 +122,8 @@ impl<S: Storage> ChatDesk<S> {
     /// # Errors
     /// Forbidden for other callers; the backend's failure (batches already
     /// committed stay committed).
-    pub fn idle_sweep(&self, ctx: &Context) -> Result<Vec<IdleClose>> {
-        if !ctx.is_system() {
+    pub fn idle_sweep(&self, caller: &Caller) -> Result<Vec<IdleClose>> {
+        if !caller.is_system() {
             return Err(Error::forbidden("idle_sweep", "only System runs sweeps"));
         }
         let now = self.now();
@@ -177,8 +177,8 @@ impl<S: Storage> ChatDesk<S> {
     ///
     /// # Errors
     /// Forbidden for other callers; the backend's failure.
-    pub fn alert_sweep(&self, ctx: &Context) -> Result<Vec<AlertChange>> {
-        if !ctx.is_system() {
+    pub fn alert_sweep(&self, caller: &Caller) -> Result<Vec<AlertChange>> {
+        if !caller.is_system() {
             return Err(Error::forbidden("alert_sweep", "only System runs sweeps"));
         }
         let now = self.now();

@@ -4,7 +4,7 @@ use super::build::{TopicView, topic_entity};
 use super::events::ChatEventKind;
 use super::feed::{Emit, actor_of, record_event};
 use super::{ChatDesk, Who, topic_rules};
-use crate::caller::Context;
+use crate::caller::Caller;
 use crate::error::{Error, Result};
 use crate::ids::{IdKind, SessionId, TopicId};
 use crate::model::{TopicRecord, status_is_open};
@@ -27,19 +27,19 @@ pub(crate) fn topic_view(tx: &dyn ReadTx, who: Who, topic: TopicId) -> Result<To
 impl<S: Storage> ChatDesk<S> {
     /// A new topic carrier with defaults, for the caller to fill in and save
     /// (ChatTopicId 0 creates).
-    pub fn create_default_chat_topic_entity(&self, ctx: &Context) -> ChatTopicEntity {
+    pub fn create_default_chat_topic_entity(&self, caller: &Caller) -> ChatTopicEntity {
         let rec = TopicRecord {
             id: TopicId(0),
             settings: ChatTopicEntity::default(),
             last_accept: None,
             seconds_pr_accept: 0,
         };
-        let view = if ctx.is_system() {
+        let view = if caller.is_system() {
             TopicView::System
         } else {
             TopicView::Member
         };
-        topic_entity(ctx, &rec, view, &self.props)
+        topic_entity(caller, &rec, view, &self.props)
     }
 
     /// Creates (ChatTopicId 0, System only) or updates (System or the topic's
@@ -52,12 +52,12 @@ impl<S: Storage> ChatDesk<S> {
     /// Validation (opening-hour times that are read and do not parse).
     pub fn save_chat_topic_entity(
         &self,
-        ctx: &Context,
+        caller: &Caller,
         topic: &ChatTopicEntity,
     ) -> Result<ChatTopicEntity> {
         const OP: &str = "save_chat_topic_entity";
         let rec = self.write(|tx| {
-            let who = Who::resolve(tx, ctx)?;
+            let who = Who::resolve(tx, caller)?;
             let existing = if topic.chat_topic_id == 0 {
                 if who != Who::System {
                     return Err(Error::forbidden(OP, "only System creates topics"));
@@ -100,20 +100,20 @@ impl<S: Storage> ChatDesk<S> {
             let view = topic_view(tx, who, rec.id)?;
             Ok((stored, view))
         })?;
-        Ok(topic_entity(ctx, &rec.0, rec.1, &self.props))
+        Ok(topic_entity(caller, &rec.0, rec.1, &self.props))
     }
 
     /// A topic as the caller sees it (customers see the widget fields only).
     ///
     /// # Errors
     /// NotFound for an unknown topic or an agent who is not a member.
-    pub fn get_chat_topic_entity(&self, ctx: &Context, id: TopicId) -> Result<ChatTopicEntity> {
+    pub fn get_chat_topic_entity(&self, caller: &Caller, id: TopicId) -> Result<ChatTopicEntity> {
         let (rec, view) = self.read(|tx| {
-            let who = Who::resolve(tx, ctx)?;
+            let who = Who::resolve(tx, caller)?;
             let rec = tx.topic(id)?.ok_or_else(|| Error::not_found("topic", id))?;
             Ok((rec, topic_view(tx, who, id)?))
         })?;
-        Ok(topic_entity(ctx, &rec, view, &self.props))
+        Ok(topic_entity(caller, &rec, view, &self.props))
     }
 
     /// Deletes a topic (System or its managers): its memberships go, its ended
@@ -122,11 +122,11 @@ impl<S: Storage> ChatDesk<S> {
     /// # Errors
     /// NotFound, Forbidden (customers, non-manager members), Conflict while the
     /// topic has open sessions.
-    pub fn delete_chat_topic_entity(&self, ctx: &Context, id: TopicId) -> Result<()> {
+    pub fn delete_chat_topic_entity(&self, caller: &Caller, id: TopicId) -> Result<()> {
         const OP: &str = "delete_chat_topic_entity";
         let now = self.now();
         self.write(|tx| {
-            let who = Who::resolve(tx, ctx)?;
+            let who = Who::resolve(tx, caller)?;
             if tx.topic(id)?.is_none() {
                 return Err(Error::not_found("topic", id));
             }
@@ -165,7 +165,7 @@ impl<S: Storage> ChatDesk<S> {
                 s.deleted_at = Some(now);
                 tx.put_session(&s)?;
                 let deleted = Emit::kind(ChatEventKind::SessionDeleted);
-                record_event(tx, deleted, now, actor_of(ctx), Some(&before), &s)?;
+                record_event(tx, deleted, now, actor_of(caller), Some(&before), &s)?;
             }
             for m in tx.topic_members(id)? {
                 tx.delete_member(id, m.user)?;
@@ -178,9 +178,9 @@ impl<S: Storage> ChatDesk<S> {
     ///
     /// # Errors
     /// The backend's failure.
-    pub fn chat_topics_for_user(&self, ctx: &Context) -> Result<Vec<ChatTopicEntity>> {
+    pub fn chat_topics_for_user(&self, caller: &Caller) -> Result<Vec<ChatTopicEntity>> {
         let list = self.read(|tx| {
-            let who = Who::resolve(tx, ctx)?;
+            let who = Who::resolve(tx, caller)?;
             let mut out = Vec::new();
             match who {
                 Who::System => {
@@ -206,7 +206,7 @@ impl<S: Storage> ChatDesk<S> {
         })?;
         Ok(list
             .iter()
-            .map(|(t, v)| topic_entity(ctx, t, *v, &self.props))
+            .map(|(t, v)| topic_entity(caller, t, *v, &self.props))
             .collect())
     }
 
@@ -214,10 +214,10 @@ impl<S: Storage> ChatDesk<S> {
     ///
     /// # Errors
     /// NotFound for an unknown topic (or an agent who is not a member).
-    pub fn is_within_opening_hours(&self, ctx: &Context, id: TopicId) -> Result<bool> {
+    pub fn is_within_opening_hours(&self, caller: &Caller, id: TopicId) -> Result<bool> {
         let now = self.now();
         self.read(|tx| {
-            let who = Who::resolve(tx, ctx)?;
+            let who = Who::resolve(tx, caller)?;
             let rec = tx.topic(id)?.ok_or_else(|| Error::not_found("topic", id))?;
             topic_view(tx, who, id)?;
             Ok(topic_rules::is_open(&rec.settings, now))

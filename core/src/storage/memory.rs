@@ -322,7 +322,7 @@ impl ReadTx for State {
         let sum: usize = nodes
             .iter()
             .map(|n| {
-                let (low, high) = crate::queue_index::node_range(*n);
+                let (low, high) = crate::backend::queue_index::node_range(*n);
                 counted_upto(queue, high) - counted_upto(queue, low)
             })
             .sum();
@@ -412,7 +412,7 @@ impl State {
             return Ok(());
         }
         for (_, (seq, _)) in a.iter().chain(b.iter()) {
-            crate::queue_index::check_seq(*seq)?;
+            crate::backend::queue_index::check_seq(*seq)?;
         }
         if let Some((topic, entry)) = a
             && let Some(queue) = self.queue_counts.get_mut(&topic)

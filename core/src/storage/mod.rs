@@ -26,7 +26,7 @@
 //! typed stores; [`StorageExt`] adds the generic, value-returning wrappers the
 //! service calls.
 
-pub mod memory;
+pub(crate) mod memory;
 
 use crate::error::{Error, Result};
 use crate::ids::{IdKind, MessageId, SessionId, TopicId, UserId};
@@ -98,21 +98,21 @@ pub trait ReadTx {
             .collect())
     }
     /// The sum of the counted queue index's `nodes` for `topic` (see
-    /// [`crate::queue_index`]; absent nodes count 0).
+    /// [`crate::backend::queue_index`]; absent nodes count 0).
     fn queue_index_sum(&self, topic: TopicId, nodes: &[u64]) -> Result<i64>;
     /// How many sessions of `topic`'s human queue have a sequence below `seq`
     /// (from the counted index: the cost does not grow with the queue).
     fn queue_count_before(&self, topic: TopicId, seq: u64) -> Result<u32> {
         let n = self.queue_index_sum(
             topic,
-            &crate::queue_index::prefix_nodes(seq.saturating_sub(1)),
+            &crate::backend::queue_index::prefix_nodes(seq.saturating_sub(1)),
         )?;
         u32::try_from(n)
             .map_err(|_| Error::corrupt(format!("queue index of topic {topic} counts {n}")))
     }
     /// How many sessions `topic`'s human queue holds.
     fn queue_len(&self, topic: TopicId) -> Result<u32> {
-        let n = self.queue_index_sum(topic, &[crate::queue_index::TOTAL_NODE])?;
+        let n = self.queue_index_sum(topic, &[crate::backend::queue_index::TOTAL_NODE])?;
         u32::try_from(n)
             .map_err(|_| Error::corrupt(format!("queue index of topic {topic} counts {n}")))
     }
@@ -149,7 +149,7 @@ pub trait WriteTx: ReadTx {
     /// Inserts or replaces a presence.
     fn put_presence(&mut self, presence: &PresenceRecord) -> Result<()>;
     /// Inserts or replaces a session, keeping every index in step (the
-    /// counted queue index through [`crate::queue_index::changes`]).
+    /// counted queue index through [`crate::backend::queue_index::changes`]).
     fn put_session(&mut self, session: &SessionRecord) -> Result<()>;
     /// Removes a session and all its messages (purge).
     fn delete_session(&mut self, id: SessionId) -> Result<()>;

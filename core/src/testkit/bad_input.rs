@@ -8,7 +8,7 @@ use crate::wire::{
     ChatMessage, ChatMessageSpecialType, ChatPresence, ChatSessionEntity, ChatTopicAgent,
     ChatTopicEntity, FieldRight, FieldRightMask, TableRight, TableRightMask,
 };
-use crate::{Associate, Context, MessageId, SessionId, SessionQuery, TopicId, UserId};
+use crate::{Associate, Caller, MessageId, SessionId, SessionQuery, TopicId, UserId};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
 
@@ -78,7 +78,7 @@ pub fn json_and_masks_never_panic<S: Storage>(_store: S) {
                     let _ = input.parse::<FieldRightMask>();
                     let _ = input.parse::<crate::wire::WireDateTime>();
                     let _ = input.parse::<crate::ChatSessionStatus>();
-                    let _ = Context::system().with_zone(input);
+                    let _ = Caller::system().with_zone(input);
                     let mask = serde_json::json!({"Mask": input, "Reason": ""}).to_string();
                     let _ = serde_json::from_str::<TableRight>(&mask);
                     let _ = serde_json::from_str::<FieldRight>(&mask);
@@ -122,12 +122,12 @@ pub fn every_entry_point_refuses_cleanly<S: Storage>(store: S) {
         .run(&strategy, |(a, b, n, m, limit, special, flag)| {
             let d = &fx.desk;
             let callers = [
-                Context::system(),
-                Context::agent(UserId(n)),
-                Context::agent(UserId(10)),
-                Context::customer(a.clone()),
-                Context::customer(key.clone()),
-                Context::anonymous(),
+                Caller::system(),
+                Caller::agent(UserId(n)),
+                Caller::agent(UserId(10)),
+                Caller::customer(a.clone()),
+                Caller::customer(key.clone()),
+                Caller::anonymous(),
             ];
             let ids = [SessionId(n), sid];
             let specials = [

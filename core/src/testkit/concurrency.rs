@@ -1,8 +1,9 @@
 //! Real threads against one store: nothing lost, nothing doubled.
 
 use super::Fixture;
+use crate::backend::IdKind;
 use crate::storage::{Storage, StorageExt};
-use crate::{ChatSessionStatus, IdKind, SessionId};
+use crate::{ChatSessionStatus, SessionId};
 use std::collections::BTreeSet;
 use std::sync::Arc;
 

@@ -7,7 +7,7 @@ use super::{Fixture, dump};
 use crate::storage::{Storage, StorageExt};
 use crate::wire::{ChatMessage, ChatMessageSpecialType, ChatMessageType, ChatSessionEntity};
 use crate::{
-    ChatDesk, ChatEvent, ChatEventKind, ChatSessionStatus, Context, Error, EventActor, MessageId,
+    Caller, ChatDesk, ChatEvent, ChatEventKind, ChatSessionStatus, Error, EventActor, MessageId,
     SessionId, TopicId, UserId,
 };
 use ChatSessionStatus::*;
@@ -17,7 +17,7 @@ use std::sync::Arc;
 pub fn drain<S: Storage>(fx: &Fixture<S>, cursor: &mut i64) -> Vec<ChatEvent> {
     let list = fx
         .desk
-        .events_after(&Context::system(), *cursor, 1000)
+        .events_after(&Caller::system(), *cursor, 1000)
         .unwrap();
     for e in &list {
         assert_eq!(e.seq, *cursor + 1, "sequences grow by one: {list:?}");
@@ -85,7 +85,7 @@ pub fn feed_is_off_by_default_and_the_switch_is_in_the_store<S: Storage>(store: 
         ..ChatSessionEntity::default()
     };
     let b = other
-        .create_chat_session_for_topic(&Context::anonymous(), t, &input)
+        .create_chat_session_for_topic(&Caller::anonymous(), t, &input)
         .unwrap();
     let e = one(&fx, &mut cursor);
     assert_eq!(
@@ -93,7 +93,7 @@ pub fn feed_is_off_by_default_and_the_switch_is_in_the_store<S: Storage>(store: 
         (ChatEventKind::SessionCreated, SessionId(b.chat_session_id))
     );
     // Only System manages the feed.
-    for ctx in [Context::agent(10), Context::anonymous()] {
+    for ctx in [Caller::agent(10), Caller::anonymous()] {
         assert!(matches!(
             fx.desk.set_change_feed(&ctx, false),
             Err(Error::Forbidden { .. })
@@ -106,18 +106,16 @@ pub fn feed_is_off_by_default_and_the_switch_is_in_the_store<S: Storage>(store: 
     // Off again: nothing more is written.
     other.set_change_feed(&sys, false).unwrap();
     assert!(!fx.desk.change_feed_enabled(&sys).unwrap());
-    fx.desk
-        .pick_up_chat_session(&Context::agent(10), a)
-        .unwrap();
+    fx.desk.pick_up_chat_session(&Caller::agent(10), a).unwrap();
     none(&fx, &mut cursor);
 }
 
 pub fn feed_events_for_a_chat<S: Storage>(store: S) {
     let (fx, t) = desk_with_feed(store);
     let mut c = 0;
-    let agent = Context::agent(10);
+    let agent = Caller::agent(10);
     let (id, key) = fx.customer_session(t, "Ann");
-    let cust = Context::customer(key.clone());
+    let cust = Caller::customer(key.clone());
 
     let e = one(&fx, &mut c);
     assert_eq!(e.kind, ChatEventKind::SessionCreated);
@@ -181,7 +179,7 @@ pub fn feed_events_for_a_chat<S: Storage>(store: S) {
     assert_eq!(e.changes, vec!["TransferTo".to_string()]);
 
     fx.desk
-        .reject_chat_session_transfer(&Context::agent(11), id)
+        .reject_chat_session_transfer(&Caller::agent(11), id)
         .unwrap();
     let e = one(&fx, &mut c);
     assert_eq!(e.kind, ChatEventKind::TransferRejected);
@@ -195,7 +193,7 @@ pub fn feed_events_for_a_chat<S: Storage>(store: S) {
         .unwrap();
     assert_eq!(one(&fx, &mut c).kind, ChatEventKind::TransferRequested);
     fx.desk
-        .accept_chat_session_transfer(&Context::agent(11), id)
+        .accept_chat_session_transfer(&Caller::agent(11), id)
         .unwrap();
     let e = one(&fx, &mut c);
     assert_eq!(e.kind, ChatEventKind::TransferAccepted);
@@ -212,7 +210,7 @@ pub fn feed_events_for_a_chat<S: Storage>(store: S) {
         .unwrap();
     none(&fx, &mut c);
 
-    fx.desk.close_chat_session(&Context::agent(11), id).unwrap();
+    fx.desk.close_chat_session(&Caller::agent(11), id).unwrap();
     let e = one(&fx, &mut c);
     assert_eq!(
         (e.kind, e.status_before, e.status),
@@ -230,7 +228,7 @@ pub fn feed_events_for_a_chat<S: Storage>(store: S) {
     fx.desk.close_chat_session(&cust, id).unwrap();
     assert_eq!(one(&fx, &mut c).status, ClosedFromQueue);
     let (id2, key2) = fx.customer_session(t, "Bo");
-    let cust2 = Context::customer(key2);
+    let cust2 = Caller::customer(key2);
     assert_eq!(one(&fx, &mut c).kind, ChatEventKind::SessionCreated);
     fx.desk.pick_up_first_chat_session(&agent).unwrap();
     assert_eq!(one(&fx, &mut c).status, UserLast);
@@ -284,7 +282,7 @@ pub fn feed_events_for_forms_bot_reset_and_sweeps<S: Storage>(store: S) {
     });
     fx.member(forms, 10, (true, true, false, false));
     let (id, key) = fx.customer_session(forms, "F");
-    let cust = Context::customer(key);
+    let cust = Caller::customer(key);
     assert_eq!(one(&fx, &mut c).status, PreChatForm);
     let form = ChatSessionEntity {
         customer_alias: "F".into(),
@@ -304,7 +302,7 @@ pub fn feed_events_for_forms_bot_reset_and_sweeps<S: Storage>(store: S) {
     has(&e, &["InitialQueuePos"]);
     let (id2, key2) = fx.customer_session(forms, "G");
     one(&fx, &mut c);
-    let cust2 = Context::customer(key2);
+    let cust2 = Caller::customer(key2);
     fx.desk.submit_pre_chat_form(&cust2, id2, &form).unwrap();
     one(&fx, &mut c);
     fx.desk.faq_answered(&cust2, id2).unwrap();
@@ -316,7 +314,7 @@ pub fn feed_events_for_forms_bot_reset_and_sweeps<S: Storage>(store: S) {
     let (off, key3) = fx.customer_session(empty, "O");
     assert_eq!(one(&fx, &mut c).status, OfflineForm);
     fx.desk
-        .post_offline_request(&Context::customer(key3), off, "call me")
+        .post_offline_request(&Caller::customer(key3), off, "call me")
         .unwrap();
     let e = one(&fx, &mut c);
     assert_eq!(e.kind, ChatEventKind::MessageAdded);
@@ -385,10 +383,10 @@ pub fn topic_delete_writes_a_deleted_event_per_session<S: Storage>(store: S) {
     let (a, ka) = fx.customer_session(t, "a");
     let (b, kb) = fx.customer_session(t, "b");
     fx.desk
-        .close_chat_session(&Context::customer(ka), a)
+        .close_chat_session(&Caller::customer(ka), a)
         .unwrap();
     fx.desk
-        .close_chat_session(&Context::customer(kb), b)
+        .close_chat_session(&Caller::customer(kb), b)
         .unwrap();
     let mut c = 0;
     drain(&fx, &mut c);
@@ -410,19 +408,19 @@ pub fn topic_delete_writes_a_deleted_event_per_session<S: Storage>(store: S) {
 pub fn failed_operations_add_no_events<S: Storage>(store: S) {
     let (fx, t) = desk_with_feed(store);
     let (id, key) = fx.customer_session(t, "x");
-    let cust = Context::customer(key);
+    let cust = Caller::customer(key);
     let mut c = 0;
     drain(&fx, &mut c);
     let before = (dump(fx.desk.storage()), c);
     // NotFound, Forbidden, InvalidTransition, Validation: nothing written.
     assert!(
         fx.desk
-            .pick_up_chat_session(&Context::agent(99), id)
+            .pick_up_chat_session(&Caller::agent(99), id)
             .is_err()
     );
     assert!(
         fx.desk
-            .add_chat_message(&Context::agent(10), id, &msg("no"))
+            .add_chat_message(&Caller::agent(10), id, &msg("no"))
             .is_err()
     );
     assert!(fx.desk.finish_chat_session(&cust, id, 0).is_err());
@@ -439,12 +437,12 @@ pub fn failed_operations_add_no_events<S: Storage>(store: S) {
     assert_eq!((dump(fx.desk.storage()), c), before);
     none(&fx, &mut c);
     fx.desk
-        .pick_up_chat_session(&Context::agent(10), id)
+        .pick_up_chat_session(&Caller::agent(10), id)
         .unwrap();
     one(&fx, &mut c);
     assert!(matches!(
         fx.desk
-            .transfer_chat_session(&Context::agent(10), id, UserId(55)),
+            .transfer_chat_session(&Caller::agent(10), id, UserId(55)),
         Err(Error::Validation { .. })
     ));
     none(&fx, &mut c);
@@ -454,7 +452,7 @@ pub fn failed_operations_add_no_events<S: Storage>(store: S) {
     assert_eq!(one(&fx, &mut c).seq, before.1 + 2);
     // A failing storage closure takes its events with it.
     let r = fx.desk.storage().write(|tx| -> crate::Result<()> {
-        tx.next_id(crate::IdKind::Event)?;
+        tx.next_id(crate::backend::IdKind::Event)?;
         Err(Error::conflict("no"))
     });
     assert!(r.is_err());

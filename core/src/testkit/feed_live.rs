@@ -5,7 +5,7 @@ use super::feed::drain;
 use super::{Fixture, dump};
 use crate::wire::{ChatMessage, ChatMessageSpecialType, ChatMessageType};
 use crate::{
-    ChatDesk, ChatEventKind, Context, Error, HookDecision, MessageDraft, MessageId, SessionId,
+    Caller, ChatDesk, ChatEventKind, Error, HookDecision, MessageDraft, MessageId, SessionId,
     Storage, TopicId,
 };
 use parking_lot::Mutex;
@@ -79,7 +79,7 @@ pub fn cursors_resume_and_pruning_keeps_the_rest<S: Storage>(store: S) {
     let rest = fx.desk.events_after(&sys, 0, 100).unwrap();
     assert_eq!(rest.iter().map(|e| e.seq).collect::<Vec<_>>(), [11]);
     assert!(matches!(
-        fx.desk.prune_events_before(&Context::agent(10), 100),
+        fx.desk.prune_events_before(&Caller::agent(10), 100),
         Err(Error::Forbidden { .. })
     ));
     // Nothing prunes behind the host's back: purge and sweeps leave them.
@@ -104,10 +104,7 @@ pub fn eight_writers_give_a_gap_free_feed_with_every_acknowledged_event<S: Stora
             loop {
                 let finished = done.load(std::sync::atomic::Ordering::SeqCst);
                 loop {
-                    let page = fx
-                        .desk
-                        .events_after(&Context::system(), cursor, 50)
-                        .unwrap();
+                    let page = fx.desk.events_after(&Caller::system(), cursor, 50).unwrap();
                     if page.is_empty() {
                         break;
                     }
@@ -134,7 +131,7 @@ pub fn eight_writers_give_a_gap_free_feed_with_every_acknowledged_event<S: Stora
                     let (id, key) = fx.customer_session(t, &format!("t{i}-{j}"));
                     let m = fx
                         .desk
-                        .add_chat_message(&Context::customer(key), id, &msg("hello"))
+                        .add_chat_message(&Caller::customer(key), id, &msg("hello"))
                         .unwrap();
                     acked.push((id, MessageId(m.chat_message_id)));
                 }
@@ -190,7 +187,7 @@ pub fn wait_for_events_wakes_after_a_commit<S: Storage>(store: S) {
             let began = Instant::now();
             let got = fx
                 .desk
-                .wait_for_events(&Context::system(), 0, 10, Duration::from_secs(30))
+                .wait_for_events(&Caller::system(), 0, 10, Duration::from_secs(30))
                 .unwrap();
             (got, began.elapsed())
         })
@@ -219,13 +216,13 @@ pub fn webhook_json_has_superoffice_envelope<S: Storage>(store: S) {
     let t = feed_on(&fx);
     let (id, key) = fx.customer_session(t, "Ann");
     fx.desk
-        .pick_up_chat_session(&Context::agent(10), id)
+        .pick_up_chat_session(&Caller::agent(10), id)
         .unwrap();
     fx.desk
-        .add_chat_message(&Context::agent(10), id, &msg("hi"))
+        .add_chat_message(&Caller::agent(10), id, &msg("hi"))
         .unwrap();
     fx.desk
-        .add_chat_message(&Context::customer(key), id, &msg("yo"))
+        .add_chat_message(&Caller::customer(key), id, &msg("yo"))
         .unwrap();
     let mut c = 0;
     let events = drain(&fx, &mut c);
@@ -314,7 +311,7 @@ pub fn message_hook_rewrites_and_rejects<S: Storage>(store: S) {
     let fx = Fixture { desk, clock };
     let t = feed_on(&fx);
     let (id, key) = fx.customer_session(t, "h");
-    let cust = Context::customer(key);
+    let cust = Caller::customer(key);
     let m = fx
         .desk
         .add_chat_message(&cust, id, &msg("oh darn"))
@@ -345,9 +342,9 @@ pub fn message_hook_rewrites_and_rejects<S: Storage>(store: S) {
     assert!(drain(&fx, &mut c).is_empty());
     // It sees the lifecycle's own messages too (a close by the agent).
     fx.desk
-        .pick_up_chat_session(&Context::agent(10), id)
+        .pick_up_chat_session(&Caller::agent(10), id)
         .unwrap();
-    fx.desk.close_chat_session(&Context::agent(10), id).unwrap();
+    fx.desk.close_chat_session(&Caller::agent(10), id).unwrap();
     let last = seen.lock().last().cloned().unwrap();
     assert_eq!(
         (last.0, last.1),
@@ -377,7 +374,7 @@ pub fn reentrant_call_from_the_hook_is_conflict<S: Storage>(store: S) {
             let Some(desk) = hook_slot.get().and_then(Weak::upgrade) else {
                 return HookDecision::Accept;
             };
-            let sys = Context::system();
+            let sys = Caller::system();
             let read = desk.get_chat_session_entity(&sys, d.session());
             let write = desk.close_chat_session(&sys, d.session());
             let feed = desk.events_after(&sys, 0, 1);
@@ -394,9 +391,9 @@ pub fn reentrant_call_from_the_hook_is_conflict<S: Storage>(store: S) {
     slot.set(Arc::downgrade(&desk)).ok();
     let fx_t = {
         let t = {
-            let mut e = desk.create_default_chat_topic_entity(&Context::system());
+            let mut e = desk.create_default_chat_topic_entity(&Caller::system());
             e.name = "re".into();
-            desk.save_chat_topic_entity(&Context::system(), &e).unwrap()
+            desk.save_chat_topic_entity(&Caller::system(), &e).unwrap()
         };
         TopicId(t.chat_topic_id)
     };
@@ -405,17 +402,15 @@ pub fn reentrant_call_from_the_hook_is_conflict<S: Storage>(store: S) {
         ..Default::default()
     };
     let s = desk
-        .create_chat_session_for_topic(&Context::anonymous(), fx_t, &input)
+        .create_chat_session_for_topic(&Caller::anonymous(), fx_t, &input)
         .unwrap();
-    let cust = Context::customer(s.session_key.clone());
+    let cust = Caller::customer(s.session_key.clone());
     let id = SessionId(s.chat_session_id);
     // The topic has nobody present: OfflineForm; the request is a message.
     desk.post_offline_request(&cust, id, "call me").unwrap();
     assert_eq!(*calls.lock(), ["conflict", "conflict", "conflict"]);
     // The service still works afterwards, from any thread.
-    let again = desk
-        .get_chat_session_entity(&Context::system(), id)
-        .unwrap();
+    let again = desk.get_chat_session_entity(&Caller::system(), id).unwrap();
     assert_eq!(again.status, crate::ChatSessionStatus::RequestPosted);
     let _ = clock;
 }

@@ -3,7 +3,7 @@
 use crate::model::{MemberRecord, PresenceRecord};
 use crate::storage::{Storage, StorageExt};
 use crate::wire::{ChatPresence, ChatSessionEntity, ChatTopicAgent, ChatTopicEntity};
-use crate::{Associate, ChatDesk, Context, ManualClock, SessionId, TopicId};
+use crate::{Associate, Caller, ChatDesk, ManualClock, SessionId, TopicId};
 use std::fmt::Write;
 
 /// The service under test and its clock (2024-01-01T09:00:00Z, a Monday).
@@ -22,8 +22,8 @@ impl<S: Storage> Fixture<S> {
         }
     }
 
-    pub fn sys(&self) -> Context {
-        Context::system()
+    pub fn sys(&self) -> Caller {
+        Caller::system()
     }
 
     /// A topic saved by System with `edit` applied to the defaults.
@@ -82,7 +82,7 @@ impl<S: Storage> Fixture<S> {
         };
         let e = self
             .desk
-            .create_chat_session_for_topic(&Context::anonymous(), topic, &input)
+            .create_chat_session_for_topic(&Caller::anonymous(), topic, &input)
             .unwrap();
         (SessionId(e.chat_session_id), e.session_key)
     }

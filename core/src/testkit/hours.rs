@@ -3,7 +3,7 @@
 use super::Fixture;
 use crate::storage::Storage;
 use crate::wire::{ChatOpeningHours, TimeZoneData};
-use crate::{Context, TopicId};
+use crate::{Caller, TopicId};
 use chrono::{TimeZone, Utc};
 
 fn zone(code: &str) -> Option<TimeZoneData> {
@@ -28,7 +28,7 @@ fn open_at<S: Storage>(
     fx.clock
         .set(Utc.with_ymd_and_hms(y, mo, d, h, mi, s).unwrap());
     fx.desk
-        .is_within_opening_hours(&Context::anonymous(), t)
+        .is_within_opening_hours(&Caller::anonymous(), t)
         .unwrap()
 }
 

@@ -8,7 +8,7 @@ use crate::storage::{Storage, StorageExt};
 use crate::wire::{ChatMessage, ChatMessageSpecialType, ChatMessageType, ChatSessionEntity};
 use crate::wire::{ChatTopicAgent, CustomerFieldFlags};
 use crate::{
-    Associate, ChatDesk, ChatSessionStatus, Config, Context, Error, ManualClock, MemoryDirectory,
+    Associate, Caller, ChatDesk, ChatSessionStatus, Config, Error, ManualClock, MemoryDirectory,
     MessageId, SessionId, UserId,
 };
 use chrono::{DateTime, Duration, Utc};
@@ -91,12 +91,12 @@ pub fn assert_special(m: &MessageRecord, special: ChatMessageSpecialType) {
     assert!(!m.text.is_empty(), "a short human text: {m:?}");
 }
 
-pub fn agent(u: i32) -> Context {
-    Context::agent(UserId(u))
+pub fn agent(u: i32) -> Caller {
+    Caller::agent(UserId(u))
 }
 
-pub fn cust(key: &str) -> Context {
-    Context::customer(key.to_string())
+pub fn cust(key: &str) -> Caller {
+    Caller::customer(key.to_string())
 }
 
 pub fn text(t: &str) -> ChatMessage {
@@ -362,7 +362,7 @@ pub fn pick_up_first_order<S: Storage>(store: S) {
         (user_id(e.user.as_ref()), e.rank, e.status),
         (Some(20), 2, ChatSessionStatus::UserLast)
     );
-    for ctx in [fx.sys(), Context::anonymous()] {
+    for ctx in [fx.sys(), Caller::anonymous()] {
         assert_eq!(
             kind(&fx.desk.pick_up_first_chat_session(&ctx)),
             Kind::Forbidden
@@ -747,7 +747,7 @@ pub fn delete_and_purge<S: Storage>(store: S) {
     );
     fx.desk.delete_chat_session_entity(&agent(14), s1).unwrap();
     assert_special(&last_msg(&fx, s1), ChatMessageSpecialType::SessionDeleted);
-    for ctx in [agent(10), agent(15), cust(&k1), Context::anonymous()] {
+    for ctx in [agent(10), agent(15), cust(&k1), Caller::anonymous()] {
         assert_eq!(
             kind(&fx.desk.get_chat_session_entity(&ctx, s1)),
             Kind::NotFound,

@@ -6,7 +6,7 @@ use super::lifecycle::{Kind, kind, put, rec};
 use super::{Fixture, dump};
 use crate::storage::Storage;
 use crate::wire::{ChatMessage, ChatMessageSpecialType, ChatSessionEntity};
-use crate::{ChatSessionStatus, Context, SessionId, TopicId, UserId};
+use crate::{Caller, ChatSessionStatus, SessionId, TopicId, UserId};
 use ChatSessionStatus::*;
 
 const MANAGER: i32 = 1;
@@ -339,19 +339,19 @@ impl<S: Storage> Table<S> {
         (id, key)
     }
 
-    fn ctx(&self, who: Who, key: &str) -> Context {
+    fn ctx(&self, who: Who, key: &str) -> Caller {
         match who {
-            Who::System => Context::system(),
-            Who::Manager => Context::agent(MANAGER),
-            Who::TheUser => Context::agent(THE_USER),
-            Who::TransferTo => Context::agent(TRANSFER_TO),
-            Who::Responder => Context::agent(RESPONDER),
-            Who::Listener => Context::agent(LISTENER),
-            Who::NotifyOnly => Context::agent(NOTIFY),
-            Who::Stranger => Context::agent(STRANGER),
-            Who::Customer => Context::customer(key),
-            Who::OtherCustomer => Context::customer(self.other_key.clone()),
-            Who::Anonymous => Context::anonymous(),
+            Who::System => Caller::system(),
+            Who::Manager => Caller::agent(MANAGER),
+            Who::TheUser => Caller::agent(THE_USER),
+            Who::TransferTo => Caller::agent(TRANSFER_TO),
+            Who::Responder => Caller::agent(RESPONDER),
+            Who::Listener => Caller::agent(LISTENER),
+            Who::NotifyOnly => Caller::agent(NOTIFY),
+            Who::Stranger => Caller::agent(STRANGER),
+            Who::Customer => Caller::customer(key),
+            Who::OtherCustomer => Caller::customer(self.other_key.clone()),
+            Who::Anonymous => Caller::anonymous(),
         }
     }
 

@@ -8,7 +8,7 @@ use super::lifecycle::{
 use super::{Fixture, dump};
 use crate::storage::Storage;
 use crate::wire::{ChatMessage, ChatMessageSpecialType, ChatMessageType, ChatSessionEntity};
-use crate::{ChatSessionStatus, Config, Context, MessageId, SessionId, TranscriptFormat};
+use crate::{Caller, ChatSessionStatus, Config, MessageId, SessionId, TranscriptFormat};
 use ChatMessageSpecialType as Sp;
 
 fn bot(t: &str, special: Sp, param: &str) -> ChatMessage {
@@ -60,7 +60,7 @@ pub fn message_type_and_author_per_caller<S: Storage>(store: S) {
     };
     let e = fx
         .desk
-        .create_chat_session_for_topic(&Context::anonymous(), t, &named)
+        .create_chat_session_for_topic(&Caller::anonymous(), t, &named)
         .unwrap();
     let (s2, k2) = (SessionId(e.chat_session_id), e.session_key);
     let m = fx
@@ -81,7 +81,7 @@ pub fn message_type_and_author_per_caller<S: Storage>(store: S) {
     let anon = ChatSessionEntity::default();
     let e = fx
         .desk
-        .create_chat_session_for_topic(&Context::anonymous(), t, &anon)
+        .create_chat_session_for_topic(&Caller::anonymous(), t, &anon)
         .unwrap();
     let (s3, k3) = (SessionId(e.chat_session_id), e.session_key);
     assert_eq!(
@@ -476,7 +476,7 @@ pub fn transcript_text_and_html<S: Storage>(store: S) {
     };
     let e = fx
         .desk
-        .create_chat_session_for_topic(&Context::anonymous(), t, &evil)
+        .create_chat_session_for_topic(&Caller::anonymous(), t, &evil)
         .unwrap();
     let (s, k) = (SessionId(e.chat_session_id), e.session_key);
     fx.desk
@@ -490,7 +490,7 @@ pub fn transcript_text_and_html<S: Storage>(store: S) {
     fx.desk
         .add_chat_message(&agent(10), s, &text("Fish & chips"))
         .unwrap();
-    let oslo = Context::system().with_zone("Europe/Oslo").unwrap();
+    let oslo = Caller::system().with_zone("Europe/Oslo").unwrap();
     let txt = fx
         .desk
         .get_chat_transcript(&oslo, s, TranscriptFormat::Text)
@@ -549,7 +549,7 @@ pub fn transcript_text_and_html<S: Storage>(store: S) {
             .get_chat_transcript(&cust(&k), s, TranscriptFormat::Text)
             .is_ok()
     );
-    for ctx in [agent(99), Context::anonymous()] {
+    for ctx in [agent(99), Caller::anonymous()] {
         assert_eq!(
             kind(&fx.desk.get_chat_transcript(&ctx, s, TranscriptFormat::Html)),
             Kind::NotFound
@@ -571,7 +571,7 @@ pub fn typing_is_ephemeral<S: Storage>(store: S) {
     let later = fx.desk.get_typing(&cust(&k), s).unwrap();
     assert!(!later.customer && !later.agent, "expired");
     assert_eq!(
-        kind(&fx.desk.set_typing(&Context::anonymous(), s, true)),
+        kind(&fx.desk.set_typing(&Caller::anonymous(), s, true)),
         Kind::NotFound
     );
 }

@@ -28,6 +28,20 @@ pub mod workload;
 
 pub use fixture::{Fixture, dump};
 
+/// Domain rules that benchmark baselines recompute by hand (the raw
+/// baselines must write the same values the service writes).
+pub mod rules {
+    /// The topic's new SecondsPrAccept after a pick-up that waited `wait` seconds.
+    pub fn next_seconds_pr_accept(old: Option<i32>, wait: i64) -> i32 {
+        crate::queue::next_seconds_pr_accept(old, wait)
+    }
+
+    /// The lowest positive rank not in `in_use`.
+    pub fn lowest_free_rank(in_use: impl IntoIterator<Item = i32>) -> i32 {
+        crate::rank::lowest_free_rank(in_use)
+    }
+}
+
 /// Expands to one `#[test]` per conformance test, each opening a fresh store
 /// with `$open` (an expression giving an `impl Storage`).
 #[macro_export]

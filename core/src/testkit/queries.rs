@@ -2,7 +2,7 @@
 
 use super::Fixture;
 use crate::storage::{Storage, StorageExt};
-use crate::{ChatSessionStatus, Context, Error, SessionId, SessionQuery, TopicId};
+use crate::{Caller, ChatSessionStatus, Error, SessionId, SessionQuery, TopicId};
 
 fn ids(list: &[crate::ChatSessionEntity]) -> Vec<i32> {
     list.iter().map(|e| e.chat_session_id).collect()
@@ -18,7 +18,7 @@ pub fn session_lists_per_caller<S: Storage>(store: S) {
     let (s3, _) = fx.customer_session(a, "3");
     // s3 is picked up: open, but no longer in the human queue.
     fx.desk
-        .pick_up_chat_session(&Context::agent(10), s3)
+        .pick_up_chat_session(&Caller::agent(10), s3)
         .unwrap()
         .unwrap();
     let (s4, _) = fx.customer_session(a, "4");
@@ -30,23 +30,23 @@ pub fn session_lists_per_caller<S: Storage>(store: S) {
             tx.put_session(&s)
         })
         .unwrap();
-    let mine = |ctx: &Context| ids(&fx.desk.chat_sessions_for_user(ctx).unwrap());
+    let mine = |ctx: &Caller| ids(&fx.desk.chat_sessions_for_user(ctx).unwrap());
     assert_eq!(mine(&fx.sys()), vec![s1.0, s2.0, s3.0]);
-    assert_eq!(mine(&Context::agent(10)), vec![s1.0, s2.0, s3.0]);
-    assert_eq!(mine(&Context::agent(3)), vec![s1.0]);
-    assert_eq!(mine(&Context::agent(77)), Vec::<i32>::new());
-    assert_eq!(mine(&Context::customer(key1.clone())), vec![s1.0]);
+    assert_eq!(mine(&Caller::agent(10)), vec![s1.0, s2.0, s3.0]);
+    assert_eq!(mine(&Caller::agent(3)), vec![s1.0]);
+    assert_eq!(mine(&Caller::agent(77)), Vec::<i32>::new());
+    assert_eq!(mine(&Caller::customer(key1.clone())), vec![s1.0]);
 
     let (s5, _) = fx.customer_session(a, "5");
-    let queue = |ctx: &Context| fx.desk.get_topic_queue(ctx, a).map(|l| ids(&l));
+    let queue = |ctx: &Caller| fx.desk.get_topic_queue(ctx, a).map(|l| ids(&l));
     assert_eq!(queue(&fx.sys()).unwrap(), vec![s1.0, s5.0]);
-    assert_eq!(queue(&Context::agent(3)).unwrap(), vec![s1.0, s5.0]);
+    assert_eq!(queue(&Caller::agent(3)).unwrap(), vec![s1.0, s5.0]);
     assert!(matches!(
-        queue(&Context::agent(77)),
+        queue(&Caller::agent(77)),
         Err(Error::NotFound { .. })
     ));
     assert!(matches!(
-        queue(&Context::customer(key1)),
+        queue(&Caller::customer(key1)),
         Err(Error::Forbidden { .. })
     ));
     assert!(matches!(
@@ -93,7 +93,7 @@ pub fn paged_session_query<S: Storage>(store: S) {
     });
     assert_eq!(windowed, vec![all[2], all[3]]);
     fx.desk
-        .pick_up_chat_session(&Context::agent(10), made[1])
+        .pick_up_chat_session(&Caller::agent(10), made[1])
         .unwrap();
     let queued_in_b = find(SessionQuery {
         topic: Some(b),
@@ -104,7 +104,7 @@ pub fn paged_session_query<S: Storage>(store: S) {
     // A non-member sees nothing; limits are checked.
     let none = fx
         .desk
-        .find_chat_sessions(&Context::agent(77), &SessionQuery::default())
+        .find_chat_sessions(&Caller::agent(77), &SessionQuery::default())
         .unwrap();
     assert!(none.is_empty());
     assert!(matches!(

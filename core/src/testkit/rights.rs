@@ -2,7 +2,7 @@
 
 use super::Fixture;
 use crate::storage::{Storage, StorageExt};
-use crate::{ChatSessionStatus, Context, Error, SessionId, UserId};
+use crate::{Caller, ChatSessionStatus, Error, SessionId, UserId};
 
 /// What SPEC §5 gives: `None` = NotFound, else the TableRight mask as written.
 type Cell = Option<&'static str>;
@@ -21,7 +21,7 @@ pub fn session_rights_table<S: Storage>(store: S) {
     let (bot, key_b) = fx.customer_session(t, "bot");
     let (ended, key_e) = fx.customer_session(t, "ended");
     let (deleted, key_d) = fx.customer_session(t, "deleted");
-    let user = Context::agent(5);
+    let user = Caller::agent(5);
     for id in [active, ended, deleted] {
         fx.desk.pick_up_chat_session(&user, id).unwrap().unwrap();
     }
@@ -44,17 +44,17 @@ pub fn session_rights_table<S: Storage>(store: S) {
         .delete_chat_topic_user_agent(&fx.sys(), t, UserId(5))
         .unwrap();
 
-    let callers: [(&str, Context); 10] = [
+    let callers: [(&str, Caller); 10] = [
         ("System", fx.sys()),
-        ("manager", Context::agent(1)),
+        ("manager", Caller::agent(1)),
         ("User", user.clone()),
-        ("responder", Context::agent(2)),
-        ("listener", Context::agent(3)),
-        ("notify", Context::agent(4)),
-        ("customer", Context::anonymous()), // replaced per session below
-        ("other customer", Context::customer(key_q.clone())),
-        ("anonymous", Context::anonymous()),
-        ("non-member", Context::agent(99)),
+        ("responder", Caller::agent(2)),
+        ("listener", Caller::agent(3)),
+        ("notify", Caller::agent(4)),
+        ("customer", Caller::anonymous()), // replaced per session below
+        ("other customer", Caller::customer(key_q.clone())),
+        ("anonymous", Caller::anonymous()),
+        ("non-member", Caller::agent(99)),
     ];
     // Rows: sessions; columns: callers in the order above (SPEC §5 table).
     let full = Some("FULL");
@@ -97,8 +97,8 @@ pub fn session_rights_table<S: Storage>(store: S) {
     for (row, id, key, expected) in table {
         for (col, ((who, ctx), want)) in callers.iter().zip(expected).enumerate() {
             let ctx = match col {
-                6 => Context::customer(key.to_string()),
-                7 if row == "queued" => Context::customer(key_a.clone()),
+                6 => Caller::customer(key.to_string()),
+                7 if row == "queued" => Caller::customer(key_a.clone()),
                 _ => ctx.clone(),
             };
             let got = fx.desk.get_chat_session_entity(&ctx, id);

@@ -3,7 +3,7 @@
 use super::{Fixture, dump};
 use crate::storage::{Storage, StorageExt};
 use crate::wire::Person;
-use crate::{ChatSessionStatus, Context, Error};
+use crate::{Caller, ChatSessionStatus, Error};
 
 pub fn save_session_rules<S: Storage>(store: S) {
     let fx = Fixture::new(store);
@@ -11,7 +11,7 @@ pub fn save_session_rules<S: Storage>(store: S) {
     fx.member(t, 2, (true, false, false, false)); // listener
     let (id, key) = fx.customer_session(t, "c");
     let sys = fx.sys();
-    let customer = Context::customer(key);
+    let customer = Caller::customer(key);
 
     // System links a person and renames the customer.
     let mut e = fx.desk.get_chat_session_entity(&sys, id).unwrap();
@@ -48,7 +48,7 @@ pub fn save_session_rules<S: Storage>(store: S) {
         Err(Error::Validation { field, .. }) => assert_eq!(field, "CustomerAlias"),
         other => panic!("expected Validation, got {other:?}"),
     }
-    let listener = Context::agent(2);
+    let listener = Caller::agent(2);
     let mut theirs = fx.desk.get_chat_session_entity(&listener, id).unwrap();
     theirs.customer_phone = "123".into();
     theirs.customer_alias = "changed".into();
@@ -58,7 +58,7 @@ pub fn save_session_rules<S: Storage>(store: S) {
     }
     assert!(matches!(
         fx.desk
-            .save_chat_session_entity(&Context::agent(99), &theirs),
+            .save_chat_session_entity(&Caller::agent(99), &theirs),
         Err(Error::NotFound { .. })
     ));
     assert_eq!(dump(fx.desk.storage()), before);

@@ -3,11 +3,11 @@
 use super::{Fixture, dump};
 use crate::storage::Storage;
 use crate::wire::{ChatSessionEntity, CustomerFieldFlags};
-use crate::{ChatSessionStatus, Context, Error, SessionId, TopicId};
+use crate::{Caller, ChatSessionStatus, Error, SessionId, TopicId};
 
 fn create<S: Storage>(
     fx: &Fixture<S>,
-    ctx: &Context,
+    ctx: &Caller,
     topic: TopicId,
     input: &ChatSessionEntity,
 ) -> crate::Result<ChatSessionEntity> {
@@ -16,7 +16,7 @@ fn create<S: Storage>(
 
 pub fn first_status_rules<S: Storage>(store: S) {
     let fx = Fixture::new(store);
-    let anon = Context::anonymous();
+    let anon = Caller::anonymous();
     let input = ChatSessionEntity::default();
     let pre = fx.topic_with("pre", |t| {
         t.widget.pre_form_enabled = true;
@@ -59,7 +59,7 @@ pub fn required_fields_and_consent<S: Storage>(store: S) {
     fx.desk.save_chat_topic_entity(&fx.sys(), &e).unwrap();
     let before = dump(fx.desk.storage());
     let mut input = ChatSessionEntity::default();
-    let field = |input: &ChatSessionEntity| match create(&fx, &Context::anonymous(), t, input) {
+    let field = |input: &ChatSessionEntity| match create(&fx, &Caller::anonymous(), t, input) {
         Err(Error::Validation { field, .. }) => field,
         other => panic!("expected Validation, got {other:?}"),
     };
@@ -74,12 +74,12 @@ pub fn required_fields_and_consent<S: Storage>(store: S) {
     assert_eq!(field(&input), "CustomerCompanyName");
     assert_eq!(dump(fx.desk.storage()), before, "refusals write nothing");
     input.customer_company_name = "Acme".into();
-    let ok = create(&fx, &Context::anonymous(), t, &input).unwrap();
+    let ok = create(&fx, &Caller::anonymous(), t, &input).unwrap();
     assert_eq!(ok.chat_session_id, 1, "refused creates used no id");
     assert_eq!(ok.status, ChatSessionStatus::InQueue);
     // The check applies on queue entry only: the offline form takes anyone.
     fx.present(10, false);
-    let offline = create(&fx, &Context::anonymous(), t, &ChatSessionEntity::default()).unwrap();
+    let offline = create(&fx, &Caller::anonymous(), t, &ChatSessionEntity::default()).unwrap();
     assert_eq!(offline.status, ChatSessionStatus::OfflineForm);
 }
 
@@ -103,7 +103,7 @@ pub fn field_lengths_refused<S: Storage>(store: S) {
         let before = dump(fx.desk.storage());
         let mut bad = ChatSessionEntity::default();
         set(&mut bad, "x".repeat(max + 1));
-        match create(&fx, &Context::anonymous(), t, &bad) {
+        match create(&fx, &Caller::anonymous(), t, &bad) {
             Err(Error::Validation { field, .. }) => assert_eq!(field, name),
             other => panic!("{name}: expected Validation, got {other:?}"),
         }
@@ -111,14 +111,14 @@ pub fn field_lengths_refused<S: Storage>(store: S) {
         // The limit counts characters, not bytes.
         let mut ok = ChatSessionEntity::default();
         set(&mut ok, "é".repeat(max));
-        assert!(create(&fx, &Context::anonymous(), t, &ok).is_ok(), "{name}");
+        assert!(create(&fx, &Caller::anonymous(), t, &ok).is_ok(), "{name}");
     }
 }
 
 pub fn session_key_only_at_create<S: Storage>(store: S) {
     let fx = Fixture::new(store);
     let t = fx.staffed_topic("t");
-    let created = create(&fx, &Context::anonymous(), t, &ChatSessionEntity::default()).unwrap();
+    let created = create(&fx, &Caller::anonymous(), t, &ChatSessionEntity::default()).unwrap();
     let key = created.session_key.clone();
     assert_eq!(key.len(), 43);
     assert!(
@@ -131,21 +131,21 @@ pub fn session_key_only_at_create<S: Storage>(store: S) {
     assert_eq!(created.table_right.mask.to_string(), "UR");
     let mine = fx
         .desk
-        .get_chat_session_entity(&Context::customer(key.clone()), id)
+        .get_chat_session_entity(&Caller::customer(key.clone()), id)
         .unwrap();
     assert_eq!(mine.session_key, "");
     assert_eq!(mine.chat_session_id, id.0);
     let sys = fx.desk.get_chat_session_entity(&fx.sys(), id).unwrap();
     assert_eq!(sys.session_key, "");
     // A wrong key, or a right key for another id: NotFound, no hint.
-    let other = create(&fx, &Context::anonymous(), t, &ChatSessionEntity::default()).unwrap();
+    let other = create(&fx, &Caller::anonymous(), t, &ChatSessionEntity::default()).unwrap();
     for (k, i) in [
         ("not-a-key".to_string(), id),
         (key.clone(), SessionId(other.chat_session_id)),
         (key.clone(), SessionId(99)),
     ] {
         assert!(matches!(
-            fx.desk.get_chat_session_entity(&Context::customer(k), i),
+            fx.desk.get_chat_session_entity(&Caller::customer(k), i),
             Err(Error::NotFound { .. })
         ));
     }
@@ -193,7 +193,7 @@ pub fn queue_sequence_and_positions<S: Storage>(store: S) {
     let (id, key) = fx.customer_session(a, "late");
     assert_eq!(
         fx.desk
-            .get_queue_position(&Context::customer(key), id)
+            .get_queue_position(&Caller::customer(key), id)
             .unwrap(),
         Some(2)
     );
@@ -222,7 +222,7 @@ pub fn session_rights_per_caller<S: Storage>(store: S) {
     fx.member(t, 2, (true, false, false, false)); // listener
     fx.member(t, 3, (false, false, false, true)); // notify only
     let (id, key) = fx.customer_session(t, "c");
-    let get = |ctx: &Context| fx.desk.get_chat_session_entity(ctx, id);
+    let get = |ctx: &Caller| fx.desk.get_chat_session_entity(ctx, id);
     let mask = |e: &ChatSessionEntity, f: &str| {
         e.field_properties
             .get(f)
@@ -253,18 +253,14 @@ pub fn session_rights_per_caller<S: Storage>(store: S) {
         "Associate"
     );
     assert_eq!(
-        get(&Context::agent(1))
-            .unwrap()
-            .table_right
-            .mask
-            .to_string(),
+        get(&Caller::agent(1)).unwrap().table_right.mask.to_string(),
         "FULL"
     );
-    let listener = get(&Context::agent(2)).unwrap();
+    let listener = get(&Caller::agent(2)).unwrap();
     assert_eq!(listener.table_right.mask.to_string(), "Select");
     assert_eq!(mask(&listener, "CustomerName"), "Read");
     assert_eq!(
-        get(&Context::agent(10))
+        get(&Caller::agent(10))
             .unwrap()
             .table_right
             .mask
@@ -272,22 +268,18 @@ pub fn session_rights_per_caller<S: Storage>(store: S) {
         "Select"
     );
     assert_eq!(
-        get(&Context::agent(3))
-            .unwrap()
-            .table_right
-            .mask
-            .to_string(),
+        get(&Caller::agent(3)).unwrap().table_right.mask.to_string(),
         "Select"
     );
     assert!(matches!(
-        get(&Context::agent(4)),
+        get(&Caller::agent(4)),
         Err(Error::NotFound { .. })
     ));
     assert!(matches!(
-        get(&Context::anonymous()),
+        get(&Caller::anonymous()),
         Err(Error::NotFound { .. })
     ));
-    let cust = get(&Context::customer(key)).unwrap();
+    let cust = get(&Caller::customer(key)).unwrap();
     assert_eq!(cust.table_right.mask.to_string(), "UR");
     assert_eq!(mask(&cust, "Person"), "None");
     assert_eq!(mask(&cust, "TransferTo"), "None");
@@ -299,12 +291,12 @@ pub fn session_rights_per_caller<S: Storage>(store: S) {
     fx.member(bot, 10, (false, true, false, false));
     let (bot_id, _) = fx.customer_session(bot, "b");
     assert!(matches!(
-        fx.desk.get_chat_session_entity(&Context::agent(3), bot_id),
+        fx.desk.get_chat_session_entity(&Caller::agent(3), bot_id),
         Err(Error::NotFound { .. })
     ));
     assert_eq!(
         fx.desk
-            .get_chat_session_entity(&Context::agent(10), bot_id)
+            .get_chat_session_entity(&Caller::agent(10), bot_id)
             .unwrap()
             .table_right
             .mask
@@ -320,15 +312,15 @@ pub fn create_refusals<S: Storage>(store: S) {
     let before = dump(fx.desk.storage());
     let input = ChatSessionEntity::default();
     assert!(matches!(
-        create(&fx, &Context::anonymous(), TopicId(9), &input),
+        create(&fx, &Caller::anonymous(), TopicId(9), &input),
         Err(Error::NotFound { .. })
     ));
     assert!(matches!(
-        create(&fx, &Context::agent(10), t, &input),
+        create(&fx, &Caller::agent(10), t, &input),
         Err(Error::Forbidden { .. })
     ));
     assert!(matches!(
-        create(&fx, &Context::customer(key), t, &input),
+        create(&fx, &Caller::customer(key), t, &input),
         Err(Error::Forbidden { .. })
     ));
     assert_eq!(dump(fx.desk.storage()), before);
@@ -342,7 +334,7 @@ pub fn carrier_times_in_caller_zone<S: Storage>(store: S) {
         serde_json::to_value(fx.desk.get_chat_session_entity(&fx.sys(), id).unwrap()).unwrap();
     assert_eq!(utc["WhenRequested"], "2024-01-01T09:00:00.0000000+00:00");
     assert_eq!(utc["WhenStarted"], "0001-01-01T00:00:00");
-    let oslo = Context::system().with_zone("Europe/Oslo").unwrap();
+    let oslo = Caller::system().with_zone("Europe/Oslo").unwrap();
     let local = serde_json::to_value(fx.desk.get_chat_session_entity(&oslo, id).unwrap()).unwrap();
     assert_eq!(local["WhenRequested"], "2024-01-01T10:00:00.0000000+01:00");
     assert_eq!(local["SessionKey"], "");
@@ -361,15 +353,15 @@ pub fn queue_text_placeholders<S: Storage>(store: S) {
     let (a, key_a) = fx.customer_session(t, "a");
     let (b, _) = fx.customer_session(t, "b");
     let (c, _) = fx.customer_session(plain, "c");
-    let text = |ctx: &Context, id| fx.desk.get_queue_text(ctx, id).unwrap();
+    let text = |ctx: &Caller, id| fx.desk.get_queue_text(ctx, id).unwrap();
     assert_eq!(
-        text(&Context::customer(key_a), a),
+        text(&Caller::customer(key_a), a),
         "You are number 1; wait about 00:00."
     );
     // The first customer waits 3 725 s: SecondsPrAccept = 3725 → {cavw} 01:02.
     fx.clock.advance_secs(3725);
     fx.desk
-        .pick_up_chat_session(&Context::agent(10), a)
+        .pick_up_chat_session(&Caller::agent(10), a)
         .unwrap()
         .unwrap();
     assert_eq!(text(&fx.sys(), b), "You are number 1; wait about 01:02.");
@@ -381,7 +373,7 @@ pub fn a_customer_polling_their_position_is_not_dead<S: Storage>(store: S) {
     let fx = Fixture::new(store);
     let t = fx.staffed_topic("t");
     let (id, key) = fx.customer_session(t, "patient");
-    let customer = Context::customer(key);
+    let customer = Caller::customer(key);
     for _ in 0..3 {
         fx.clock.advance_secs(120);
         assert_eq!(fx.desk.get_queue_position(&customer, id).unwrap(), Some(1));

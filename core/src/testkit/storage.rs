@@ -1,10 +1,11 @@
 //! Storage-level isolation and indexing cases every backend must pass.
 
+use crate::backend::IdKind;
 use crate::clock::Timestamp;
 use crate::model::{CrmLinks, CustomerInfo, MessageRecord, SessionRecord};
 use crate::storage::{Storage, StorageExt};
 use crate::wire::{ChatMessageSpecialType, ChatMessageType, ChatSessionStatus};
-use crate::{Error, IdKind, MessageId, SessionId, TopicId, UserId};
+use crate::{Error, MessageId, SessionId, TopicId, UserId};
 
 /// A session record for storage tests.
 pub fn record(id: i32, topic: i32, status: ChatSessionStatus) -> SessionRecord {
@@ -324,7 +325,7 @@ pub fn sessions_cross_open_and_ended<S: Storage>(store: S) {
 /// `queue_index_sum` answers for any node what the counted index says: the
 /// number of queued sequences in the node's range.
 pub fn active_ranks_and_queue_counts<S: Storage>(store: S) {
-    use crate::queue_index::{TOTAL_NODE, node_range, prefix_nodes, update_nodes};
+    use crate::backend::queue_index::{TOTAL_NODE, node_range, prefix_nodes, update_nodes};
     let seqs = [1u64, 2, 3, 7, 8, 9, 100, 1023, 1024];
     store
         .write(|tx| {

@@ -9,7 +9,7 @@ use super::Fixture;
 use super::rng::Rng;
 use crate::storage::{ReadTx, Storage, StorageExt};
 use crate::wire::{ChatMessage, ChatMessageSpecialType, ChatMessageType};
-use crate::{ChatSessionStatus, Context, MessageId, SessionId, TopicId, UserId};
+use crate::{Caller, ChatSessionStatus, MessageId, SessionId, TopicId, UserId};
 use parking_lot::Mutex;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
@@ -108,12 +108,11 @@ pub fn eight_threads_keep_invariants<S: Storage>(store: S) {
             std::thread::spawn(move || {
                 let mut rng = Rng(0x9E37_79B9_7F4A_7C15 ^ (k + 1).wrapping_mul(0x2545_F491));
                 let desk = &fx.desk;
-                let sys = Context::system();
+                let sys = Caller::system();
                 for _ in 0..OPS_PER_THREAD {
                     let known: Vec<(SessionId, String)> = acked.lock().sessions.clone();
                     let pick = (!known.is_empty()).then(|| known[rng.below(known.len())].clone());
-                    let agent =
-                        Context::agent(UserId(1 + i32::try_from(rng.below(4)).unwrap_or(0)));
+                    let agent = Caller::agent(UserId(1 + i32::try_from(rng.below(4)).unwrap_or(0)));
                     match rng.below(10) {
                         0..=2 => {
                             let (id, key) = fx.customer_session(topics[rng.below(2)], "stress");
@@ -133,7 +132,7 @@ pub fn eight_threads_keep_invariants<S: Storage>(store: S) {
                                 message: "from customer".into(),
                                 ..ChatMessage::default()
                             };
-                            if let Ok(m) = desk.add_chat_message(&Context::customer(key), id, &m) {
+                            if let Ok(m) = desk.add_chat_message(&Caller::customer(key), id, &m) {
                                 let mut a = acked.lock();
                                 *a.messages.entry(id).or_default() += 1;
                                 assert!(a.message_ids.insert(m.chat_message_id));
@@ -151,7 +150,7 @@ pub fn eight_threads_keep_invariants<S: Storage>(store: S) {
                                 message: "from agent".into(),
                                 ..ChatMessage::default()
                             };
-                            if let Ok(m) = desk.add_chat_message(&Context::agent(UserId(u)), id, &m)
+                            if let Ok(m) = desk.add_chat_message(&Caller::agent(UserId(u)), id, &m)
                             {
                                 let mut a = acked.lock();
                                 *a.messages.entry(id).or_default() += 1;
@@ -168,15 +167,15 @@ pub fn eight_threads_keep_invariants<S: Storage>(store: S) {
                             };
                             let to = UserId(1 + (u % AGENTS));
                             if desk
-                                .transfer_chat_session(&Context::agent(UserId(u)), id, to)
+                                .transfer_chat_session(&Caller::agent(UserId(u)), id, to)
                                 .is_ok()
                             {
-                                let _ = desk.accept_chat_session_transfer(&Context::agent(to), id);
+                                let _ = desk.accept_chat_session_transfer(&Caller::agent(to), id);
                             }
                         }
                         _ => {
                             let Some((id, key)) = pick else { continue };
-                            let _ = desk.close_chat_session(&Context::customer(key), id);
+                            let _ = desk.close_chat_session(&Caller::customer(key), id);
                         }
                     }
                 }
@@ -199,7 +198,7 @@ pub fn eight_threads_keep_invariants<S: Storage>(store: S) {
     for (id, _) in &a.sessions {
         let list = fx
             .desk
-            .get_chat_messages(&Context::system(), *id, MessageId(0), 500)
+            .get_chat_messages(&Caller::system(), *id, MessageId(0), 500)
             .unwrap();
         let chat = list
             .iter()
@@ -217,7 +216,7 @@ pub fn eight_threads_keep_invariants<S: Storage>(store: S) {
         );
         let e = fx
             .desk
-            .get_chat_session_entity(&Context::system(), *id)
+            .get_chat_session_entity(&Caller::system(), *id)
             .unwrap();
         if a.picked.contains(id) {
             assert!(e.user.is_some(), "{id} was picked up but has no User");

@@ -5,11 +5,10 @@ use super::Fixture;
 use super::lifecycle::{
     Kind, agent, assert_special, cust, fixture_with, kind, last_msg, msgs, rec, text,
 };
+use crate::backend::IdKind;
 use crate::storage::{Storage, StorageExt};
 use crate::wire::ChatMessageSpecialType;
-use crate::{
-    AlertChange, ChatSessionStatus, Config, IdKind, IdleClose, MessageId, SessionId, TopicId,
-};
+use crate::{AlertChange, ChatSessionStatus, Config, IdleClose, MessageId, SessionId, TopicId};
 use ChatSessionStatus::*;
 
 fn alerts<S: Storage>(fx: &Fixture<S>) -> Vec<(SessionId, i32, i32)> {

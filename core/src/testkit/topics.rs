@@ -3,7 +3,7 @@
 use super::{Fixture, dump};
 use crate::storage::Storage;
 use crate::wire::{ChatPresence, ChatTopicAgent, TimeZoneData};
-use crate::{Associate, Context, Error, TopicId, UserId};
+use crate::{Associate, Caller, Error, TopicId, UserId};
 
 pub fn topic_ids_start_at_one_and_zero_creates<S: Storage>(store: S) {
     let fx = Fixture::new(store);
@@ -37,15 +37,15 @@ pub fn topic_save_refusals<S: Storage>(store: S) {
     e.chat_topic_id = t.0;
     // A listener may not save; a non-member does not see the topic.
     assert!(matches!(
-        fx.desk.save_chat_topic_entity(&Context::agent(7), &e),
+        fx.desk.save_chat_topic_entity(&Caller::agent(7), &e),
         Err(Error::Forbidden { .. })
     ));
     assert!(matches!(
-        fx.desk.save_chat_topic_entity(&Context::agent(8), &e),
+        fx.desk.save_chat_topic_entity(&Caller::agent(8), &e),
         Err(Error::NotFound { .. })
     ));
     assert!(matches!(
-        fx.desk.save_chat_topic_entity(&Context::anonymous(), &e),
+        fx.desk.save_chat_topic_entity(&Caller::anonymous(), &e),
         Err(Error::Forbidden { .. })
     ));
     // Bad times, only where they are read.
@@ -83,7 +83,7 @@ pub fn topic_save_refusals<S: Storage>(store: S) {
     let mut new = fx.desk.create_default_chat_topic_entity(&fx.sys());
     new.name = "x".into();
     assert!(matches!(
-        fx.desk.save_chat_topic_entity(&Context::agent(7), &new),
+        fx.desk.save_chat_topic_entity(&Caller::agent(7), &new),
         Err(Error::Forbidden { .. })
     ));
 }
@@ -98,7 +98,7 @@ pub fn topic_views_per_caller<S: Storage>(store: S) {
     });
     fx.member(t, 1, (false, false, true, false));
     fx.member(t, 2, (true, false, false, false));
-    let mask = |ctx: &Context, field: &str| {
+    let mask = |ctx: &Caller, field: &str| {
         let e = fx.desk.get_chat_topic_entity(ctx, t).unwrap();
         e.field_properties
             .get(field)
@@ -109,47 +109,44 @@ pub fn topic_views_per_caller<S: Storage>(store: S) {
     assert_eq!(sys.table_right.mask.to_string(), "FULL");
     assert_eq!(sys.field_properties.len(), 31);
     assert_eq!(mask(&fx.sys(), "ChatTopicId"), "FULL");
-    assert_eq!(mask(&Context::agent(1), "ChatTopicId"), "Read");
-    assert_eq!(mask(&Context::agent(1), "SecondsPrAccept"), "Read");
-    assert_eq!(mask(&Context::agent(1), "Name"), "FULL");
-    assert_eq!(mask(&Context::agent(1), "Language"), "FULL, Nullable");
-    assert_eq!(mask(&Context::agent(2), "Name"), "Read");
-    assert_eq!(mask(&Context::anonymous(), "Name"), "Read");
-    assert_eq!(mask(&Context::anonymous(), "Description"), "None");
-    assert_eq!(mask(&Context::anonymous(), "Widget"), "Read");
+    assert_eq!(mask(&Caller::agent(1), "ChatTopicId"), "Read");
+    assert_eq!(mask(&Caller::agent(1), "SecondsPrAccept"), "Read");
+    assert_eq!(mask(&Caller::agent(1), "Name"), "FULL");
+    assert_eq!(mask(&Caller::agent(1), "Language"), "FULL, Nullable");
+    assert_eq!(mask(&Caller::agent(2), "Name"), "Read");
+    assert_eq!(mask(&Caller::anonymous(), "Name"), "Read");
+    assert_eq!(mask(&Caller::anonymous(), "Description"), "None");
+    assert_eq!(mask(&Caller::anonymous(), "Widget"), "Read");
     let cust = fx
         .desk
-        .get_chat_topic_entity(&Context::anonymous(), t)
+        .get_chat_topic_entity(&Caller::anonymous(), t)
         .unwrap();
     assert_eq!(cust.description, "");
     assert_eq!(cust.warn_new_chat_minutes, 0);
     assert_eq!(cust.welcome_message, "Hi");
     assert_eq!(cust.widget.pre_form_message, "Who are you?");
     assert_eq!(cust.table_right.mask.to_string(), "Select");
-    let member = fx
-        .desk
-        .get_chat_topic_entity(&Context::agent(2), t)
-        .unwrap();
+    let member = fx.desk.get_chat_topic_entity(&Caller::agent(2), t).unwrap();
     assert_eq!(member.description, "internal");
     assert!(matches!(
-        fx.desk.get_chat_topic_entity(&Context::agent(3), t),
+        fx.desk.get_chat_topic_entity(&Caller::agent(3), t),
         Err(Error::NotFound { .. })
     ));
     assert!(matches!(
         fx.desk.get_chat_topic_entity(&fx.sys(), TopicId(42)),
         Err(Error::NotFound { .. })
     ));
-    let mine = fx.desk.chat_topics_for_user(&Context::agent(2)).unwrap();
+    let mine = fx.desk.chat_topics_for_user(&Caller::agent(2)).unwrap();
     assert_eq!(mine.len(), 1);
     assert!(
         fx.desk
-            .chat_topics_for_user(&Context::agent(3))
+            .chat_topics_for_user(&Caller::agent(3))
             .unwrap()
             .is_empty()
     );
     assert!(
         fx.desk
-            .chat_topics_for_user(&Context::anonymous())
+            .chat_topics_for_user(&Caller::anonymous())
             .unwrap()
             .is_empty()
     );
@@ -166,7 +163,7 @@ pub fn topic_delete_rules<S: Storage>(store: S) {
         Err(Error::Conflict { .. })
     ));
     assert!(matches!(
-        fx.desk.delete_chat_topic_entity(&Context::agent(10), t),
+        fx.desk.delete_chat_topic_entity(&Caller::agent(10), t),
         Err(Error::Forbidden { .. })
     ));
     assert_eq!(dump(fx.desk.storage()), before);
@@ -181,7 +178,7 @@ pub fn topic_delete_rules<S: Storage>(store: S) {
         })
         .unwrap();
     fx.desk
-        .delete_chat_topic_entity(&Context::agent(2), t)
+        .delete_chat_topic_entity(&Caller::agent(2), t)
         .unwrap();
     assert!(matches!(
         fx.desk.get_chat_topic_entity(&fx.sys(), t),
@@ -231,7 +228,7 @@ pub fn membership_rules<S: Storage>(store: S) {
         .add_chat_topic_user_agent(&sys, &agent(t, 1, (false, false, true, false)))
         .unwrap();
     // A manager adds members to their topic, not to others.
-    let mgr = Context::agent(1);
+    let mgr = Caller::agent(1);
     fx.desk
         .add_chat_topic_user_agent(&mgr, &agent(t, 2, (true, true, false, false)))
         .unwrap();
@@ -242,7 +239,7 @@ pub fn membership_rules<S: Storage>(store: S) {
     ));
     assert!(matches!(
         fx.desk.add_chat_topic_user_agent(
-            &Context::agent(2),
+            &Caller::agent(2),
             &agent(t, 3, (true, false, false, false))
         ),
         Err(Error::Forbidden { .. })
@@ -254,7 +251,7 @@ pub fn membership_rules<S: Storage>(store: S) {
     ));
     let list = fx
         .desk
-        .get_chat_topic_user_agent_list(&Context::agent(2), t)
+        .get_chat_topic_user_agent_list(&Caller::agent(2), t)
         .unwrap();
     let users: Vec<_> = list
         .iter()
@@ -263,12 +260,11 @@ pub fn membership_rules<S: Storage>(store: S) {
     assert_eq!(users, vec![Some(1), Some(2)]);
     assert!(matches!(
         fx.desk
-            .get_chat_topic_user_agent_list(&Context::anonymous(), t),
+            .get_chat_topic_user_agent_list(&Caller::anonymous(), t),
         Err(Error::Forbidden { .. })
     ));
     assert!(matches!(
-        fx.desk
-            .get_chat_topic_user_agent_list(&Context::agent(5), t),
+        fx.desk.get_chat_topic_user_agent_list(&Caller::agent(5), t),
         Err(Error::NotFound { .. })
     ));
     // Update, then update to all-false removes.
@@ -317,7 +313,7 @@ pub fn membership_rules<S: Storage>(store: S) {
     assert_eq!(fx.desk.get_user_agent_list(&mgr).unwrap().len(), 2);
     assert!(
         fx.desk
-            .get_user_agent_list(&Context::agent(4))
+            .get_user_agent_list(&Caller::agent(4))
             .unwrap()
             .is_empty()
     );
@@ -336,7 +332,7 @@ pub fn presence_defaults_and_rights<S: Storage>(store: S) {
     fx.member(t, 3, (false, true, false, false));
     let p = fx
         .desk
-        .get_chat_presence(&Context::agent(4), UserId(3))
+        .get_chat_presence(&Caller::agent(4), UserId(3))
         .unwrap();
     assert!(!p.present);
     assert_eq!(p.display_name, "");
@@ -349,16 +345,16 @@ pub fn presence_defaults_and_rights<S: Storage>(store: S) {
         ..ChatPresence::default()
     };
     assert!(matches!(
-        fx.desk.save_chat_presence(&Context::agent(4), &mine),
+        fx.desk.save_chat_presence(&Caller::agent(4), &mine),
         Err(Error::Forbidden { .. })
     ));
     assert!(matches!(
-        fx.desk.get_chat_presence(&Context::anonymous(), UserId(3)),
+        fx.desk.get_chat_presence(&Caller::anonymous(), UserId(3)),
         Err(Error::Forbidden { .. })
     ));
     let saved = fx
         .desk
-        .save_chat_presence(&Context::agent(3), &mine)
+        .save_chat_presence(&Caller::agent(3), &mine)
         .unwrap();
     assert!(saved.present);
     let f = |p: &ChatPresence, n: &str| {
@@ -370,7 +366,7 @@ pub fn presence_defaults_and_rights<S: Storage>(store: S) {
     assert_eq!(f(&saved, "Present"), "FULL");
     let other = fx
         .desk
-        .get_chat_presence(&Context::agent(4), UserId(3))
+        .get_chat_presence(&Caller::agent(4), UserId(3))
         .unwrap();
     assert_eq!(f(&other, "Present"), "Read");
     assert_eq!(other.display_name, "Anna");

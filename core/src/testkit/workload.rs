@@ -6,14 +6,12 @@
 //! Shared by the disk backends' kill tests (`storage-*/tests/service_crash.rs`).
 #![allow(dead_code, unreachable_pub, missing_docs)]
 
+use crate::backend::{ReadTx, StorageExt};
 use crate::model::SessionRecord;
 use crate::wire::{
     ChatMessage, ChatMessageSpecialType, ChatSessionEntity, ChatSessionStatus, ChatTopicAgent,
 };
-use crate::{
-    Associate, ChatDesk, Context, Error, MessageId, ReadTx, SessionId, Storage, StorageExt,
-    TopicId, UserId,
-};
+use crate::{Associate, Caller, ChatDesk, Error, MessageId, SessionId, Storage, TopicId, UserId};
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::process::{Child, Command, Stdio};
@@ -33,7 +31,7 @@ pub use super::rng::Rng;
 /// message too, which the checks use to see a pick-up whole or not at all);
 /// every agent a responding member of both, and present.
 pub fn setup<S: Storage>(desk: &ChatDesk<S>) -> Vec<TopicId> {
-    let sys = Context::system();
+    let sys = Caller::system();
     let mut topics = Vec::new();
     for (name, welcome) in [("crash a", "Hi!"), ("crash b", "")] {
         let mut t = desk.create_default_chat_topic_entity(&sys);
@@ -95,7 +93,7 @@ fn fail(op: &str, e: &Error) -> ! {
 /// `created <session> <topic>`, `message <session> <message>`,
 /// `picked <session> <user> <rank>`, `closed <session>`.
 pub fn run_child<S: Storage>(desk: &ChatDesk<S>, topics: &[TopicId], rng: &mut Rng) -> ! {
-    let sys = Context::system();
+    let sys = Caller::system();
     // Sessions created by this run whose customer may still write (their key
     // is known only to this process).
     let mut customers: Vec<(SessionId, String)> = Vec::new();
@@ -109,7 +107,7 @@ pub fn run_child<S: Storage>(desk: &ChatDesk<S>, topics: &[TopicId], rng: &mut R
                     customer_alias: format!("c{}", rng.below(1000)),
                     ..ChatSessionEntity::default()
                 };
-                match desk.create_chat_session_for_topic(&Context::anonymous(), t, &input) {
+                match desk.create_chat_session_for_topic(&Caller::anonymous(), t, &input) {
                     Ok(e) => {
                         say(format_args!("created {} {}", e.chat_session_id, t.0));
                         customers.push((SessionId(e.chat_session_id), e.session_key));
@@ -119,14 +117,14 @@ pub fn run_child<S: Storage>(desk: &ChatDesk<S>, topics: &[TopicId], rng: &mut R
             }
             3 | 4 if !customers.is_empty() => {
                 let (id, key) = customers[rng.below(customers.len())].clone();
-                match desk.add_chat_message(&Context::customer(key), id, &text("customer")) {
+                match desk.add_chat_message(&Caller::customer(key), id, &text("customer")) {
                     Ok(m) => say(format_args!("message {} {}", id.0, m.chat_message_id)),
                     Err(e) => fail("customer message", &e),
                 }
             }
             2 | 5 => {
                 let u = AGENTS[rng.below(AGENTS.len())];
-                match desk.pick_up_first_chat_session(&Context::agent(UserId(u))) {
+                match desk.pick_up_first_chat_session(&Caller::agent(UserId(u))) {
                     Ok(Some(e)) => {
                         say(format_args!("picked {} {u} {}", e.chat_session_id, e.rank));
                     }
@@ -144,7 +142,7 @@ pub fn run_child<S: Storage>(desk: &ChatDesk<S>, topics: &[TopicId], rng: &mut R
                     continue;
                 }
                 let id = active[rng.below(active.len())].id;
-                let me = Context::agent(UserId(u));
+                let me = Caller::agent(UserId(u));
                 // Close about as often as sessions are picked up, so that
                 // ranks are freed and reused and the active set stays small.
                 if rng.below(3) != 0 {
@@ -166,7 +164,7 @@ pub fn run_child<S: Storage>(desk: &ChatDesk<S>, topics: &[TopicId], rng: &mut R
                 // The customer leaves (from the queue or from a chat).
                 let i = rng.below(customers.len());
                 let (id, key) = customers.swap_remove(i);
-                match desk.close_chat_session(&Context::customer(key), id) {
+                match desk.close_chat_session(&Caller::customer(key), id) {
                     Ok(_) => say(format_args!("closed {}", id.0)),
                     Err(e) => fail("customer close", &e),
                 }
@@ -175,7 +173,7 @@ pub fn run_child<S: Storage>(desk: &ChatDesk<S>, topics: &[TopicId], rng: &mut R
                 // A read, as a client polling would.
                 if let Some((id, key)) = customers.last()
                     && let Err(e) = desk.get_chat_messages(
-                        &Context::customer(key.clone()),
+                        &Caller::customer(key.clone()),
                         *id,
                         MessageId(0),
                         500,
@@ -531,7 +529,7 @@ pub fn check<S: Storage>(
     // Through the service as well: queue positions 1..n per topic, and the
     // queued, active and newest sessions readable as carriers (not all of
     // them: the store grows with every kill).
-    let sys = Context::system();
+    let sys = Caller::system();
     let mut positions: BTreeMap<TopicId, Vec<u32>> = BTreeMap::new();
     let newest = sessions.len().saturating_sub(300);
     for (i, s) in sessions.iter().enumerate() {

@@ -88,7 +88,7 @@ mod message;
 mod presence;
 mod raw;
 mod rights;
-pub mod schema;
+pub(crate) mod schema;
 mod session;
 mod topic;
 mod widget;
@@ -110,7 +110,6 @@ pub use raw::{
     TicketKind, TicketPriority, TicketPriorityKind, TimeZoneData, TimeZoneDataKind,
 };
 pub use rights::{FieldProperties, FieldProperty, FieldRight, TableRight};
-pub use schema::{FieldKind, Schema, SchemaError};
 pub use session::ChatSessionEntity;
 pub use topic::{ChatBotSettings, ChatTopicEntity};
 pub use widget::ChatWidgetSettings;

@@ -5,7 +5,7 @@ use super::Tx;
 use crate::keys::{self, Key, all_in};
 use crate::rows;
 use chatdesk::Result;
-use chatdesk::model::EventRecord;
+use chatdesk::backend::EventRecord;
 use std::ops::Bound;
 
 /// The key of event `seq`; sequences below 1 do not exist, so they clamp to 0.

@@ -1,8 +1,8 @@
 //! Record builders shared by the sled backend's tests.
 #![allow(dead_code, unreachable_pub)]
 
-use chatdesk::model::{MemberRecord, MessageRecord, PresenceRecord, SessionRecord, TopicRecord};
-use chatdesk::wire::{ChatMessageSpecialType, ChatMessageType, ChatSessionStatus, ChatTopicEntity};
+use chatdesk::backend::{MemberRecord, MessageRecord, PresenceRecord, SessionRecord, TopicRecord};
+use chatdesk::{ChatMessageSpecialType, ChatMessageType, ChatSessionStatus, ChatTopicEntity};
 use chatdesk::{MessageId, SessionId, Timestamp, TopicId, UserId};
 
 #[allow(clippy::needless_update)] // the stub carrier has only these two fields

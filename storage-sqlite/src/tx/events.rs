@@ -3,7 +3,8 @@
 
 use super::{Cells, SqlTx, key_of, limit};
 use crate::errors::{RowKey, corrupt, decode_err};
-use chatdesk::model::{EventActor, EventRecord, format_uuid, parse_uuid};
+use chatdesk::EventActor;
+use chatdesk::backend::{EventRecord, format_uuid, parse_uuid};
 use chatdesk::{Result, SessionId, Timestamp, TopicId};
 use rusqlite::{Row, params};
 

@@ -1,10 +1,10 @@
 //! Record builders shared by the tests.
 #![allow(dead_code, unreachable_pub, missing_docs)]
 
-use chatdesk::model::{
+use chatdesk::backend::{
     CrmLinks, CustomerInfo, MemberRecord, MessageRecord, PresenceRecord, SessionRecord, TopicRecord,
 };
-use chatdesk::wire::{ChatMessageSpecialType, ChatMessageType, ChatSessionStatus, ChatTopicEntity};
+use chatdesk::{ChatMessageSpecialType, ChatMessageType, ChatSessionStatus, ChatTopicEntity};
 use chatdesk::{MessageId, SessionId, Timestamp, TopicId, UserId};
 
 pub fn key(n: i32) -> [u8; 32] {

@@ -10,7 +10,7 @@ use crate::wire::{
     ChatMessage, ChatMessageSpecialType, ChatPresence, ChatSessionEntity, ChatTopicAgent,
     CustomerFieldFlags, WireDateTime,
 };
-use crate::{Associate, Context, Error, MessageId, SessionId, TopicId, UserId};
+use crate::{Associate, Caller, Error, MessageId, SessionId, TopicId, UserId};
 use std::collections::HashMap;
 
 /// The whole observable state is compared this often (and at the end).
@@ -174,7 +174,7 @@ impl<S: Storage> Driver<S> {
             if r.none() {
                 continue;
             }
-            d.real_member(&Context::system(), t, u, r)
+            d.real_member(&Caller::system(), t, u, r)
                 .map_err(|e| format!("setup member: {e}"))?;
             model.members.insert((t, u), r);
         }
@@ -188,7 +188,7 @@ impl<S: Storage> Driver<S> {
         Ok(d)
     }
 
-    fn real_member(&self, ctx: &Context, t: usize, u: i32, r: Rights) -> crate::Result<()> {
+    fn real_member(&self, ctx: &Caller, t: usize, u: i32, r: Rights) -> crate::Result<()> {
         let topic = self.topics.get(t).copied().unwrap_or(TopicId(9999));
         let a = ChatTopicAgent {
             topic_id: topic.0,
@@ -213,7 +213,7 @@ impl<S: Storage> Driver<S> {
         };
         self.fx
             .desk
-            .save_chat_presence(&Context::system(), &p)
+            .save_chat_presence(&Caller::system(), &p)
             .map(|_| ())
     }
 
@@ -322,19 +322,19 @@ impl<S: Storage> Driver<S> {
         }
     }
 
-    fn ctx(&self, who: Who) -> Context {
+    fn ctx(&self, who: Who) -> Caller {
         match who {
-            Who::System => Context::system(),
-            Who::Agent(u) => Context::agent(UserId(u)),
-            Who::Customer(i) => Context::customer(self.sessions[i].1.clone()),
-            Who::Stranger => Context::customer("A".repeat(43)),
-            Who::Anonymous => Context::anonymous(),
+            Who::System => Caller::system(),
+            Who::Agent(u) => Caller::agent(UserId(u)),
+            Who::Customer(i) => Caller::customer(self.sessions[i].1.clone()),
+            Who::Stranger => Caller::customer("A".repeat(43)),
+            Who::Anonymous => Caller::anonymous(),
         }
     }
 
     /// The service's view of session `i` (None when it is gone).
     fn real_seen(&self, i: usize) -> Result<Option<Seen>, Mismatch> {
-        let sys = Context::system();
+        let sys = Caller::system();
         let id = self.sessions[i].0;
         let e = match self.fx.desk.get_chat_session_entity(&sys, id) {
             Ok(e) => e,
@@ -386,7 +386,7 @@ impl<S: Storage> Driver<S> {
         for i in 0..self.sessions.len() {
             self.compare_session(i, step)?;
         }
-        let sys = Context::system();
+        let sys = Caller::system();
         for (t, &id) in self.topics.iter().enumerate() {
             let e = self
                 .fx
@@ -657,7 +657,7 @@ impl<S: Storage> Driver<S> {
                 let who = self.who(*caller, i, Prefer::Customer);
                 let id = self.id(i);
                 let mut e = desk
-                    .get_chat_session_entity(&Context::system(), id)
+                    .get_chat_session_entity(&Caller::system(), id)
                     .unwrap_or_else(|_| ChatSessionEntity {
                         chat_session_id: id.0,
                         ..ChatSessionEntity::default()
@@ -749,7 +749,7 @@ impl<S: Storage> Driver<S> {
                 (Ok(()), Ok(()), None)
             }
             Op::IdleSweep => {
-                let r = desk.idle_sweep(&Context::system());
+                let r = desk.idle_sweep(&Caller::system());
                 let m = self.model.idle_sweep(Who::System);
                 if let (Ok(r), Ok(m)) = (&r, &m) {
                     let mut got: Vec<_> = r
@@ -768,7 +768,7 @@ impl<S: Storage> Driver<S> {
                 (kind(&r), m.map(|_| ()), None)
             }
             Op::AlertSweep => {
-                let r = desk.alert_sweep(&Context::system());
+                let r = desk.alert_sweep(&Caller::system());
                 let m = self.model.alert_sweep(Who::System);
                 if let (Ok(r), Ok(m)) = (&r, &m) {
                     let mut got: Vec<_> = r
