@@ -7,7 +7,7 @@
 use chatdesk::{Associate, ChatPresence, ChatTopicAgent};
 use chatdesk::{
     Caller, ChatDesk, ChatMessage, ChatSessionEntity, ManualClock, MemoryDirectory, MemoryStorage,
-    MessageId, SessionId, TopicId, TranscriptFormat,
+    SessionId, TopicId, TranscriptFormat,
 };
 use std::sync::Arc;
 
@@ -141,7 +141,7 @@ fn main() -> chatdesk::Result<()> {
         finished.status
     );
 
-    let seen = desk.get_chat_messages(&customer, id, MessageId(0), 100)?;
+    let seen = desk.get_chat_messages(&customer, id, None, 100)?;
     println!("11. the customer fetched {} messages", seen.len());
     println!("12. transcript (plain text, in Europe/Oslo time):");
     let oslo = Caller::agent(8).with_zone("Europe/Oslo")?;

@@ -80,7 +80,11 @@ pub mod testing;
 mod tx;
 
 use chatdesk::backend::{ReadTx, WriteTx};
-use chatdesk::{Durability, Error, Result, Storage, StorageError};
+use chatdesk::{Error, Result, Storage, StorageError};
+
+/// How hard the store works to keep what it acknowledged (re-exported from
+/// `chatdesk`, so a host needs no second import to open a store).
+pub use chatdesk::Durability;
 use engine::{Engine, panic_text};
 use parking_lot::{FairMutex, RwLock};
 use std::panic::{AssertUnwindSafe, catch_unwind};

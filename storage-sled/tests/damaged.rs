@@ -7,7 +7,7 @@
 mod common;
 
 use chatdesk::testkit::Fixture;
-use chatdesk::{Caller, Error, MessageId, TranscriptFormat, UserId};
+use chatdesk::{Caller, Error, TranscriptFormat, UserId};
 use chatdesk::{ChatMessage, ChatSessionStatus};
 use chatdesk_sled::{SledOptions, SledStorage};
 use common::{TreeDump, dump_trees};
@@ -106,12 +106,12 @@ fn a_damaged_session_row_is_corrupt_through_the_service() {
         corrupt("sessions for system", d.chat_sessions_for_user(&sys), &what);
         corrupt(
             "messages",
-            d.get_chat_messages(&agent, chat, MessageId(0), 500),
+            d.get_chat_messages(&agent, chat, None, 500),
             "message",
         );
         corrupt(
             "messages as customer",
-            d.get_chat_messages(&Caller::customer(chat_key.clone()), chat, MessageId(0), 500),
+            d.get_chat_messages(&Caller::customer(chat_key.clone()), chat, None, 500),
             "message",
         );
         corrupt(

@@ -87,7 +87,11 @@ mod tx;
 
 use crate::errors::sql_err;
 use chatdesk::backend::{ReadTx, WriteTx};
-use chatdesk::{Durability, Result, Storage};
+use chatdesk::{Result, Storage};
+
+/// How hard the store works to keep what it acknowledged (re-exported from
+/// `chatdesk`, so a host needs no second import to open a store).
+pub use chatdesk::Durability;
 use parking_lot::{FairMutex, Mutex};
 use rusqlite::{Connection, TransactionBehavior};
 use std::path::{Path, PathBuf};

@@ -5,7 +5,7 @@
 //! (`undecodable_values_are_corrupt`); foreign, newer and garbage files too.
 
 use chatdesk::testkit::Fixture;
-use chatdesk::{Caller, Error, MessageId, UserId};
+use chatdesk::{Caller, Error, UserId};
 use chatdesk::{ChatMessage, ChatSessionStatus};
 use chatdesk_sqlite::testing::temp_store;
 use chatdesk_sqlite::{SqliteOptions, SqliteStorage};
@@ -107,12 +107,12 @@ fn a_damaged_session_row_is_corrupt_through_the_service() {
     let col = "chat_message.special_type";
     corrupt(
         "messages",
-        d.get_chat_messages(&agent, chat, MessageId(0), 500),
+        d.get_chat_messages(&agent, chat, None, 500),
         col,
     );
     corrupt(
         "messages as customer",
-        d.get_chat_messages(&Caller::customer(chat_key), chat, MessageId(0), 500),
+        d.get_chat_messages(&Caller::customer(chat_key), chat, None, 500),
         col,
     );
     corrupt(

@@ -159,6 +159,10 @@ fn system_only(caller: &Caller, op: &'static str) -> Result<()> {
     }
 }
 
+/// # Change feed
+///
+/// Every write's events, in commit order, for hosts that must react at once
+/// (see [`crate::guide::change_feed`]).
 impl<S: Storage> ChatDesk<S> {
     /// Switches the change feed on or off **in the store**: from the commit
     /// on, every write operation of every process and service instance on

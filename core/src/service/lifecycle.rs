@@ -296,6 +296,11 @@ fn pick_up(
     Ok(())
 }
 
+/// # The lifecycle: pick-ups, the customer's steps, transfers, ends
+///
+/// Every operation that moves a session between states, each one atomic
+/// transaction; the full table (who, from, to, side effects) and the order in
+/// which errors are decided are in [`crate::guide::lifecycle`].
 impl<S: Storage> ChatDesk<S> {
     /// Runs `f` on session `id` inside one write transaction, then stores the
     /// session (with the invariants kept) and returns it as the caller sees it.
@@ -744,7 +749,7 @@ impl<S: Storage> ChatDesk<S> {
     /// NotFound, Forbidden, InvalidTransition (not Closed, or past the
     /// window), Validation (RequiredFields or consent on queue entry).
     pub fn reopen_chat_session(&self, caller: &Caller, id: SessionId) -> Result<ChatSessionEntity> {
-        let window = self.config.reopen_window_secs;
+        let window = super::whole_secs(self.config.reopen_window);
         self.session_op(
             caller,
             |tx, who, s, now| {
@@ -845,7 +850,7 @@ impl<S: Storage> ChatDesk<S> {
             return Err(Error::forbidden("purge", "only System purges"));
         }
         let now = self.now();
-        let limit = self.config.purge_after_secs;
+        let limit = super::whole_secs(self.config.purge_after);
         let mut after = SessionId(0);
         let mut removed = 0;
         loop {

@@ -96,6 +96,10 @@ fn apply(
     }
 }
 
+/// # Members
+///
+/// Who belongs to a topic and with which rights (listen, respond, manage,
+/// notify).
 impl<S: Storage> ChatDesk<S> {
     /// A new membership carrier for `topic` with every right off.
     pub fn create_default_chat_topic_agent(

@@ -121,6 +121,7 @@ fn push_stamp(out: &mut String, dt: &DateTime<FixedOffset>) {
     push_digits(out, dt.second(), 2);
 }
 
+/// # Messages, transcripts and typing
 impl<S: Storage> ChatDesk<S> {
     /// Adds a message. Type and Author come from the caller, never from the
     /// carrier: the session's customer writes ToUser (SpecialType None or
@@ -265,8 +266,9 @@ impl<S: Storage> ChatDesk<S> {
         Ok(message_carrier(caller, &rec))
     }
 
-    /// The messages of a session after message id `after`, at most `limit`
-    /// (≤ 500). A fetch by the session's own customer marks what it returns
+    /// The messages of a session in order, after message `after` (`None`:
+    /// from the first), at most `limit` (≤ 500); page on by passing the last
+    /// message's [`ChatMessage::id`]. A fetch by the session's own customer marks what it returns
     /// ReadByCustomer and sets WhenFetched (written only when the stored
     /// value is older than 5 s, so polling is not a write per poll).
     ///
@@ -276,9 +278,10 @@ impl<S: Storage> ChatDesk<S> {
         &self,
         caller: &Caller,
         id: SessionId,
-        after: MessageId,
+        after: Option<MessageId>,
         limit: usize,
     ) -> Result<Vec<ChatMessage>> {
+        let after = after.unwrap_or(MessageId(0));
         if limit > MAX_MESSAGES_PER_FETCH {
             return Err(Error::validation("limit", format!("{limit}; at most 500")));
         }
@@ -291,9 +294,7 @@ impl<S: Storage> ChatDesk<S> {
         })?;
         if rel.is_customer {
             // "Older than 5 s": strictly (SPEC §3.3).
-            let interval = self
-                .config
-                .fetch_write_interval_secs
+            let interval = super::whole_secs(self.config.fetch_write_interval)
                 .saturating_mul(crate::clock::ticks_per_second());
             let stale = s
                 .when_fetched
@@ -426,7 +427,7 @@ impl<S: Storage> ChatDesk<S> {
             }
         })?;
         let expiry = if typing {
-            self.config.typing_expiry_secs
+            super::whole_secs(self.config.typing_expiry)
         } else {
             0
         };

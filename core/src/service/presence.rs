@@ -43,6 +43,9 @@ fn check_save(who: Who, user: UserId, op: &'static str) -> Result<()> {
     }
 }
 
+/// # Presence
+///
+/// Whether an agent is present to take chats, and the name they sign with.
 impl<S: Storage> ChatDesk<S> {
     /// A user's presence (not Present, DisplayName "" if never saved).
     ///

@@ -1,7 +1,6 @@
 //! Listing sessions: the caller's open sessions, a topic's human queue in
 //! order, and a paged query by topic, status and time (SPEC §9).
 
-use super::sessions::visible_session;
 use super::{ChatDesk, Who};
 use crate::caller::Caller;
 use crate::clock::Timestamp;
@@ -46,8 +45,11 @@ fn rights_of(tx: &dyn ReadTx, who: Who, s: SessionRecord) -> Result<Option<Visib
     Ok(session_table_right(&rel, &s).map(|bits| (s, rel, bits)))
 }
 
+/// # Sessions: lists and queries
+///
+/// The caller's open sessions and a paged query by topic, status and time.
 impl<S: Storage> ChatDesk<S> {
-    fn entities(&self, caller: &Caller, list: Vec<Visible>) -> Vec<ChatSessionEntity> {
+    pub(super) fn entities(&self, caller: &Caller, list: Vec<Visible>) -> Vec<ChatSessionEntity> {
         list.into_iter()
             .map(|(s, rel, bits)| self.session_entity(caller, &s, bits, rel.is_customer, None))
             .collect()
@@ -76,57 +78,6 @@ impl<S: Storage> ChatDesk<S> {
                 }
             }
             out.sort_by_key(|(s, _, _)| s.id);
-            Ok(out)
-        })?;
-        Ok(self.entities(caller, list))
-    }
-
-    /// The sessions of a topic's human queue, in queue order (position 1
-    /// first), as far as the caller may see them.
-    ///
-    /// # Errors
-    /// NotFound for an unknown topic or an agent who is not a member;
-    /// Forbidden for customers.
-    pub fn get_topic_queue(
-        &self,
-        caller: &Caller,
-        topic: TopicId,
-    ) -> Result<Vec<ChatSessionEntity>> {
-        let list = self.read(|tx| {
-            let who = Who::resolve(tx, caller)?;
-            if tx.topic(topic)?.is_none() {
-                return Err(Error::not_found("topic", topic));
-            }
-            match who {
-                Who::System => {}
-                Who::Agent(u) => {
-                    if tx.member(topic, u)?.is_none() {
-                        return Err(Error::not_found("topic", topic));
-                    }
-                }
-                _ => {
-                    return Err(Error::forbidden(
-                        "get_topic_queue",
-                        "customers do not list queues",
-                    ));
-                }
-            }
-            let mut out = Vec::new();
-            let mut after = 0;
-            loop {
-                let page = tx.queue(topic, after, 512)?;
-                let Some(last) = page.last() else { break };
-                after = last.0;
-                for (_, id) in page {
-                    // Sessions the caller may not see are left out; any
-                    // other failure (a damaged record) is reported.
-                    match visible_session(tx, who, id) {
-                        Ok(v) => out.push(v),
-                        Err(Error::NotFound { .. }) => {}
-                        Err(e) => return Err(e),
-                    }
-                }
-            }
             Ok(out)
         })?;
         Ok(self.entities(caller, list))

@@ -17,6 +17,10 @@ fn user_id(a: &Option<Associate>) -> Option<UserId> {
     a.as_ref().and_then(|a| a.id()).map(UserId)
 }
 
+/// # Sessions: saving a carrier
+///
+/// The customer fields and CRM links a caller may write (see
+/// [`crate::guide::rights`]).
 impl<S: Storage> ChatDesk<S> {
     /// Saves the writable fields of a session carrier: the Customer* fields,
     /// CustomerConsented and the Person / Contact / Project / Sale / Ticket

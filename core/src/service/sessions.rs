@@ -164,6 +164,11 @@ pub(crate) fn queue_position_of(tx: &dyn ReadTx, s: &SessionRecord) -> Result<Op
     }
 }
 
+/// # Sessions
+///
+/// Creating a session (the customer's request for a chat) and reading one.
+/// What happens to it next is under the lifecycle operations; the states and
+/// who may do what are in [`crate::guide::lifecycle`].
 impl<S: Storage> ChatDesk<S> {
     /// A new session carrier with defaults, for the caller to fill in.
     pub fn create_default_chat_session_entity(&self, caller: &Caller) -> ChatSessionEntity {
@@ -283,22 +288,6 @@ impl<S: Storage> ChatDesk<S> {
         Ok(self.session_entity(caller, &s, bits, rel.is_customer, None))
     }
 
-    /// The session's current position in its topic's human queue (1 = next);
-    /// `None` when it is not in the human queue.
-    ///
-    /// # Errors
-    /// NotFound when there is no such session or the caller may not see it.
-    pub fn get_queue_position(&self, caller: &Caller, id: SessionId) -> Result<Option<u32>> {
-        let (s, rel, position) = self.read(|tx| {
-            let who = Who::resolve(tx, caller)?;
-            let (s, rel, _) = visible_session(tx, who, id)?;
-            let position = queue_position_of(tx, &s)?;
-            Ok((s, rel, position))
-        })?;
-        self.customer_seen(&rel, s)?;
-        Ok(position)
-    }
-
     /// A customer who polls is still there: their reads of their own session
     /// set WhenFetched like a message fetch does (written only when the
     /// stored value is older than the fetch interval, so polling is not a
@@ -313,9 +302,7 @@ impl<S: Storage> ChatDesk<S> {
             return Ok(s);
         }
         let now = self.now();
-        let interval = self
-            .config
-            .fetch_write_interval_secs
+        let interval = super::whole_secs(self.config.fetch_write_interval)
             .saturating_mul(crate::clock::ticks_per_second());
         let stale = s
             .when_fetched
@@ -332,32 +319,5 @@ impl<S: Storage> ChatDesk<S> {
             tx.put_session(&s)?;
             Ok(s)
         })
-    }
-
-    /// The topic's queue text for the session (SPEC §1): CustomQueueText with
-    /// `{cque}` (the current queue position, empty when not queued) and
-    /// `{cavw}` (SecondsPrAccept / 60 as HH:MM); "" when the topic's
-    /// CustomQueueTextEnabled is off.
-    ///
-    /// # Errors
-    /// NotFound when there is no such session or the caller may not see it.
-    pub fn get_queue_text(&self, caller: &Caller, id: SessionId) -> Result<String> {
-        let (s, rel, text) = self.read(|tx| {
-            let who = Who::resolve(tx, caller)?;
-            let (s, rel, _) = visible_session(tx, who, id)?;
-            let Some(t) = tx.topic(s.topic)? else {
-                return Ok((s, rel, String::new()));
-            };
-            let position = queue_position_of(tx, &s)?;
-            let text = crate::queue::queue_text(
-                t.settings.custom_queue_text_enabled,
-                &t.settings.custom_queue_text,
-                position,
-                t.seconds_pr_accept,
-            );
-            Ok((s, rel, text))
-        })?;
-        self.customer_seen(&rel, s)?;
-        Ok(text)
     }
 }

@@ -72,6 +72,11 @@ const OPEN: [ChatSessionStatus; 6] = [
     ChatSessionStatus::UserLast,
 ];
 
+/// # Sweeps
+///
+/// The time-driven rules, run when the host calls them (no threads or timers
+/// of our own): idle and dead-customer closes, alert levels. Purge is under
+/// the lifecycle operations. See [`crate::guide::time_and_sweeps`].
 impl<S: Storage> ChatDesk<S> {
     /// Walks the sessions of `status` in batches, letting `f` change each
     /// one; a changed session is stored in that batch's transaction.
@@ -127,8 +132,8 @@ impl<S: Storage> ChatDesk<S> {
             return Err(Error::forbidden("idle_sweep", "only System runs sweeps"));
         }
         let now = self.now();
-        let idle_limit = self.config.idle_limit_secs;
-        let dead_limit = self.config.dead_customer_secs;
+        let idle_limit = super::whole_secs(self.config.idle_limit);
+        let dead_limit = super::whole_secs(self.config.dead_customer);
         let mut out = Vec::new();
         for status in OPEN {
             out.extend(self.sweep_status(

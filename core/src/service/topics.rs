@@ -24,6 +24,10 @@ pub(crate) fn topic_view(tx: &dyn ReadTx, who: Who, topic: TopicId) -> Result<To
     })
 }
 
+/// # Topics
+///
+/// Chat topics (channels): their settings, opening hours and the topics a
+/// caller belongs to.
 impl<S: Storage> ChatDesk<S> {
     /// A new topic carrier with defaults, for the caller to fill in and save
     /// (ChatTopicId 0 creates).

@@ -161,7 +161,7 @@ pub fn every_entry_point_refuses_cleanly<S: Storage>(store: S) {
                     unchanged_on_error(&fx, "position", || d.get_queue_position(ctx, id));
                     unchanged_on_error(&fx, "queue text", || d.get_queue_text(ctx, id));
                     unchanged_on_error(&fx, "messages", || {
-                        d.get_chat_messages(ctx, id, MessageId(m), limit % 1000)
+                        d.get_chat_messages(ctx, id, Some(MessageId(m)), limit % 1000)
                     });
                     unchanged_on_error(&fx, "message", || d.add_chat_message(ctx, id, &msg));
                     unchanged_on_error(&fx, "save", || d.save_chat_session_entity(ctx, &entity));

@@ -7,7 +7,7 @@ use super::lifecycle::{Kind, agent, cust, kind, text};
 use super::rng::Rng;
 use crate::storage::{ReadTx, Storage, StorageExt};
 use crate::wire::{ChatMessageSpecialType as Sp, ChatMessageType};
-use crate::{ChatSessionStatus, MessageId, SessionId, TopicId, UserId};
+use crate::{ChatSessionStatus, SessionId, TopicId, UserId};
 use parking_lot::Mutex;
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
@@ -175,7 +175,7 @@ pub fn agents_and_customers_in_parallel<S: Storage>(store: S) {
                         }
                     }
                     _ => {
-                        let r = d.get_chat_messages(&me, any, MessageId(0), 500);
+                        let r = d.get_chat_messages(&me, any, None, 500);
                         assert!(r.is_ok(), "{r:?}");
                     }
                 }
@@ -204,9 +204,7 @@ pub fn agents_and_customers_in_parallel<S: Storage>(store: S) {
                     note(&acked, *id, |a| a.customer += 1);
                 }
                 if rng.below(4) == 0 {
-                    let r = fx
-                        .desk
-                        .get_chat_messages(&cust(key), *id, MessageId(0), 500);
+                    let r = fx.desk.get_chat_messages(&cust(key), *id, None, 500);
                     assert!(r.is_ok(), "{r:?}");
                 }
             }

@@ -317,10 +317,7 @@ pub fn message_hook_rewrites_and_rejects<S: Storage>(store: S) {
         .add_chat_message(&cust, id, &msg("oh darn"))
         .unwrap();
     assert_eq!(m.message, "oh ****");
-    let stored = fx
-        .desk
-        .get_chat_messages(&fx.sys(), id, MessageId(0), 10)
-        .unwrap();
+    let stored = fx.desk.get_chat_messages(&fx.sys(), id, None, 10).unwrap();
     assert_eq!(stored[0].message, "oh ****");
     let rec = super::lifecycle::rec(&fx, id);
     assert_eq!(rec.first_message, "oh ****");

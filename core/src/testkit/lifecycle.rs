@@ -754,7 +754,7 @@ pub fn delete_and_purge<S: Storage>(store: S) {
             "{ctx:?}"
         );
         assert_eq!(
-            kind(&fx.desk.get_chat_messages(&ctx, s1, MessageId(0), 10)),
+            kind(&fx.desk.get_chat_messages(&ctx, s1, None, 10)),
             Kind::NotFound
         );
     }

@@ -368,56 +368,39 @@ pub fn read_by_customer_and_when_fetched<S: Storage>(store: S) {
     fx.clock.advance_secs(10);
     let before = dump(fx.desk.storage());
     for ctx in [fx.sys(), agent(10), agent(15)] {
-        let list = fx
-            .desk
-            .get_chat_messages(&ctx, s, MessageId(0), 10)
-            .unwrap();
+        let list = fx.desk.get_chat_messages(&ctx, s, None, 10).unwrap();
         assert_eq!(list.len(), 1);
         assert!(list.iter().all(|m| m.read_by_customer == 0));
     }
     assert_eq!(
-        kind(
-            &fx.desk
-                .get_chat_messages(&cust(&other), s, MessageId(0), 10)
-        ),
+        kind(&fx.desk.get_chat_messages(&cust(&other), s, None, 10)),
         Kind::NotFound
     );
     assert_eq!(dump(fx.desk.storage()), before);
     // The customer's fetch.
-    fx.desk
-        .get_chat_messages(&cust(&k), s, MessageId(0), 10)
-        .unwrap();
+    fx.desk.get_chat_messages(&cust(&k), s, None, 10).unwrap();
     assert_eq!(read(&fx), vec![true]);
     let fetched_at = fx.desk.now();
     assert_eq!(rec(&fx, s).when_fetched, Some(fetched_at));
-    let seen = fx
-        .desk
-        .get_chat_messages(&fx.sys(), s, MessageId(0), 10)
-        .unwrap();
+    let seen = fx.desk.get_chat_messages(&fx.sys(), s, None, 10).unwrap();
     assert_eq!(seen[0].read_by_customer, 1);
     // Polling within 5 s does not write WhenFetched; a new message is still marked.
     fx.clock.advance_secs(3);
     fx.desk
         .add_chat_message(&agent(10), s, &text("two"))
         .unwrap();
-    fx.desk
-        .get_chat_messages(&cust(&k), s, MessageId(0), 10)
-        .unwrap();
+    fx.desk.get_chat_messages(&cust(&k), s, None, 10).unwrap();
     assert_eq!(read(&fx), vec![true, true]);
     assert_eq!(rec(&fx, s).when_fetched, Some(fetched_at));
     fx.clock.advance_secs(2);
-    fx.desk
-        .get_chat_messages(&cust(&k), s, MessageId(0), 10)
-        .unwrap();
+    fx.desk.get_chat_messages(&cust(&k), s, None, 10).unwrap();
     assert_eq!(
         rec(&fx, s).when_fetched,
         Some(fetched_at),
         "5 s old is not older than 5 s"
     );
     fx.clock.set(now(&fx) + chrono::Duration::milliseconds(1));
-    fx.desk
-        .get_chat_messages(&cust(&k), s, MessageId(0), 10)
-        .unwrap();
+    fx.desk.get_chat_messages(&cust(&k), s, None, 10).unwrap();
     assert_eq!(rec(&fx, s).when_fetched, Some(fx.desk.now()));
     // Every other customer operation sets it too.
     fx.clock.advance_secs(1);
@@ -448,7 +431,7 @@ pub fn fetch_after_and_limit<S: Storage>(store: S) {
     }
     let get = |after: i32, limit| {
         fx.desk
-            .get_chat_messages(&fx.sys(), s, MessageId(after), limit)
+            .get_chat_messages(&fx.sys(), s, Some(MessageId(after)), limit)
             .map(|l| l.iter().map(|m| m.chat_message_id).collect::<Vec<_>>())
     };
     assert_eq!(get(0, 500).unwrap(), ids);
@@ -459,7 +442,7 @@ pub fn fetch_after_and_limit<S: Storage>(store: S) {
     assert_eq!(invalid_field(get(0, 501)), "limit");
     let texts: Vec<String> = fx
         .desk
-        .get_chat_messages(&cust(&k2), s2, MessageId(0), 10)
+        .get_chat_messages(&cust(&k2), s2, None, 10)
         .unwrap()
         .into_iter()
         .map(|m| m.message)

@@ -198,7 +198,7 @@ pub fn eight_threads_keep_invariants<S: Storage>(store: S) {
     for (id, _) in &a.sessions {
         let list = fx
             .desk
-            .get_chat_messages(&Caller::system(), *id, MessageId(0), 500)
+            .get_chat_messages(&Caller::system(), *id, None, 500)
             .unwrap();
         let chat = list
             .iter()

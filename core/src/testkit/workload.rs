@@ -172,12 +172,8 @@ pub fn run_child<S: Storage>(desk: &ChatDesk<S>, topics: &[TopicId], rng: &mut R
             _ => {
                 // A read, as a client polling would.
                 if let Some((id, key)) = customers.last()
-                    && let Err(e) = desk.get_chat_messages(
-                        &Caller::customer(key.clone()),
-                        *id,
-                        MessageId(0),
-                        500,
-                    )
+                    && let Err(e) =
+                        desk.get_chat_messages(&Caller::customer(key.clone()), *id, None, 500)
                 {
                     fail("fetch", &e);
                 }

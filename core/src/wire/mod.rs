@@ -79,6 +79,7 @@ macro_rules! carrier {
     };
 }
 
+mod accessors;
 mod agent;
 mod datetime;
 mod enums;

@@ -179,6 +179,31 @@ summaries! {
 }
 
 impl Associate {
+    /// An associate summary naming an agent: `{"AssociateId": id, "FullName": full_name}`
+    /// (e.g. to add a membership, or to register the agent's name in a
+    /// [`MemoryDirectory`](crate::MemoryDirectory)).
+    ///
+    /// ```
+    /// use chatdesk::{Associate, UserId};
+    /// let anna = Associate::new(UserId(7), "Anna Agent");
+    /// assert_eq!(anna.user_id(), Some(UserId(7)));
+    /// assert_eq!(anna.full_name(), Some("Anna Agent"));
+    /// ```
+    pub fn new(id: crate::UserId, full_name: impl Into<String>) -> Self {
+        let mut map = Map::new();
+        map.insert("AssociateId".to_owned(), Value::from(id.0));
+        map.insert("FullName".to_owned(), Value::from(full_name.into()));
+        Self {
+            map,
+            kind: PhantomData,
+        }
+    }
+
+    /// The associate's id (`AssociateId`), if present as an int32.
+    pub fn user_id(&self) -> Option<crate::UserId> {
+        self.id().map(crate::UserId)
+    }
+
     /// The associate's `FullName`, if present as a string.
     pub fn full_name(&self) -> Option<&str> {
         self.get_str("FullName")

@@ -10,7 +10,7 @@ use crate::wire::{
     ChatMessage, ChatMessageSpecialType, ChatPresence, ChatSessionEntity, ChatTopicAgent,
     CustomerFieldFlags, WireDateTime,
 };
-use crate::{Associate, Caller, Error, MessageId, SessionId, TopicId, UserId};
+use crate::{Associate, Caller, Error, SessionId, TopicId, UserId};
 use std::collections::HashMap;
 
 /// The whole observable state is compared this often (and at the end).
@@ -349,7 +349,7 @@ impl<S: Storage> Driver<S> {
         let messages = self
             .fx
             .desk
-            .get_chat_messages(&sys, id, MessageId(0), 500)
+            .get_chat_messages(&sys, id, None, 500)
             .map_err(|e| format!("messages #{i}: {e}"))?
             .len();
         Ok(Some(Seen {
@@ -707,7 +707,7 @@ impl<S: Storage> Driver<S> {
             Op::Fetch { s, caller } => {
                 let i = self.target(*s);
                 let who = self.who(*caller, i, Prefer::Customer);
-                let r = desk.get_chat_messages(&self.ctx(who), self.id(i), MessageId(0), 500);
+                let r = desk.get_chat_messages(&self.ctx(who), self.id(i), None, 500);
                 let m = self.model.fetch(who, i.unwrap_or(usize::MAX));
                 if let (Ok(r), Ok(m)) = (&r, &m) {
                     same!(

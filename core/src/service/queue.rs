@@ -1,0 +1,113 @@
+//! The queue as a waiting customer and a desk see it: a session's position
+//! and queue text, and a topic's human queue in order.
+
+use super::sessions::{queue_position_of, visible_session};
+use super::{ChatDesk, Who};
+use crate::caller::Caller;
+use crate::error::{Error, Result};
+use crate::ids::{SessionId, TopicId};
+use crate::storage::Storage;
+use crate::wire::ChatSessionEntity;
+
+/// # The queue
+///
+/// Where a waiting customer stands, the text they are shown, and a topic's
+/// human queue in order. Picking sessions up is under the lifecycle
+/// operations ([`ChatDesk::pick_up_chat_session`],
+/// [`ChatDesk::pick_up_first_chat_session`]); the rules are in
+/// [`crate::guide::queue`].
+impl<S: Storage> ChatDesk<S> {
+    /// The session's current position in its topic's human queue (1 = next);
+    /// `None` when it is not in the human queue.
+    ///
+    /// # Errors
+    /// NotFound when there is no such session or the caller may not see it.
+    pub fn get_queue_position(&self, caller: &Caller, id: SessionId) -> Result<Option<u32>> {
+        let (s, rel, position) = self.read(|tx| {
+            let who = Who::resolve(tx, caller)?;
+            let (s, rel, _) = visible_session(tx, who, id)?;
+            let position = queue_position_of(tx, &s)?;
+            Ok((s, rel, position))
+        })?;
+        self.customer_seen(&rel, s)?;
+        Ok(position)
+    }
+
+    /// The topic's queue text for the session (SPEC §1): CustomQueueText with
+    /// `{cque}` (the current queue position, empty when not queued) and
+    /// `{cavw}` (SecondsPrAccept / 60 as HH:MM); "" when the topic's
+    /// CustomQueueTextEnabled is off.
+    ///
+    /// # Errors
+    /// NotFound when there is no such session or the caller may not see it.
+    pub fn get_queue_text(&self, caller: &Caller, id: SessionId) -> Result<String> {
+        let (s, rel, text) = self.read(|tx| {
+            let who = Who::resolve(tx, caller)?;
+            let (s, rel, _) = visible_session(tx, who, id)?;
+            let Some(t) = tx.topic(s.topic)? else {
+                return Ok((s, rel, String::new()));
+            };
+            let position = queue_position_of(tx, &s)?;
+            let text = crate::queue::queue_text(
+                t.settings.custom_queue_text_enabled,
+                &t.settings.custom_queue_text,
+                position,
+                t.seconds_pr_accept,
+            );
+            Ok((s, rel, text))
+        })?;
+        self.customer_seen(&rel, s)?;
+        Ok(text)
+    }
+
+    /// The sessions of a topic's human queue, in queue order (position 1
+    /// first), as far as the caller may see them.
+    ///
+    /// # Errors
+    /// NotFound for an unknown topic or an agent who is not a member;
+    /// Forbidden for customers.
+    pub fn get_topic_queue(
+        &self,
+        caller: &Caller,
+        topic: TopicId,
+    ) -> Result<Vec<ChatSessionEntity>> {
+        let list = self.read(|tx| {
+            let who = Who::resolve(tx, caller)?;
+            if tx.topic(topic)?.is_none() {
+                return Err(Error::not_found("topic", topic));
+            }
+            match who {
+                Who::System => {}
+                Who::Agent(u) => {
+                    if tx.member(topic, u)?.is_none() {
+                        return Err(Error::not_found("topic", topic));
+                    }
+                }
+                _ => {
+                    return Err(Error::forbidden(
+                        "get_topic_queue",
+                        "customers do not list queues",
+                    ));
+                }
+            }
+            let mut out = Vec::new();
+            let mut after = 0;
+            loop {
+                let page = tx.queue(topic, after, 512)?;
+                let Some(last) = page.last() else { break };
+                after = last.0;
+                for (_, id) in page {
+                    // Sessions the caller may not see are left out; any
+                    // other failure (a damaged record) is reported.
+                    match visible_session(tx, who, id) {
+                        Ok(v) => out.push(v),
+                        Err(Error::NotFound { .. }) => {}
+                        Err(e) => return Err(e),
+                    }
+                }
+            }
+            Ok(out)
+        })?;
+        Ok(self.entities(caller, list))
+    }
+}
