@@ -4,8 +4,10 @@
 //! SQLite in `chatdesk-sqlite`, sled in `chatdesk-sled`.
 //!
 //! ```
-//! use chatdesk::{ChatDesk, ChatSessionEntity, ChatSessionStatus, Caller, MemoryStorage};
-//! use chatdesk::wire::{Associate, ChatPresence, ChatTopicAgent};
+//! use chatdesk::{
+//!     Associate, Caller, ChatDesk, ChatPresence, ChatSessionEntity, ChatSessionStatus,
+//!     ChatTopicAgent, MemoryStorage, UserId,
+//! };
 //!
 //! # fn main() -> chatdesk::Result<()> {
 //! let desk = ChatDesk::new(MemoryStorage::new());
@@ -15,29 +17,29 @@
 //! let mut topic = desk.create_default_chat_topic_entity(&host);
 //! topic.name = "Support".into();
 //! let topic = desk.save_chat_topic_entity(&host, &topic)?;
-//! let topic_id = chatdesk::TopicId(topic.chat_topic_id);
+//! let anna = UserId(7);
 //! desk.add_chat_topic_user_agent(&host, &ChatTopicAgent {
-//!     topic_id: topic_id.0,
-//!     user: Some(Associate::with_id(7)),
 //!     can_respond: true,
-//!     ..Default::default()
+//!     ..ChatTopicAgent::new(topic.id(), anna)
 //! })?;
-//! desk.save_chat_presence(&Caller::agent(7), &ChatPresence {
-//!     user_id: 7,
-//!     present: true,
-//!     ..Default::default()
-//! })?;
+//! desk.save_chat_presence(&Caller::agent(anna), &ChatPresence::new(anna, true, "Anna"))?;
 //!
 //! // A customer asks for a chat: the seed endpoint.
 //! let request = ChatSessionEntity { customer_alias: "Ann".into(), ..Default::default() };
-//! let session = desk.create_chat_session_for_topic(&Caller::anonymous(), topic_id, &request)?;
+//! let session = desk.create_chat_session_for_topic(&Caller::anonymous(), topic.id(), &request)?;
 //! assert_eq!(session.status, ChatSessionStatus::InQueue);
 //! assert_eq!(session.session_key.len(), 43); // shown only here, once
 //!
 //! // The customer acts with their key and sees their place in the queue.
 //! let customer = Caller::customer(session.session_key.clone());
-//! let id = chatdesk::SessionId(session.chat_session_id);
-//! assert_eq!(desk.get_queue_position(&customer, id)?, Some(1));
+//! assert_eq!(desk.get_queue_position(&customer, session.id())?, Some(1));
+//!
+//! // Anna picks it up: the chat is hers, with rank 1.
+//! let picked = desk.pick_up_chat_session(&Caller::agent(anna), session.id())?;
+//! let picked = picked.expect("the session was waiting");
+//! assert_eq!(picked.user_id(), Some(anna));
+//! assert_eq!(picked.rank, 1);
+//! # let _ = Associate::new(anna, "Anna");
 //! # Ok(())
 //! # }
 //! ```
