@@ -81,7 +81,7 @@ pub use chrono_tz::Tz;
 pub use clock::{Clock, ManualClock, SystemClock, Timestamp};
 pub use error::{Error, Result, StorageError};
 pub use ids::{MessageId, SessionId, TopicId, UserId};
-pub use model::EventActor;
+pub use model::{EventActor, RoutingMode, RoutingStrategy};
 pub use service::{
     AlertChange, ChatDesk, ChatEvent, ChatEventKind, Config, Directory, EventMessage, HookDecision,
     IdleClose, MAX_EVENTS_PER_READ, MAX_MESSAGES_PER_FETCH, MemoryDirectory, MessageDraft,

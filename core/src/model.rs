@@ -20,6 +20,72 @@ pub struct TopicRecord {
     pub last_accept: Option<Timestamp>,
     /// The moving average of the queue wait, in seconds (SPEC §4).
     pub seconds_pr_accept: i32,
+    /// How the topic's waiting sessions are assigned (Manual by default).
+    pub routing: TopicRouting,
+}
+
+/// Whether a topic's sessions wait for a pick-up by hand or are assigned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum RoutingMode {
+    /// Agents pick sessions up by hand (the default).
+    #[default]
+    Manual,
+    /// Waiting sessions are assigned to an eligible agent as soon as one
+    /// exists, inside the transaction that made it possible.
+    Auto,
+}
+
+/// Which eligible agent an Auto topic's session goes to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum RoutingStrategy {
+    /// The lowest load, then the earliest last assignment, then the lowest
+    /// user id (the default).
+    #[default]
+    LeastBusy,
+    /// The earliest last assignment, then the lowest load, then the lowest
+    /// user id.
+    LongestIdle,
+}
+
+/// A topic's routing settings as stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct TopicRouting {
+    /// Manual or Auto.
+    pub mode: RoutingMode,
+    /// How an agent is chosen.
+    pub strategy: RoutingStrategy,
+    /// An agent's capacity in this topic when they have no MaxChats of their own (1–1000).
+    pub default_capacity: i32,
+    /// A routed session whose agent has not answered after this many seconds
+    /// goes back to the queue (0 = off).
+    pub answer_timeout_secs: i32,
+    /// A pending transfer not answered after this many seconds is rejected (0 = off).
+    pub transfer_timeout_secs: i32,
+}
+
+impl Default for TopicRouting {
+    fn default() -> Self {
+        TopicRouting {
+            mode: RoutingMode::Manual,
+            strategy: RoutingStrategy::LeastBusy,
+            default_capacity: 3,
+            answer_timeout_secs: 0,
+            transfer_timeout_secs: 0,
+        }
+    }
+}
+
+/// What routing keeps about one agent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct AgentRecord {
+    /// The agent.
+    pub user: UserId,
+    /// Their own capacity for every topic (1–1000); `None` uses each topic's
+    /// default capacity.
+    pub max_chats: Option<i32>,
+    /// When they last got a session by a pick-up (by hand or routed) or an
+    /// accepted transfer; `None`: never.
+    pub last_assigned: Option<Timestamp>,
 }
 
 /// A user's membership of a topic (`ChatTopicAgent`).
@@ -142,6 +208,38 @@ pub struct SessionRecord {
     pub customer_last_since: Option<Timestamp>,
     /// When the session was soft-deleted.
     pub deleted_at: Option<Timestamp>,
+    /// Routing's state of the session: whether it is assigned by routing,
+    /// the agents excluded from it, when its transfer was requested.
+    pub routing: SessionRouting,
+    /// Facts kept for the desk's statistics.
+    pub stats: SessionStats,
+}
+
+/// Routing's state of one session.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct SessionRouting {
+    /// When routing assigned the session to its User; `None` when it is not
+    /// assigned by routing (never was, or since requeued, reset, taken over
+    /// by an accepted transfer, or ended).
+    pub routed_at: Option<Timestamp>,
+    /// Whether the User has added a message since the routed assignment.
+    pub answered: bool,
+    /// Agents routing no longer offers the session to (they let it time
+    /// out), by user id; emptied when the session ends.
+    pub excluded: Vec<UserId>,
+    /// When the pending transfer was (last) requested.
+    pub transfer_requested_at: Option<Timestamp>,
+}
+
+/// Facts about one session that the desk's statistics read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct SessionStats {
+    /// The highest alert level the session reached.
+    pub max_alert_level: i32,
+    /// How many times routing took it back from an agent who did not answer.
+    pub answer_timeouts: i32,
+    /// When an agent first answered (their first message), if any.
+    pub first_answer_at: Option<Timestamp>,
 }
 
 impl SessionRecord {
@@ -173,6 +271,17 @@ impl SessionRecord {
     /// The user whose active sessions this one counts among (for ranks).
     pub fn active_user(&self) -> Option<UserId> {
         if self.is_active() { self.user } else { None }
+    }
+
+    /// The user a pending transfer is addressed to: the key backends index
+    /// pending transfers by (a transfer is pending only while the session is
+    /// active with a User).
+    pub fn pending_transfer_to(&self) -> Option<UserId> {
+        if self.is_active() && self.user.is_some() {
+            self.transfer_to
+        } else {
+            None
+        }
     }
 }
 

@@ -252,6 +252,8 @@ impl<S: Storage> ChatDesk<S> {
                 queue_entered: None,
                 customer_last_since: None,
                 deleted_at: None,
+                routing: Default::default(),
+                stats: Default::default(),
             };
             if status == ChatSessionStatus::InQueue {
                 enter_queue(tx, &mut s, now)?;

@@ -37,6 +37,7 @@ impl<S: Storage> ChatDesk<S> {
             settings: ChatTopicEntity::default(),
             last_accept: None,
             seconds_pr_accept: 0,
+            routing: Default::default(),
         };
         let view = if caller.is_system() {
             TopicView::System
@@ -95,6 +96,7 @@ impl<S: Storage> ChatDesk<S> {
                         settings,
                         last_accept: None,
                         seconds_pr_accept: 0,
+                        routing: Default::default(),
                     }
                 }
             };

@@ -7,12 +7,15 @@
 use super::ChatDesk;
 use crate::error::{Error, Result};
 use crate::ids::{IdKind, MessageId, SessionId, TopicId, UserId};
+use crate::clock::Timestamp;
 use crate::model::{
-    EventRecord, MemberRecord, MessageRecord, PresenceRecord, SessionRecord, TopicRecord,
+    AgentRecord, EventRecord, MemberRecord, MessageRecord, PresenceRecord, SessionRecord,
+    TopicRecord,
 };
 use crate::storage::{ReadTx, Storage, StorageExt, WriteTx};
 use crate::wire::ChatSessionStatus;
 use parking_lot::{Condvar, Mutex};
+use std::cell::RefCell;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::ThreadId;
 use std::time::Instant;
@@ -95,7 +98,86 @@ impl FeedSignal {
     }
 }
 
+/// What one session means to routing: whether it waits in a human queue,
+/// and whose load it counts in (its active User, its pending transfer's
+/// target).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct RouteFacts {
+    waiting: bool,
+    load: [Option<UserId>; 2],
+}
+
+impl RouteFacts {
+    fn of(s: &SessionRecord) -> Self {
+        RouteFacts {
+            waiting: s.in_human_queue(),
+            load: [s.active_user(), s.pending_transfer_to()],
+        }
+    }
+}
+
+/// What a write transaction changed that may let routing assign a waiting
+/// session: sessions that entered a human queue, agents who may have become
+/// eligible (load down, present, CanRespond, capacity), topics whose routing
+/// settings changed. Noted by [`Tx`] as the operation writes, so no
+/// operation can forget one; read by the routing pass.
+#[derive(Debug, Default)]
+pub(crate) struct Dirty {
+    pub(crate) sessions: Vec<SessionId>,
+    pub(crate) agents: Vec<UserId>,
+    pub(crate) topics: Vec<TopicId>,
+}
+
+impl Dirty {
+    pub(crate) fn is_empty(&self) -> bool {
+        self.sessions.is_empty() && self.agents.is_empty() && self.topics.is_empty()
+    }
+
+    fn agent(&mut self, user: UserId) {
+        if !self.agents.contains(&user) {
+            self.agents.push(user);
+        }
+    }
+
+    fn session(&mut self, id: SessionId) {
+        if !self.sessions.contains(&id) {
+            self.sessions.push(id);
+        }
+    }
+
+    /// Notes a topic whose routing settings changed.
+    pub(crate) fn topic(&mut self, id: TopicId) {
+        if !self.topics.contains(&id) {
+            self.topics.push(id);
+        }
+    }
+}
+
 impl<S: Storage> ChatDesk<S> {
+    /// Runs `f` in a write transaction whose [`Tx`] notes what routing needs
+    /// (the caller ends it with a routing pass); after a commit that added
+    /// events, wakes the feed's waiters.
+    pub(crate) fn write_routed<R>(&self, f: impl FnOnce(&mut Tx<'_>) -> Result<R>) -> Result<R> {
+        self.reentry.check()?;
+        let mut events = 0;
+        let out = self.storage.write(|tx| {
+            let _inside = self.reentry.enter();
+            let mut wrapped = Tx {
+                tx,
+                events: 0,
+                seen: RefCell::new(Vec::new()),
+                dirty: Dirty::default(),
+            };
+            let out = f(&mut wrapped);
+            events = wrapped.events;
+            out
+        });
+        if out.is_ok() && events > 0 {
+            self.feed_signal.bump();
+        }
+        out
+    }
+
     /// Runs `f` in a read transaction.
     pub(crate) fn read<R>(&self, f: impl FnOnce(&dyn ReadTx) -> Result<R>) -> Result<R> {
         self.reentry.check()?;
@@ -109,9 +191,14 @@ impl<S: Storage> ChatDesk<S> {
         let mut events = 0;
         let out = self.storage.write(|tx| {
             let _inside = self.reentry.enter();
-            let mut counting = Counting { tx, events: 0 };
-            let out = f(&mut counting);
-            events = counting.events;
+            let mut wrapped = Tx {
+                tx,
+                events: 0,
+                seen: RefCell::new(Vec::new()),
+                dirty: Dirty::default(),
+            };
+            let out = f(&mut wrapped);
+            events = wrapped.events;
             out
         });
         if out.is_ok() && events > 0 {
@@ -121,13 +208,79 @@ impl<S: Storage> ChatDesk<S> {
     }
 }
 
-/// A write transaction that counts the events put through it.
-struct Counting<'a> {
+/// The service's write transaction: the backend's, counting the events put
+/// through it and noting what routing needs ([`Dirty`]).
+pub(crate) struct Tx<'a> {
     tx: &'a mut dyn WriteTx,
     events: usize,
+    /// The routing facts of the sessions this transaction read or wrote,
+    /// as last seen (a handful per operation: a list beats a map).
+    seen: RefCell<Vec<(SessionId, RouteFacts)>>,
+    dirty: Dirty,
 }
 
-impl ReadTx for Counting<'_> {
+impl Tx<'_> {
+    /// Takes what routing must look at since the last call.
+    pub(crate) fn take_dirty(&mut self) -> Dirty {
+        std::mem::take(&mut self.dirty)
+    }
+
+    /// Notes a topic whose routing settings changed.
+    pub(crate) fn topic_dirty(&mut self, topic: TopicId) {
+        self.dirty.topic(topic);
+    }
+
+    /// Notes a session as read, unless this transaction has seen it.
+    fn remember(&self, s: &SessionRecord) {
+        let mut seen = self.seen.borrow_mut();
+        if !seen.iter().any(|(id, _)| *id == s.id) {
+            seen.push((s.id, RouteFacts::of(s)));
+        }
+    }
+
+    /// Compares a session about to be written with its last seen state.
+    fn note_session(&mut self, new: &SessionRecord) -> Result<()> {
+        let known = self
+            .seen
+            .borrow()
+            .iter()
+            .find(|(id, _)| *id == new.id)
+            .map(|(_, f)| *f);
+        let old = match known {
+            Some(f) => Some(f),
+            None => self.tx.session(new.id)?.map(|s| RouteFacts::of(&s)),
+        };
+        let now = RouteFacts::of(new);
+        if now.waiting && old.is_none_or(|o| !o.waiting) {
+            self.dirty.session(new.id);
+        }
+        if let Some(old) = old {
+            // A user who counted this session in their load and no longer
+            // does may have room now.
+            for u in old.load.into_iter().flatten() {
+                let still = now.load.iter().filter(|x| **x == Some(u)).count();
+                let before = old.load.iter().filter(|x| **x == Some(u)).count();
+                if still < before {
+                    self.dirty.agent(u);
+                }
+            }
+        }
+        let mut seen = self.seen.borrow_mut();
+        match seen.iter_mut().find(|(id, _)| *id == new.id) {
+            Some(slot) => slot.1 = now,
+            None => seen.push((new.id, now)),
+        }
+        Ok(())
+    }
+}
+
+impl std::fmt::Debug for Tx<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Tx").field("dirty", &self.dirty).finish()
+    }
+}
+
+impl ReadTx for Tx<'_> {
     fn topic(&self, id: TopicId) -> Result<Option<TopicRecord>> {
         self.tx.topic(id)
     }
@@ -153,7 +306,25 @@ impl ReadTx for Counting<'_> {
         self.tx.presences()
     }
     fn session(&self, id: SessionId) -> Result<Option<SessionRecord>> {
-        self.tx.session(id)
+        let s = self.tx.session(id)?;
+        if let Some(s) = &s {
+            self.remember(s);
+        }
+        Ok(s)
+    }
+    fn transfers_to(&self, user: UserId) -> Result<Vec<SessionId>> {
+        self.tx.transfers_to(user)
+    }
+    fn agent(&self, user: UserId) -> Result<Option<AgentRecord>> {
+        self.tx.agent(user)
+    }
+    fn sessions_requested(
+        &self,
+        after: (Timestamp, SessionId),
+        before: Timestamp,
+        limit: usize,
+    ) -> Result<Vec<SessionRecord>> {
+        self.tx.sessions_requested(after, before, limit)
     }
     fn session_by_key(&self, key_hash: &[u8; 32]) -> Result<Option<SessionId>> {
         self.tx.session_by_key(key_hash)
@@ -164,7 +335,11 @@ impl ReadTx for Counting<'_> {
         after: SessionId,
         limit: usize,
     ) -> Result<Vec<SessionRecord>> {
-        self.tx.sessions_by_status(status, after, limit)
+        let list = self.tx.sessions_by_status(status, after, limit)?;
+        for s in &list {
+            self.remember(s);
+        }
+        Ok(list)
     }
     fn topic_sessions(
         &self,
@@ -211,7 +386,7 @@ impl ReadTx for Counting<'_> {
     }
 }
 
-impl WriteTx for Counting<'_> {
+impl WriteTx for Tx<'_> {
     fn next_id(&mut self, kind: IdKind) -> Result<i64> {
         self.tx.next_id(kind)
     }
@@ -221,16 +396,27 @@ impl WriteTx for Counting<'_> {
     fn delete_topic(&mut self, id: TopicId) -> Result<()> {
         self.tx.delete_topic(id)
     }
-    fn put_member(&mut self, member: &MemberRecord) -> Result<()> {
-        self.tx.put_member(member)
-    }
     fn delete_member(&mut self, topic: TopicId, user: UserId) -> Result<()> {
         self.tx.delete_member(topic, user)
     }
+    fn put_member(&mut self, member: &MemberRecord) -> Result<()> {
+        if member.can_respond {
+            self.dirty.agent(member.user);
+        }
+        self.tx.put_member(member)
+    }
     fn put_presence(&mut self, presence: &PresenceRecord) -> Result<()> {
+        if presence.present {
+            self.dirty.agent(presence.user);
+        }
         self.tx.put_presence(presence)
     }
+    fn put_agent(&mut self, agent: &AgentRecord) -> Result<()> {
+        self.dirty.agent(agent.user);
+        self.tx.put_agent(agent)
+    }
     fn put_session(&mut self, session: &SessionRecord) -> Result<()> {
+        self.note_session(session)?;
         self.tx.put_session(session)
     }
     fn delete_session(&mut self, id: SessionId) -> Result<()> {

@@ -9,8 +9,10 @@
 use super::{ReadTx, Storage, WriteTx};
 use crate::error::{Error, Result};
 use crate::ids::{IdKind, MessageId, SessionId, TopicId, UserId, next_after};
+use crate::clock::Timestamp;
 use crate::model::{
-    EventRecord, MemberRecord, MessageRecord, PresenceRecord, SessionRecord, TopicRecord,
+    AgentRecord, EventRecord, MemberRecord, MessageRecord, PresenceRecord, SessionRecord,
+    TopicRecord,
 };
 use crate::wire::ChatSessionStatus;
 use imbl::{OrdMap, OrdSet, Vector};
@@ -82,6 +84,13 @@ struct State {
     /// path (a Fenwick map would copy up to 40 scattered paths a change).
     queue_counts: OrdMap<TopicId, Vector<(u64, SessionId)>>,
     active: OrdSet<(UserId, SessionId)>,
+    /// (target, session) of every pending transfer.
+    transfers: OrdSet<(UserId, SessionId)>,
+    /// (WhenRequested, session) of every session: the time index. A
+    /// session's WhenRequested never changes, so only a create or a purge
+    /// writes it.
+    requested: OrdSet<(Timestamp, SessionId)>,
+    agents: OrdMap<UserId, AgentRecord>,
     /// The id counters, one per [`IdKind`] in [`IdKind::ALL`]'s order (a
     /// plain array: copied with the root, never allocated).
     counters: [i64; IdKind::ALL.len()],
@@ -315,6 +324,32 @@ impl ReadTx for State {
             .collect())
     }
 
+    fn transfers_to(&self, user: UserId) -> Result<Vec<SessionId>> {
+        Ok(self
+            .transfers
+            .range((user, SessionId(i32::MIN))..=(user, SessionId(i32::MAX)))
+            .map(|(_, id)| *id)
+            .collect())
+    }
+
+    fn agent(&self, user: UserId) -> Result<Option<AgentRecord>> {
+        Ok(self.agents.get(&user).copied())
+    }
+
+    fn sessions_requested(
+        &self,
+        after_key: (Timestamp, SessionId),
+        before: Timestamp,
+        limit: usize,
+    ) -> Result<Vec<SessionRecord>> {
+        let ids = self
+            .requested
+            .range(after(after_key))
+            .take_while(|(at, _)| *at < before)
+            .map(|(_, id)| *id);
+        Ok(self.sessions_of(ids, limit))
+    }
+
     fn queue_index_sum(&self, topic: TopicId, nodes: &[u64]) -> Result<i64> {
         let Some(queue) = self.queue_counts.get(&topic) else {
             return Ok(0);
@@ -500,6 +535,20 @@ impl State {
         if let Some(k) = b {
             self.active.insert(k);
         }
+        let (a, b) = moved(old, new, |s| s.pending_transfer_to().map(|u| (u, s.id)));
+        if let Some(k) = a {
+            self.transfers.remove(&k);
+        }
+        if let Some(k) = b {
+            self.transfers.insert(k);
+        }
+        let (a, b) = moved(old, new, |s| Some((s.when_requested, s.id)));
+        if let Some(k) = a {
+            self.requested.remove(&k);
+        }
+        if let Some(k) = b {
+            self.requested.insert(k);
+        }
     }
 
     /// Moves the messages of session `id` from one shelf to the other.
@@ -576,6 +625,11 @@ impl WriteTx for State {
     fn put_presence(&mut self, presence: &PresenceRecord) -> Result<()> {
         self.presences
             .insert(presence.user, Arc::new(presence.clone()));
+        Ok(())
+    }
+
+    fn put_agent(&mut self, agent: &AgentRecord) -> Result<()> {
+        self.agents.insert(agent.user, *agent);
         Ok(())
     }
 

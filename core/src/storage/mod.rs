@@ -30,8 +30,10 @@ pub(crate) mod memory;
 
 use crate::error::{Error, Result};
 use crate::ids::{IdKind, MessageId, SessionId, TopicId, UserId};
+use crate::clock::Timestamp;
 use crate::model::{
-    EventRecord, MemberRecord, MessageRecord, PresenceRecord, SessionRecord, TopicRecord,
+    AgentRecord, EventRecord, MemberRecord, MessageRecord, PresenceRecord, SessionRecord,
+    TopicRecord,
 };
 use crate::wire::ChatSessionStatus;
 
@@ -97,6 +99,20 @@ pub trait ReadTx {
             .map(|s| (s.id, s.rank))
             .collect())
     }
+    /// The sessions with a pending transfer to `user` (see
+    /// [`SessionRecord::pending_transfer_to`]), by id.
+    fn transfers_to(&self, user: UserId) -> Result<Vec<SessionId>>;
+    /// What routing keeps about `user` (capacity, last assignment), if saved.
+    fn agent(&self, user: UserId) -> Result<Option<AgentRecord>>;
+    /// Sessions whose `(when_requested, id)` is after `after` and whose
+    /// `when_requested` is before `before`, by `(when_requested, id)`, at most
+    /// `limit`: the time index reports read.
+    fn sessions_requested(
+        &self,
+        after: (Timestamp, SessionId),
+        before: Timestamp,
+        limit: usize,
+    ) -> Result<Vec<SessionRecord>>;
     /// The sum of the counted queue index's `nodes` for `topic` (see
     /// [`crate::backend::queue_index`]; absent nodes count 0).
     fn queue_index_sum(&self, topic: TopicId, nodes: &[u64]) -> Result<i64>;
@@ -148,6 +164,8 @@ pub trait WriteTx: ReadTx {
     fn delete_member(&mut self, topic: TopicId, user: UserId) -> Result<()>;
     /// Inserts or replaces a presence.
     fn put_presence(&mut self, presence: &PresenceRecord) -> Result<()>;
+    /// Inserts or replaces what routing keeps about an agent.
+    fn put_agent(&mut self, agent: &AgentRecord) -> Result<()>;
     /// Inserts or replaces a session, keeping every index in step (the
     /// counted queue index through [`crate::backend::queue_index::changes`]).
     fn put_session(&mut self, session: &SessionRecord) -> Result<()>;
