@@ -81,22 +81,24 @@ pub use chrono_tz::Tz;
 pub use clock::{Clock, ManualClock, SystemClock, Timestamp};
 pub use error::{Error, Result, StorageError};
 pub use ids::{MessageId, SessionId, TopicId, UserId};
-pub use model::{EventActor, RoutingMode, RoutingStrategy};
+pub use model::EventActor;
 pub use service::{
-    AlertChange, ChatDesk, ChatEvent, ChatEventKind, Config, Directory, EventMessage, HookDecision,
-    IdleClose, MAX_EVENTS_PER_READ, MAX_MESSAGES_PER_FETCH, MemoryDirectory, MessageDraft,
-    MessageHook, SWEEP_BATCH, SessionQuery, TranscriptFormat, Typing,
+    AgentVerdict, AlertChange, ChatDesk, ChatEvent, ChatEventKind, Config, Directory, EventMessage,
+    HookDecision, IdleClose, MAX_EVENTS_PER_READ, MAX_MESSAGES_PER_FETCH, MemoryDirectory,
+    MessageDraft, MessageHook, RoutingChange, RoutingExplanation, RoutingVerdict, SWEEP_BATCH,
+    SessionQuery, TranscriptFormat, Typing,
 };
 pub use storage::memory::MemoryStorage;
 pub use storage::{Durability, Storage};
 pub use wire::{
-    Associate, AssociateKind, ChatBotSettings, ChatMessage, ChatMessageSpecialType,
-    ChatMessageType, ChatOpeningHours, ChatPresence, ChatSessionEntity, ChatSessionFlags,
-    ChatSessionStatus, ChatTopicAgent, ChatTopicEntity, ChatWidgetSettings, Contact, ContactKind,
-    CustomerFieldFlags, CustomerLanguage, CustomerLanguageKind, FieldProperties, FieldProperty,
-    FieldRight, FieldRightMask, FlagParseError, KbCategory, KbCategoryKind, Person, PersonKind,
-    Project, ProjectKind, RawObject, ReplyTemplate, ReplyTemplateKind, Sale, SaleKind, SummaryKind,
-    TableRight, TableRightMask, Ticket, TicketCategory, TicketCategoryKind, TicketKind,
-    TicketPriority, TicketPriorityKind, TimeZoneData, TimeZoneDataKind, UNSET_WIRE,
+    Associate, AssociateKind, ChatAgentCapacity, ChatBotSettings, ChatMessage,
+    ChatMessageSpecialType, ChatMessageType, ChatOpeningHours, ChatPresence, ChatSessionEntity,
+    ChatSessionFlags, ChatSessionStatus, ChatTopicAgent, ChatTopicEntity, ChatTopicRouting,
+    ChatWidgetSettings, Contact, ContactKind, CustomerFieldFlags, CustomerLanguage,
+    CustomerLanguageKind, FieldProperties, FieldProperty, FieldRight, FieldRightMask,
+    FlagParseError, KbCategory, KbCategoryKind, Person, PersonKind, Project, ProjectKind,
+    RawObject, ReplyTemplate, ReplyTemplateKind, RoutingMode, RoutingStrategy, Sale, SaleKind,
+    SummaryKind, TableRight, TableRightMask, Ticket, TicketCategory, TicketCategoryKind,
+    TicketKind, TicketPriority, TicketPriorityKind, TimeZoneData, TimeZoneDataKind, UNSET_WIRE,
     UnknownEnumName, WidgetSize, WidgetTheme, WireDateTime, WireDateTimeError,
 };

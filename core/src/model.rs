@@ -5,7 +5,10 @@
 
 use crate::clock::Timestamp;
 use crate::ids::{MessageId, SessionId, TopicId, UserId};
-use crate::wire::{ChatMessageSpecialType, ChatMessageType, ChatSessionStatus, ChatTopicEntity};
+use crate::wire::{
+    ChatMessageSpecialType, ChatMessageType, ChatSessionStatus, ChatTopicEntity, RoutingMode,
+    RoutingStrategy,
+};
 
 /// A chat topic: the host's settings as saved, plus the statistics pick-ups keep.
 #[derive(Debug, Clone, PartialEq)]
@@ -22,29 +25,6 @@ pub struct TopicRecord {
     pub seconds_pr_accept: i32,
     /// How the topic's waiting sessions are assigned (Manual by default).
     pub routing: TopicRouting,
-}
-
-/// Whether a topic's sessions wait for a pick-up by hand or are assigned.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
-pub enum RoutingMode {
-    /// Agents pick sessions up by hand (the default).
-    #[default]
-    Manual,
-    /// Waiting sessions are assigned to an eligible agent as soon as one
-    /// exists, inside the transaction that made it possible.
-    Auto,
-}
-
-/// Which eligible agent an Auto topic's session goes to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
-pub enum RoutingStrategy {
-    /// The lowest load, then the earliest last assignment, then the lowest
-    /// user id (the default).
-    #[default]
-    LeastBusy,
-    /// The earliest last assignment, then the lowest load, then the lowest
-    /// user id.
-    LongestIdle,
 }
 
 /// A topic's routing settings as stored.

@@ -4,15 +4,17 @@
 use super::events::ChatEventKind;
 use super::feed::{Emit, actor_of, record_event};
 use super::hook::{HookDecision, HookSlot, MessageDraft};
+use super::routing::routing_pass;
 use super::sessions::{
     check_required, customer_info, enter_queue, relation, route_target, visible_session,
 };
+use super::txn::Tx;
 use super::{ChatDesk, Who};
 use crate::caller::Caller;
 use crate::clock::Timestamp;
 use crate::error::{Error, Result};
 use crate::ids::{IdKind, MessageId, SessionId, UserId};
-use crate::model::{EventActor, MessageRecord, SessionRecord, TopicRecord};
+use crate::model::{AgentRecord, EventActor, MessageRecord, SessionRecord, TopicRecord};
 use crate::queue::{next_seconds_pr_accept, offline_form_available, wait_seconds};
 use crate::rank::lowest_free_rank;
 use crate::rights::{SessionRelation, session_table_right};
@@ -118,7 +120,18 @@ pub(crate) fn normalize(s: &mut SessionRecord, now: Timestamp) {
     if !s.is_active() || s.user.is_none() {
         s.rank = 0;
         s.transfer_to = None;
+        // Assigned by routing only while it is going on with that User.
+        s.routing.routed_at = None;
+        s.routing.answered = false;
     }
+    if s.transfer_to.is_none() {
+        s.routing.transfer_requested_at = None;
+    }
+    if !s.is_open() {
+        // The exclusion set survives a reset, never an end.
+        s.routing.excluded.clear();
+    }
+    s.stats.max_alert_level = s.stats.max_alert_level.max(s.alert_level);
     if s.status != ChatSessionStatus::CustomerLast {
         s.customer_last_since = None;
     }
@@ -252,7 +265,11 @@ fn route(
 
 /// The name an agent's messages carry: the directory's FullName, else their
 /// presence DisplayName, else "".
-fn agent_name(tx: &dyn ReadTx, user: UserId, from_directory: Option<String>) -> Result<String> {
+pub(crate) fn agent_name(
+    tx: &dyn ReadTx,
+    user: UserId,
+    from_directory: Option<String>,
+) -> Result<String> {
     if let Some(n) = from_directory.filter(|n| !n.is_empty()) {
         return Ok(n);
     }
@@ -262,15 +279,31 @@ fn agent_name(tx: &dyn ReadTx, user: UserId, from_directory: Option<String>) -> 
         .unwrap_or_default())
 }
 
-/// Picks up `s` for `agent` (SPEC §3.3 pick-up; §4 rank and topic statistics).
-fn pick_up(
+/// Records that `agent` got a session now (routing's last-assignment time).
+pub(crate) fn note_assigned(tx: &mut dyn WriteTx, agent: UserId, now: Timestamp) -> Result<()> {
+    let mut a = tx.agent(agent)?.unwrap_or(AgentRecord {
+        user: agent,
+        ..AgentRecord::default()
+    });
+    a.last_assigned = Some(now);
+    tx.put_agent(&a)
+}
+
+/// Picks up `s` for `agent` (SPEC §3.3 pick-up; §4 rank and topic
+/// statistics), by hand or by routing (`routed`). A routed pick-up's welcome
+/// is not shown to the message hook (`hook` None).
+pub(crate) fn pick_up(
     tx: &mut dyn WriteTx,
-    hook: &HookSlot,
+    hook: Option<&HookSlot>,
     s: &mut SessionRecord,
     agent: UserId,
     name: &str,
     now: Timestamp,
+    routed: bool,
 ) -> Result<()> {
+    note_assigned(tx, agent, now)?;
+    s.routing.routed_at = routed.then_some(now);
+    s.routing.answered = false;
     let mut t = topic_of(tx, s)?;
     let in_use = tx.active_ranks(agent)?.into_iter().map(|(_, rank)| rank);
     s.rank = lowest_free_rank(in_use);
@@ -291,7 +324,10 @@ fn pick_up(
             author: name.to_string(),
             param: String::new(),
         };
-        post_message(tx, hook, s, welcome, now)?;
+        match hook {
+            Some(hook) => post_message(tx, hook, s, welcome, now)?,
+            None => post_message(tx, &HookSlot::default(), s, welcome, now)?,
+        };
     }
     Ok(())
 }
@@ -307,11 +343,11 @@ impl<S: Storage> ChatDesk<S> {
     fn session_op(
         &self,
         caller: &Caller,
-        f: impl FnOnce(&mut dyn WriteTx, Who, &mut SessionRecord, Timestamp) -> Result<Emit>,
+        f: impl FnOnce(&mut Tx<'_>, Who, &mut SessionRecord, Timestamp) -> Result<Emit>,
         id: SessionId,
     ) -> Result<ChatSessionEntity> {
         let now = self.now();
-        let (s, bits, customer) = self.write(|tx| {
+        let (s, bits, customer) = self.write_routed(|tx| {
             let who = Who::resolve(tx, caller)?;
             let mut s = tx
                 .session(id)?
@@ -321,6 +357,12 @@ impl<S: Storage> ChatDesk<S> {
             normalize(&mut s, now);
             tx.put_session(&s)?;
             record_event(tx, emit, now, actor_of(caller), Some(&before), &s)?;
+            let routed = routing_pass(tx, &*self.directory, now)?;
+            if routed.iter().any(|(sid, _)| *sid == id) {
+                s = tx
+                    .session(id)?
+                    .ok_or_else(|| Error::not_found("session", id))?;
+            }
             let rel = relation(tx, who, &s)?;
             let bits = session_table_right(&rel, &s).unwrap_or(0);
             Ok((s, bits, rel.is_customer))
@@ -481,7 +523,7 @@ impl<S: Storage> ChatDesk<S> {
             }
             let before = s.clone();
             let name = agent_name(tx, agent, directory_name)?;
-            pick_up(tx, &self.hook, &mut s, agent, &name, now)?;
+            pick_up(tx, Some(&self.hook), &mut s, agent, &name, now, false)?;
             normalize(&mut s, now);
             tx.put_session(&s)?;
             record_event(
@@ -538,7 +580,7 @@ impl<S: Storage> ChatDesk<S> {
                 .ok_or_else(|| Error::corrupt(format!("queue names missing session {id}")))?;
             let before = s.clone();
             let name = agent_name(tx, agent, directory_name)?;
-            pick_up(tx, &self.hook, &mut s, agent, &name, now)?;
+            pick_up(tx, Some(&self.hook), &mut s, agent, &name, now, false)?;
             normalize(&mut s, now);
             tx.put_session(&s)?;
             record_event(
@@ -604,7 +646,7 @@ impl<S: Storage> ChatDesk<S> {
     ) -> Result<ChatSessionEntity> {
         self.session_op(
             caller,
-            |tx, who, s, _now| {
+            |tx, who, s, now| {
                 authorize(tx, who, id, Op::Transfer)?;
                 if s.user.is_none() {
                     return Err(state_error(Op::Transfer, s, "it has no User"));
@@ -626,6 +668,8 @@ impl<S: Storage> ChatDesk<S> {
                     ));
                 }
                 s.transfer_to = Some(to);
+                // A new request, even to the same user, restarts the timeout.
+                s.routing.transfer_requested_at = Some(now);
                 Ok(Emit::kind(ChatEventKind::TransferRequested))
             },
             id,
@@ -666,6 +710,9 @@ impl<S: Storage> ChatDesk<S> {
                 s.rank = lowest_free_rank(in_use);
                 s.user = Some(to);
                 s.transfer_to = None;
+                s.routing.routed_at = None;
+                s.routing.answered = false;
+                note_assigned(tx, to, now)?;
                 let text = if name.is_empty() {
                     format!("Transferred to user {to}")
                 } else {

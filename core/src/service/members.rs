@@ -1,6 +1,7 @@
 //! Topic memberships (`ChatTopicAgent`, SPEC §1, §5).
 
 use super::build::TopicView;
+use super::routing::routing_pass;
 use super::topics::topic_view;
 use super::{ChatDesk, Who};
 use crate::caller::Caller;
@@ -185,9 +186,11 @@ impl<S: Storage> ChatDesk<S> {
         caller: &Caller,
         agent: &ChatTopicAgent,
     ) -> Result<ChatTopicAgent> {
-        self.write(|tx| {
+        let now = self.now();
+        self.write_routed(|tx| {
             let who = Who::resolve(tx, caller)?;
-            apply(tx, who, agent, true, "add_chat_topic_user_agent")
+            apply(tx, who, agent, true, "add_chat_topic_user_agent")?;
+            routing_pass(tx, &*self.directory, now).map(|_| ())
         })?;
         Ok(self.agent_carrier(&record_of(agent)?))
     }
@@ -201,9 +204,11 @@ impl<S: Storage> ChatDesk<S> {
         caller: &Caller,
         agent: &ChatTopicAgent,
     ) -> Result<ChatTopicAgent> {
-        self.write(|tx| {
+        let now = self.now();
+        self.write_routed(|tx| {
             let who = Who::resolve(tx, caller)?;
-            apply(tx, who, agent, false, "update_chat_topic_user_agent")
+            apply(tx, who, agent, false, "update_chat_topic_user_agent")?;
+            routing_pass(tx, &*self.directory, now).map(|_| ())
         })?;
         Ok(self.agent_carrier(&record_of(agent)?))
     }
@@ -219,7 +224,8 @@ impl<S: Storage> ChatDesk<S> {
         caller: &Caller,
         agents: &[ChatTopicAgent],
     ) -> Result<Vec<ChatTopicAgent>> {
-        self.write(|tx| {
+        let now = self.now();
+        self.write_routed(|tx| {
             let who = Who::resolve(tx, caller)?;
             for a in agents {
                 let rec = record_of(a)?;
@@ -232,7 +238,7 @@ impl<S: Storage> ChatDesk<S> {
                 }
                 apply(tx, who, a, add, "update_chat_topic_user_agents")?;
             }
-            Ok(())
+            routing_pass(tx, &*self.directory, now).map(|_| ())
         })?;
         agents
             .iter()
@@ -250,13 +256,15 @@ impl<S: Storage> ChatDesk<S> {
         topic: TopicId,
         user: UserId,
     ) -> Result<()> {
-        self.write(|tx| {
+        let now = self.now();
+        self.write_routed(|tx| {
             let who = Who::resolve(tx, caller)?;
             check_manage(tx, who, topic, "delete_chat_topic_user_agent")?;
             if tx.member(topic, user)?.is_none() {
                 return Err(Error::not_found("membership", format!("{topic}/{user}")));
             }
-            tx.delete_member(topic, user)
+            tx.delete_member(topic, user)?;
+            routing_pass(tx, &*self.directory, now).map(|_| ())
         })
     }
 }

@@ -248,6 +248,10 @@ impl<S: Storage> ChatDesk<S> {
                 Op::AgentMessage => {
                     s.status = ChatSessionStatus::UserLast;
                     s.alert_level = 0;
+                    // Routing's answer timeout stops at the User's first
+                    // word; the statistics keep the first answer's time.
+                    s.routing.answered = true;
+                    s.stats.first_answer_at.get_or_insert(now);
                 }
                 _ => s.status = ChatSessionStatus::UserLast,
             }

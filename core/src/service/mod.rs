@@ -7,6 +7,7 @@ pub use feed::MAX_EVENTS_PER_READ;
 pub use hook::{HookDecision, MessageDraft, MessageHook};
 pub use messages::{MAX_MESSAGES_PER_FETCH, TranscriptFormat, Typing};
 pub use queries::SessionQuery;
+pub use routing::{AgentVerdict, RoutingChange, RoutingExplanation, RoutingVerdict};
 pub use sweeps::{AlertChange, IdleClose, SWEEP_BATCH};
 
 use crate::caller::{Caller, CallerKind};
@@ -90,6 +91,7 @@ mod messages;
 mod topics;
 mod members;
 mod presence;
+mod routing;
 mod sweeps;
 mod feed;
 

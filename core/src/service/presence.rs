@@ -1,6 +1,7 @@
 //! Presence (`ChatPresence`, SPEC §1): who is there to answer.
 
 use super::build::presence_carrier;
+use super::routing::routing_pass;
 use super::{ChatDesk, Who};
 use crate::caller::Caller;
 use crate::error::{Error, Result};
@@ -70,11 +71,13 @@ impl<S: Storage> ChatDesk<S> {
         caller: &Caller,
         presence: &ChatPresence,
     ) -> Result<ChatPresence> {
-        self.write(|tx| {
+        let now = self.now();
+        self.write_routed(|tx| {
             let who = Who::resolve(tx, caller)?;
             let user = UserId(presence.user_id);
             check_save(who, user, "save_chat_presence")?;
             save_one(tx, presence)?;
+            routing_pass(tx, &*self.directory, now)?;
             let (p, n, topics) = facts(tx, user)?;
             Ok(presence_carrier(&p, n, topics, true))
         })
@@ -111,12 +114,14 @@ impl<S: Storage> ChatDesk<S> {
         caller: &Caller,
         presences: &[ChatPresence],
     ) -> Result<Vec<ChatPresence>> {
-        self.write(|tx| {
+        let now = self.now();
+        self.write_routed(|tx| {
             let who = Who::resolve(tx, caller)?;
             for p in presences {
                 check_save(who, UserId(p.user_id), "save_all_chat_presence")?;
                 save_one(tx, p)?;
             }
+            routing_pass(tx, &*self.directory, now)?;
             presences
                 .iter()
                 .map(|p| {

@@ -194,7 +194,7 @@ impl<S: Storage> ChatDesk<S> {
         const OP: &str = "create_chat_session_for_topic";
         let now = self.now();
         let (key, hash) = keys::new_session_key()?;
-        let (rec, who) = self.write(|tx| {
+        let (rec, who) = self.write_routed(|tx| {
             let who = Who::resolve(tx, caller)?;
             let t = tx
                 .topic(topic)?
@@ -261,6 +261,13 @@ impl<S: Storage> ChatDesk<S> {
             tx.put_session(&s)?;
             let created = Emit::kind(ChatEventKind::SessionCreated);
             record_event(tx, created, now, actor_of(caller), None, &s)?;
+            let routed = super::routing::routing_pass(tx, &*self.directory, now)?;
+            if !routed.is_empty() {
+                // Returned as committed: assigned at once on an Auto topic.
+                s = tx
+                    .session(s.id)?
+                    .ok_or_else(|| Error::not_found("session", s.id))?;
+            }
             Ok((s, who))
         })?;
         let customer = who != Who::System;

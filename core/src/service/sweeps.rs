@@ -6,13 +6,14 @@ use super::ChatDesk;
 use super::events::ChatEventKind;
 use super::feed::{Emit, record_event};
 use super::lifecycle::{NewMessage, normalize, post_message};
+use super::routing::routing_pass;
 use crate::alerts::level_reached;
 use crate::caller::Caller;
 use crate::clock::Timestamp;
 use crate::error::{Error, Result};
 use crate::ids::{SessionId, TopicId};
 use crate::model::{EventActor, SessionRecord, TopicRecord};
-use crate::storage::{ReadTx, Storage};
+use crate::storage::{ReadTx, Storage, WriteTx};
 use crate::wire::{ChatMessageSpecialType, ChatSessionStatus};
 use std::collections::HashMap;
 
@@ -94,7 +95,7 @@ impl<S: Storage> ChatDesk<S> {
         let mut out = Vec::new();
         let mut after = SessionId(0);
         loop {
-            let (changes, last) = self.write(|tx| {
+            let (changes, last) = self.write_routed(|tx| {
                 let page = tx.sessions_by_status(status, after, SWEEP_BATCH)?;
                 let last = page.last().map(|s| s.id);
                 let mut topics = HashMap::new();
@@ -108,6 +109,9 @@ impl<S: Storage> ChatDesk<S> {
                         changes.push(change);
                     }
                 }
+                // Each batch ends with one routing pass (a no-op unless the
+                // batch freed an agent or queued a session).
+                routing_pass(tx, &*self.directory, now)?;
                 Ok((changes, last))
             })?;
             out.extend(changes);

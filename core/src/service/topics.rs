@@ -176,6 +176,8 @@ impl<S: Storage> ChatDesk<S> {
             for m in tx.topic_members(id)? {
                 tx.delete_member(id, m.user)?;
             }
+            // Its routing settings go with it.
+            super::routing::set_auto(tx, id, false)?;
             tx.delete_topic(id)
         })
     }

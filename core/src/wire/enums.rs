@@ -225,7 +225,33 @@ wire_enum! {
     }
 }
 
+wire_enum! {
+    /// Whether a topic's waiting sessions are picked up by hand or assigned
+    /// by routing (chatdesk's own setting; see [`crate::guide::routing`]).
+    RoutingMode {
+        /// Agents pick sessions up by hand (the default).
+        Manual = 0,
+        /// A waiting session goes to an eligible agent as soon as there is
+        /// one, inside the transaction that made it possible.
+        Auto = 1,
+    }
+}
+
+wire_enum! {
+    /// Which eligible agent an Auto topic's session goes to.
+    RoutingStrategy {
+        /// The lowest load, then the earliest last assignment, then the
+        /// lowest user id (the default).
+        LeastBusy = 0,
+        /// The earliest last assignment, then the lowest load, then the
+        /// lowest user id.
+        LongestIdle = 1,
+    }
+}
+
 deserialize_by_name!(
+    RoutingMode,
+    RoutingStrategy,
     ChatSessionStatus,
     ChatMessageType,
     ChatMessageSpecialType,

@@ -88,6 +88,7 @@ mod hours;
 mod message;
 mod presence;
 mod raw;
+mod routing;
 mod rights;
 pub(crate) mod schema;
 mod session;
@@ -97,8 +98,8 @@ mod widget;
 pub use agent::ChatTopicAgent;
 pub use datetime::{UNSET_WIRE, WireDateTime, WireDateTimeError};
 pub use enums::{
-    ChatMessageSpecialType, ChatMessageType, ChatSessionFlags, ChatSessionStatus, UnknownEnumName,
-    WidgetSize, WidgetTheme,
+    ChatMessageSpecialType, ChatMessageType, ChatSessionFlags, ChatSessionStatus, RoutingMode,
+    RoutingStrategy, UnknownEnumName, WidgetSize, WidgetTheme,
 };
 pub use flags::{CustomerFieldFlags, FieldRightMask, FlagParseError, TableRightMask};
 pub use hours::ChatOpeningHours;
@@ -111,6 +112,7 @@ pub use raw::{
     TicketKind, TicketPriority, TicketPriorityKind, TimeZoneData, TimeZoneDataKind,
 };
 pub use rights::{FieldProperties, FieldProperty, FieldRight, TableRight};
+pub use routing::{ChatAgentCapacity, ChatTopicRouting};
 pub use session::ChatSessionEntity;
 pub use topic::{ChatBotSettings, ChatTopicEntity};
 pub use widget::ChatWidgetSettings;
