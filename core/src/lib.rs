@@ -44,7 +44,7 @@
 //! # }
 //! ```
 //!
-//! Every operation is one atomic storage transaction; see [`storage`] for the
+//! Every operation is one atomic storage transaction; see [`guide::storage`] for the
 //! contract backends keep; the `conformance_suite!` macro (feature
 //! `testkit`) holds the tests they share.
 //!
@@ -71,6 +71,7 @@ mod storage;
 mod wire;
 
 pub mod backend;
+pub mod guide;
 pub mod schema;
 
 #[cfg(any(test, feature = "testkit"))]

@@ -14,6 +14,7 @@
 //! | [`storage`] | what every backend guarantees, and memory vs SQLite vs sled |
 //! | [`errors`] | every [`Error`](crate::Error) variant: what it means and what to do, which ones to retry |
 //! | [`time_and_sweeps`] | the clock, time zones, opening hours, the sweeps the host runs, every [`Config`](crate::Config) field |
+//! | [`routing`] | Auto topics: capacity, strategies, timeouts, the invariant, reading an explanation |
 //! | [`change_feed`] | events written with each change, cursors, waiting, pruning, the webhook form, the message hook |
 //!
 //! # Words the pages use
@@ -56,6 +57,9 @@ pub mod errors {}
 
 #[doc = include_str!("time_and_sweeps.md")]
 pub mod time_and_sweeps {}
+
+#[doc = include_str!("routing.md")]
+pub mod routing {}
 
 #[doc = include_str!("change_feed.md")]
 pub mod change_feed {}

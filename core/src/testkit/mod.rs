@@ -18,6 +18,7 @@ pub mod model;
 pub mod queries;
 pub mod rights;
 pub mod rng;
+pub mod routing_live;
 pub mod save;
 pub mod sessions;
 pub mod storage;
@@ -123,6 +124,7 @@ macro_rules! conformance_suite {
             feed_live::webhook_json_has_superoffice_envelope,
             feed_live::message_hook_rewrites_and_rejects,
             feed_live::reentrant_call_from_the_hook_is_conflict,
+            routing_live::eight_threads_keep_the_routing_invariant,
         );
     };
     (@tests $open:expr; $($module:ident :: $name:ident),* $(,)?) => {
