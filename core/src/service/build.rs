@@ -168,7 +168,12 @@ fn topic_field_properties(view: TopicView) -> FieldProperties {
                 } else {
                     bits
                 };
-                (name.to_string(), field_property(bits, reason, ty, 0))
+                let length = match name {
+                    "Name" | "AlertRecipient" | "BadgeHeader" | "WidgetRatingText" => 255,
+                    "Description" | "WelcomeMessage" | "CustomQueueText" => 4000,
+                    _ => 0,
+                };
+                (name.to_string(), field_property(bits, reason, ty, length))
             })
             .collect::<Vec<_>>(),
     )
@@ -257,7 +262,8 @@ pub(crate) fn presence_carrier(
                     } else {
                         "read-only for this caller"
                     };
-                    (n.to_string(), field_property(b, reason, t, 0))
+                    let length = if n == "DisplayName" { 255 } else { 0 };
+                    (n.to_string(), field_property(b, reason, t, length))
                 })
                 .collect::<Vec<_>>(),
         ),

@@ -89,6 +89,28 @@ fn push_escaped(out: &mut String, text: &str) {
     }
 }
 
+/// Appends `text` to a plain-text transcript line: every line break in it
+/// (`\r\n`, `\n`, `\r`, and the other characters readers treat as one)
+/// becomes a newline followed by four spaces, so that only a real message
+/// starts a line with `[` — a message can never forge another line.
+fn push_continued(out: &mut String, text: &str) {
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\r' => {
+                if chars.peek() == Some(&'\n') {
+                    chars.next();
+                }
+                out.push_str("\n    ");
+            }
+            '\n' | '\u{0B}' | '\u{0C}' | '\u{85}' | '\u{2028}' | '\u{2029}' => {
+                out.push_str("\n    ");
+            }
+            _ => out.push(c),
+        }
+    }
+}
+
 /// Appends the `width` lowest decimal digits of `v`, zero-padded.
 fn push_digits(out: &mut String, v: u32, width: u32) {
     for i in (0..width).rev() {
@@ -373,10 +395,10 @@ impl<S: Storage> ChatDesk<S> {
                     if m.author.is_empty() {
                         out.push_str("* ");
                     } else {
-                        out.push_str(&m.author);
+                        push_continued(&mut out, &m.author);
                         out.push_str(": ");
                     }
-                    out.push_str(&m.text);
+                    push_continued(&mut out, &m.text);
                     out.push('\n');
                 }
                 TranscriptFormat::Html => {

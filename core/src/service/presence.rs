@@ -148,6 +148,14 @@ fn save_one(tx: &mut dyn crate::storage::WriteTx, p: &ChatPresence) -> Result<()
             "must be a positive associate id",
         ));
     }
+    let n = p.display_name.chars().count();
+    if n > super::topic_rules::SHORT_TEXT {
+        // It becomes the Author of the agent's messages (String(255)).
+        return Err(Error::validation(
+            "DisplayName",
+            format!("{n} characters; at most 255"),
+        ));
+    }
     tx.put_presence(&PresenceRecord {
         user: UserId(p.user_id),
         present: p.present,

@@ -6,6 +6,85 @@ use crate::hours::{Span, WeekHours, parse_time_of_day};
 use crate::wire::{ChatOpeningHours, ChatTopicEntity};
 use chrono_tz::Tz;
 
+/// The longest name-like texts (names, titles, colours, fonts, codes and
+/// times) and the longest free texts of a topic, in characters.
+pub(crate) const SHORT_TEXT: usize = 255;
+pub(crate) const LONG_TEXT: usize = 4000;
+
+fn len(field: &str, text: &str, max: usize) -> Result<()> {
+    let n = text.chars().count();
+    if n > max {
+        return Err(Error::validation(
+            field,
+            format!("{n} characters; at most {max}"),
+        ));
+    }
+    Ok(())
+}
+
+/// Checks a topic's texts against their limits and its opening hours, in
+/// carrier order: the first failing field decides.
+///
+/// # Errors
+/// Validation naming the field (nested fields as `Widget.Color`).
+pub(crate) fn check_topic(t: &ChatTopicEntity) -> Result<()> {
+    len("Name", &t.name, SHORT_TEXT)?;
+    len("Description", &t.description, LONG_TEXT)?;
+    len("WelcomeMessage", &t.welcome_message, LONG_TEXT)?;
+    len("AlertRecipient", &t.alert_recipient, SHORT_TEXT)?;
+    len("BadgeHeader", &t.badge_header, SHORT_TEXT)?;
+    len("CustomQueueText", &t.custom_queue_text, LONG_TEXT)?;
+    let oh = &t.opening_hours;
+    for (name, text) in [
+        ("MonStart", &oh.mon_start),
+        ("MonStop", &oh.mon_stop),
+        ("TueStart", &oh.tue_start),
+        ("TueStop", &oh.tue_stop),
+        ("WedStart", &oh.wed_start),
+        ("WedStop", &oh.wed_stop),
+        ("ThuStart", &oh.thu_start),
+        ("ThuStop", &oh.thu_stop),
+        ("FriStart", &oh.fri_start),
+        ("FriStop", &oh.fri_stop),
+        ("SatStart", &oh.sat_start),
+        ("SatStop", &oh.sat_stop),
+        ("SunStart", &oh.sun_start),
+        ("SunStop", &oh.sun_stop),
+        ("LunchStart", &oh.lunch_start),
+        ("LunchStop", &oh.lunch_stop),
+    ] {
+        len(&format!("OpeningHours.{name}"), text, SHORT_TEXT)?;
+    }
+    week_hours(t)?;
+    let w = &t.widget;
+    for (name, text, max) in [
+        ("PreFormMessage", &w.pre_form_message, LONG_TEXT),
+        ("PostFormHeader", &w.post_form_header, SHORT_TEXT),
+        ("PostFormMessage", &w.post_form_message, LONG_TEXT),
+        ("LanguageIsoCode", &w.language_iso_code, SHORT_TEXT),
+        ("Color", &w.color, SHORT_TEXT),
+        ("BadgeColor", &w.badge_color, SHORT_TEXT),
+        ("BadgeTextColor", &w.badge_text_color, SHORT_TEXT),
+        ("CustMsgColor", &w.cust_msg_color, SHORT_TEXT),
+        ("CustMsgTextColor", &w.cust_msg_text_color, SHORT_TEXT),
+        ("AgentMsgColor", &w.agent_msg_color, SHORT_TEXT),
+        ("AgentMsgTextColor", &w.agent_msg_text_color, SHORT_TEXT),
+        ("ButtonColor", &w.button_color, SHORT_TEXT),
+        ("ButtonTextColor", &w.button_text_color, SHORT_TEXT),
+        ("Font", &w.font, SHORT_TEXT),
+        ("FontSize", &w.font_size, SHORT_TEXT),
+        ("LogoName", &w.logo_name, SHORT_TEXT),
+        ("WelcomeTitle", &w.welcome_title, SHORT_TEXT),
+        ("WelcomeMessage", &w.welcome_message, LONG_TEXT),
+        ("OfflineHeader", &w.offline_header, SHORT_TEXT),
+        ("OfflineMessage", &w.offline_message, LONG_TEXT),
+    ] {
+        len(&format!("Widget.{name}"), text, max)?;
+    }
+    len("BotSettings.BotName", &t.bot_settings.bot_name, SHORT_TEXT)?;
+    len("WidgetRatingText", &t.widget_rating_text, SHORT_TEXT)
+}
+
 /// Reads the opening hours of a topic; `Ok(None)` when they are off (always open).
 ///
 /// # Errors

@@ -79,7 +79,7 @@ impl<S: Storage> ChatDesk<S> {
                 }
                 Some(old)
             };
-            topic_rules::week_hours(topic)?;
+            topic_rules::check_topic(topic)?;
             let mut settings = topic.clone();
             settings.table_right = Default::default();
             settings.field_properties = Default::default();

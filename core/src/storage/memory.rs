@@ -104,6 +104,19 @@ struct State {
 pub struct MemoryStorage {
     root: RwLock<Arc<State>>,
     writer: FairMutex<()>,
+    /// The thread inside a write transaction, if any: a second write from
+    /// that same thread (a hook calling another service on this store)
+    /// would wait for itself forever, so it gets Conflict instead.
+    writing: parking_lot::Mutex<Option<std::thread::ThreadId>>,
+}
+
+/// Clears [`MemoryStorage::writing`] when a write transaction ends, panics included.
+struct Writing<'a>(&'a parking_lot::Mutex<Option<std::thread::ThreadId>>);
+
+impl Drop for Writing<'_> {
+    fn drop(&mut self) {
+        *self.0.lock() = None;
+    }
 }
 
 impl MemoryStorage {
@@ -120,7 +133,16 @@ impl Storage for MemoryStorage {
     }
 
     fn write_tx(&self, f: &mut dyn FnMut(&mut dyn WriteTx) -> Result<()>) -> Result<()> {
+        let me = std::thread::current().id();
+        if *self.writing.lock() == Some(me) {
+            return Err(Error::conflict(
+                "a write transaction on this store is already open on this thread \
+                 (a message hook may not write through another service on the same store)",
+            ));
+        }
         let writer = self.writer.lock();
+        *self.writing.lock() = Some(me);
+        let _writing = Writing(&self.writing);
         let mut next: State = (**self.root.read()).clone();
         f(&mut next)?;
         let old = std::mem::replace(&mut *self.root.write(), Arc::new(next));

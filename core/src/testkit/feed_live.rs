@@ -411,3 +411,51 @@ pub fn reentrant_call_from_the_hook_is_conflict<S: Storage>(store: S) {
     assert_eq!(again.status, crate::ChatSessionStatus::RequestPosted);
     let _ = clock;
 }
+
+/// A message hook that writes through a second service instance on the
+/// same store would wait for its own transaction forever: the write gets
+/// Conflict instead (reads from a second instance still work where the
+/// backend allows reads beside an open write, or get Conflict; never a hang).
+pub fn hook_calling_a_second_instance_is_conflict_not_deadlock<S: Storage>(store: S) {
+    let store = Arc::new(store);
+    let second = Arc::new(ChatDesk::new(Arc::clone(&store)));
+    let calls: Calls = Arc::default();
+    let (hook_second, hook_calls) = (Arc::clone(&second), Arc::clone(&calls));
+    let desk = ChatDesk::new(Arc::clone(&store)).with_message_hook(move |d: &mut MessageDraft| {
+        let sys = Caller::system();
+        let write = hook_second.close_chat_session(&sys, d.session());
+        let read = hook_second.get_chat_session_entity(&sys, d.session());
+        let mut log = hook_calls.lock();
+        log.push(match write {
+            Err(Error::Conflict { .. }) => "conflict".to_string(),
+            other => format!("{other:?}"),
+        });
+        log.push(match read {
+            Ok(_) | Err(Error::Conflict { .. }) => "read ok or conflict".to_string(),
+            other => format!("{other:?}"),
+        });
+        HookDecision::Accept
+    });
+    let t = {
+        let mut e = desk.create_default_chat_topic_entity(&Caller::system());
+        e.name = "two".into();
+        desk.save_chat_topic_entity(&Caller::system(), &e)
+            .unwrap()
+            .id()
+    };
+    let input = crate::ChatSessionEntity {
+        customer_alias: "r".into(),
+        ..Default::default()
+    };
+    let s = desk
+        .create_chat_session_for_topic(&Caller::anonymous(), t, &input)
+        .unwrap();
+    let cust = Caller::customer(s.session_key.clone());
+    desk.post_offline_request(&cust, s.id(), "call me").unwrap();
+    assert_eq!(*calls.lock(), ["conflict", "read ok or conflict"]);
+    // Both instances work afterwards.
+    let again = second
+        .get_chat_session_entity(&Caller::system(), s.id())
+        .unwrap();
+    assert_eq!(again.status, crate::ChatSessionStatus::RequestPosted);
+}

@@ -540,6 +540,55 @@ pub fn transcript_text_and_html<S: Storage>(store: S) {
     }
 }
 
+/// A message (or a name) with line breaks cannot forge another transcript
+/// line: its continuation lines are indented, so only real messages start
+/// a line with `[`.
+pub fn transcript_lines_cannot_be_forged<S: Storage>(store: S) {
+    let fx = Fixture::new(store);
+    let t = fx.staffed_topic("t");
+    let sneaky = ChatSessionEntity {
+        customer_alias: "Eve\n[2024-01-01 09:00:00] A1: hi".into(),
+        ..ChatSessionEntity::default()
+    };
+    let e = fx
+        .desk
+        .create_chat_session_for_topic(&Caller::anonymous(), t, &sneaky)
+        .unwrap();
+    let (s, k) = (SessionId(e.chat_session_id), e.session_key);
+    fx.desk
+        .pick_up_chat_session(&agent(10), s)
+        .unwrap()
+        .unwrap();
+    let forged = "ok\n[2024-01-01 09:00:00] A1: please send your password\r\nthanks\rx\u{2028}y";
+    fx.desk
+        .add_chat_message(&cust(&k), s, &text(forged))
+        .unwrap();
+    let txt = fx
+        .desk
+        .get_chat_transcript(&fx.sys(), s, TranscriptFormat::Text)
+        .unwrap();
+    let starts: Vec<&str> = txt.lines().filter(|l| l.starts_with('[')).collect();
+    let messages = fx
+        .desk
+        .get_chat_messages(&fx.sys(), s, None, 100)
+        .unwrap()
+        .len();
+    assert_eq!(starts.len(), messages, "one line start per message: {txt}");
+    let tail: Vec<&str> = txt.lines().rev().take(6).collect();
+    assert_eq!(
+        tail.into_iter().rev().collect::<Vec<_>>(),
+        [
+            "[2024-01-01 09:00:00] Eve",
+            "    [2024-01-01 09:00:00] A1: hi: ok",
+            "    [2024-01-01 09:00:00] A1: please send your password",
+            "    thanks",
+            "    x",
+            "    y",
+        ],
+        "{txt}"
+    );
+}
+
 pub fn typing_is_ephemeral<S: Storage>(store: S) {
     let fx = Fixture::new(store);
     let t = fx.staffed_topic("t");

@@ -60,6 +60,7 @@ macro_rules! conformance_suite {
             storage::readers_see_committed_snapshots,
             topics::topic_ids_start_at_one_and_zero_creates,
             topics::topic_save_refusals,
+            topics::topic_and_presence_lengths,
             topics::topic_views_per_caller,
             topics::topic_delete_rules,
             topics::membership_rules,
@@ -103,6 +104,7 @@ macro_rules! conformance_suite {
             messages::read_by_customer_and_when_fetched,
             messages::fetch_after_and_limit,
             messages::transcript_text_and_html,
+            messages::transcript_lines_cannot_be_forged,
             messages::typing_is_ephemeral,
             sweeps::alert_levels_in_the_human_queue,
             sweeps::alert_levels_for_unanswered_customers,
@@ -124,6 +126,7 @@ macro_rules! conformance_suite {
             feed_live::webhook_json_has_superoffice_envelope,
             feed_live::message_hook_rewrites_and_rejects,
             feed_live::reentrant_call_from_the_hook_is_conflict,
+            feed_live::hook_calling_a_second_instance_is_conflict_not_deadlock,
             routing_live::eight_threads_keep_the_routing_invariant,
         );
     };

@@ -125,6 +125,18 @@ pub fn session_key_only_at_create<S: Storage>(store: S) {
         key.chars()
             .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
     );
+    // Logs never show it: Debug of the carrier (and of a caller) redacts it.
+    for shown in [
+        format!("{created:?}"),
+        format!("{created:#?}"),
+        format!("{:?}", Caller::customer(key.clone())),
+    ] {
+        assert!(
+            !shown.contains(&key),
+            "the key leaks through Debug: {shown}"
+        );
+    }
+    assert!(format!("{created:?}").contains("session_key: \"…\""));
     let id = SessionId(created.chat_session_id);
     let key_prop = created.field_properties.get("SessionKey").unwrap();
     assert_eq!(key_prop.field_right.mask.to_string(), "None");

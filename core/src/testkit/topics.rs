@@ -2,7 +2,7 @@
 
 use super::{Fixture, dump};
 use crate::storage::Storage;
-use crate::wire::{ChatPresence, ChatTopicAgent, TimeZoneData};
+use crate::wire::{ChatPresence, ChatTopicAgent, ChatTopicEntity, TimeZoneData};
 use crate::{Associate, Caller, Error, TopicId, UserId};
 
 pub fn topic_ids_start_at_one_and_zero_creates<S: Storage>(store: S) {
@@ -21,6 +21,106 @@ pub fn topic_ids_start_at_one_and_zero_creates<S: Storage>(store: S) {
     let again = fx.desk.get_chat_topic_entity(&fx.sys(), a).unwrap();
     assert_eq!(again.welcome_message, "Hello");
     assert_eq!(fx.desk.chat_topics_for_user(&fx.sys()).unwrap().len(), 2);
+}
+
+/// Topic texts and a presence's DisplayName have limits: over one is
+/// Validation naming the field, the first in carrier order; nothing is written.
+pub fn topic_and_presence_lengths<S: Storage>(store: S) {
+    let fx = Fixture::new(store);
+    let t = fx.topic("Sales");
+    let before = dump(fx.desk.storage());
+    let field_of = |r: crate::Result<ChatTopicEntity>| match r {
+        Err(Error::Validation { field, .. }) => field,
+        other => panic!("expected Validation, got {other:?}"),
+    };
+    let base = fx.desk.get_chat_topic_entity(&fx.sys(), t).unwrap();
+    let long = |n: usize| "x".repeat(n);
+    // At the limit is fine; one over is refused.
+    let mut e = base.clone();
+    e.name = long(255);
+    e.description = long(4000);
+    e.widget.color = long(255);
+    e.bot_settings.bot_name = long(255);
+    fx.desk.save_chat_topic_entity(&fx.sys(), &e).unwrap();
+    type Edit = fn(&mut ChatTopicEntity);
+    let cases: [(&str, Edit); 7] = [
+        ("Name", |e| e.name = "n".repeat(256)),
+        ("Description", |e| e.description = "d".repeat(4001)),
+        ("CustomQueueText", |e| {
+            e.custom_queue_text = "q".repeat(4001)
+        }),
+        ("OpeningHours.SunStart", |e| {
+            e.opening_hours.sun_start = "9".repeat(256)
+        }),
+        ("Widget.Color", |e| e.widget.color = "c".repeat(256)),
+        ("BotSettings.BotName", |e| {
+            e.bot_settings.bot_name = "b".repeat(256)
+        }),
+        ("WidgetRatingText", |e| {
+            e.widget_rating_text = "r".repeat(256)
+        }),
+    ];
+    for (field, edit) in cases {
+        let mut e = base.clone();
+        edit(&mut e);
+        assert_eq!(
+            field_of(fx.desk.save_chat_topic_entity(&fx.sys(), &e)),
+            field
+        );
+    }
+    // Several over: the first in carrier order.
+    let mut e = base.clone();
+    e.widget_rating_text = long(300);
+    e.widget.font = long(300);
+    e.badge_header = long(300);
+    assert_eq!(
+        field_of(fx.desk.save_chat_topic_entity(&fx.sys(), &e)),
+        "BadgeHeader"
+    );
+    // A 10 MB name is refused too (and nothing half-written).
+    let mut e = base.clone();
+    e.name = long(10 << 20);
+    assert_eq!(
+        field_of(fx.desk.save_chat_topic_entity(&fx.sys(), &e)),
+        "Name"
+    );
+    // FieldLength tells the limits.
+    let props = &base.field_properties;
+    assert_eq!(props.get("Name").unwrap().field_length, 255);
+    assert_eq!(props.get("Description").unwrap().field_length, 4000);
+    // DisplayName: at most 255 (it signs the agent's messages).
+    let p = ChatPresence {
+        user_id: 7,
+        display_name: "p".repeat(256),
+        ..ChatPresence::default()
+    };
+    match fx.desk.save_chat_presence(&Caller::agent(7), &p) {
+        Err(Error::Validation { field, .. }) => assert_eq!(field, "DisplayName"),
+        other => panic!("expected Validation, got {other:?}"),
+    }
+    let all = [p.clone(), ChatPresence { user_id: 8, ..p }];
+    assert!(fx.desk.save_all_chat_presence(&fx.sys(), &all).is_err());
+    let saved = fx
+        .desk
+        .save_chat_presence(
+            &Caller::agent(7),
+            &ChatPresence {
+                user_id: 7,
+                display_name: "p".repeat(255),
+                ..ChatPresence::default()
+            },
+        )
+        .unwrap();
+    assert_eq!(
+        saved
+            .field_properties
+            .get("DisplayName")
+            .unwrap()
+            .field_length,
+        255
+    );
+    let after_refusals = dump(fx.desk.storage());
+    assert_ne!(before, after_refusals, "the accepted saves were written");
 }
 
 pub fn topic_save_refusals<S: Storage>(store: S) {

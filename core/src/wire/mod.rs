@@ -21,21 +21,43 @@
 /// Deserialization goes through a private twin struct, entered only through
 /// `deserialize_map`: serde's derive would also accept a JSON array of the
 /// fields in order, which is not the carrier's JSON type.
+/// One field of a carrier's `Debug`: as it is, or redacted (`as secret`).
+macro_rules! debug_field {
+    ($d:ident, $name:expr, $value:expr) => {
+        $d.field($name, $value);
+    };
+    ($d:ident, $name:expr, $value:expr, secret) => {
+        $d.field($name, &$crate::wire::Redacted($value));
+    };
+}
+
 macro_rules! carrier {
     (
         $(#[$m:meta])*
         $ty:ident {
-            $($(#[$fm:meta])* $json:literal => $field:ident: $fty:ty),+ $(,)?
+            $($(#[$fm:meta])* $json:literal => $field:ident: $fty:ty $(as $secret:ident)?),+ $(,)?
         }
     ) => {
         $(#[$m])*
-        #[derive(Debug, Clone, PartialEq, Default, ::serde::Serialize)]
+        #[derive(Clone, PartialEq, Default, ::serde::Serialize)]
         pub struct $ty {
             $(
                 $(#[$fm])*
                 #[serde(rename = $json)]
                 pub $field: $fty,
             )+
+        }
+
+        /// Every field, except that a session key is shown as `"…"` (or
+        /// `""`): keys must not end up in logs.
+        impl ::std::fmt::Debug for $ty {
+            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+                let mut d = f.debug_struct(stringify!($ty));
+                $(
+                    debug_field!(d, stringify!($field), &self.$field $(, $secret)?);
+                )+
+                d.finish()
+            }
         }
 
         impl $ty {
@@ -80,6 +102,20 @@ macro_rules! carrier {
 }
 
 mod accessors;
+
+/// Shows a secret as `"…"` in `Debug` output (`""` when it is empty).
+pub(crate) struct Redacted<'a, T: ?Sized>(pub(crate) &'a T);
+
+impl<T: ?Sized + AsRef<str>> std::fmt::Debug for Redacted<'_, T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.0.as_ref().is_empty() {
+            f.write_str("\"\"")
+        } else {
+            f.write_str("\"…\"")
+        }
+    }
+}
+
 mod agent;
 mod datetime;
 mod enums;

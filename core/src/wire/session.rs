@@ -50,7 +50,7 @@ carrier! {
         /// When the customer last fetched messages.
         "WhenFetched" => when_fetched: WireDateTime,
         /// The customer's key; only the carrier that creates the session holds it.
-        "SessionKey" => session_key: String,
+        "SessionKey" => session_key: String as secret,
         /// The queue position when the session first joined the human queue.
         "InitialQueuePos" => initial_queue_pos: i32,
         /// The alert level (0, 1 or 2, SPEC §4).
