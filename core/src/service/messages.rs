@@ -308,13 +308,14 @@ impl<S: Storage> ChatDesk<S> {
         limit: usize,
     ) -> Result<Vec<ChatMessage>> {
         let after = after.unwrap_or(MessageId(0));
-        if limit > MAX_MESSAGES_PER_FETCH {
-            return Err(Error::validation("limit", format!("{limit}; at most 500")));
-        }
         let now = self.now();
         let (s, rel, mut list) = self.read(|tx| {
             let who = Who::resolve(tx, caller)?;
             let (s, rel, _) = visible_session(tx, who, id)?;
+            // NotFound first, then a bad argument.
+            if limit > MAX_MESSAGES_PER_FETCH {
+                return Err(Error::validation("limit", format!("{limit}; at most 500")));
+            }
             let list = tx.messages(id, after, limit)?;
             Ok((s, rel, list))
         })?;
@@ -359,9 +360,9 @@ impl<S: Storage> ChatDesk<S> {
         id: SessionId,
         format: TranscriptFormat,
     ) -> Result<String> {
-        let list = self.read(|tx| {
+        let (s, rel, list) = self.read(|tx| {
             let who = Who::resolve(tx, caller)?;
-            visible_session(tx, who, id)?;
+            let (s, rel, _) = visible_session(tx, who, id)?;
             let mut all = Vec::new();
             let mut after = MessageId(0);
             loop {
@@ -370,8 +371,9 @@ impl<S: Storage> ChatDesk<S> {
                 after = last.id;
                 all.extend(page);
             }
-            Ok(all)
+            Ok((s, rel, all))
         })?;
+        self.customer_seen(&rel, s)?;
         let mut out = String::with_capacity(
             list.iter()
                 .map(|m| m.text.len() + m.author.len() + 32)
@@ -439,19 +441,21 @@ impl<S: Storage> ChatDesk<S> {
     /// NotFound; Forbidden for anyone else.
     pub fn set_typing(&self, caller: &Caller, id: SessionId, typing: bool) -> Result<()> {
         let now = self.now();
-        let is_customer = self.read(|tx| {
+        let (s, rel, is_customer) = self.read(|tx| {
             let who = Who::resolve(tx, caller)?;
             match who {
                 Who::Agent(_) => {
-                    authorize_role(tx, who, id, Op::AgentMessage)?;
-                    Ok(false)
+                    let (s, rel) = authorize_role(tx, who, id, Op::AgentMessage)?;
+                    Ok((s, rel, false))
                 }
                 _ => {
-                    authorize_role(tx, who, id, Op::CustomerMessage)?;
-                    Ok(true)
+                    let (s, rel) = authorize_role(tx, who, id, Op::CustomerMessage)?;
+                    Ok((s, rel, true))
                 }
             }
         })?;
+        // Typing is ephemeral: never a stored write (not even WhenFetched).
+        let _ = (s, rel);
         let expiry = if typing {
             super::whole_secs(self.config.typing_expiry)
         } else {
@@ -466,10 +470,11 @@ impl<S: Storage> ChatDesk<S> {
     /// # Errors
     /// NotFound when the caller may not see the session.
     pub fn get_typing(&self, caller: &Caller, id: SessionId) -> Result<Typing> {
-        self.read(|tx| {
+        let (s, rel, _) = self.read(|tx| {
             let who = Who::resolve(tx, caller)?;
-            visible_session(tx, who, id).map(|_| ())
+            visible_session(tx, who, id)
         })?;
+        self.customer_seen(&rel, s)?;
         Ok(self.typing.get(id, || self.now()))
     }
 }
