@@ -126,7 +126,7 @@ pub struct RoutingExplanation {
 }
 
 /// The Auto topics, from the store's list.
-fn auto_topics(tx: &dyn ReadTx) -> Result<BTreeSet<TopicId>> {
+pub(crate) fn read_auto_topics(tx: &dyn ReadTx) -> Result<BTreeSet<TopicId>> {
     let Some(list) = tx.meta(AUTO_TOPICS_KEY)? else {
         return Ok(BTreeSet::new());
     };
@@ -142,7 +142,7 @@ fn auto_topics(tx: &dyn ReadTx) -> Result<BTreeSet<TopicId>> {
 
 /// Stores the list of Auto topics with `topic` in it or not.
 pub(crate) fn set_auto(tx: &mut dyn WriteTx, topic: TopicId, auto: bool) -> Result<()> {
-    let mut set = auto_topics(tx)?;
+    let mut set = read_auto_topics(tx)?;
     let changed = if auto {
         set.insert(topic)
     } else {
@@ -207,13 +207,95 @@ fn verdict(a: &AgentState, user: UserId, t: &TopicRouting, s: &SessionRecord) ->
     }
 }
 
+/// Brings the routing index up to date with what the transaction changed
+/// (what [`Tx`] noted): `(topic, user)` is marked free exactly when the topic
+/// is Auto and the user is a member of it with CanRespond, Present, and
+/// below their capacity for it (exclusions are per session and checked by
+/// the pass). Only Auto topics have entries, so a store with none pays one
+/// read of the Auto list per transaction that touched a load, a presence, a
+/// capacity or a membership.
+pub(crate) fn refresh_free(tx: &mut Tx<'_>) -> Result<()> {
+    let touched = tx.take_touched();
+    if touched.is_empty() {
+        return Ok(());
+    }
+    let auto = tx.auto_topics()?;
+    let mut states: HashMap<UserId, AgentState> = HashMap::new();
+    let mut topics: HashMap<TopicId, Option<TopicRecord>> = HashMap::new();
+    for topic in &touched.topics {
+        let t = if auto.contains(topic) {
+            cached_topic(tx, &mut topics, *topic)?
+        } else {
+            None
+        };
+        let mut should = BTreeSet::new();
+        if let Some(t) = &t {
+            for m in tx.topic_members(*topic)? {
+                if m.can_respond && free_now(tx, &mut states, m.user, t)? {
+                    should.insert(m.user);
+                }
+            }
+        }
+        for u in tx.routing_free(*topic)? {
+            if !should.remove(&u) {
+                tx.set_routing_free(*topic, u, false)?;
+            }
+        }
+        for u in should {
+            tx.set_routing_free(*topic, u, true)?;
+        }
+    }
+    if auto.is_empty() {
+        return Ok(());
+    }
+    let mut pairs: Vec<(TopicId, UserId)> = touched.members;
+    for u in &touched.users {
+        for m in tx.user_memberships(*u)? {
+            if !pairs.contains(&(m.topic, *u)) {
+                pairs.push((m.topic, *u));
+            }
+        }
+    }
+    for (topic, user) in pairs {
+        if !auto.contains(&topic) || touched.topics.contains(&topic) {
+            continue;
+        }
+        let Some(t) = cached_topic(tx, &mut topics, topic)? else {
+            continue;
+        };
+        let should = tx.member(topic, user)?.is_some_and(|m| m.can_respond)
+            && free_now(tx, &mut states, user, &t)?;
+        if tx.routing_is_free(topic, user)? != should {
+            tx.set_routing_free(topic, user, should)?;
+        }
+    }
+    Ok(())
+}
+
+/// Whether `user` is Present and below their capacity for topic `t`.
+fn free_now(
+    tx: &dyn ReadTx,
+    states: &mut HashMap<UserId, AgentState>,
+    user: UserId,
+    t: &TopicRecord,
+) -> Result<bool> {
+    let a = match states.get(&user) {
+        Some(a) => *a,
+        None => {
+            let a = read_agent(tx, user)?;
+            states.insert(user, a);
+            a
+        }
+    };
+    Ok(a.present && a.load < a.capacity(&t.routing))
+}
+
 /// One routing pass's caches.
 struct Pass<'a> {
     now: Timestamp,
     directory: &'a dyn Directory,
     agents: HashMap<UserId, AgentState>,
     topics: HashMap<TopicId, Option<TopicRecord>>,
-    members: HashMap<TopicId, Vec<MemberRecord>>,
 }
 
 impl Pass<'_> {
@@ -235,19 +317,6 @@ impl Pass<'_> {
         Ok(t)
     }
 
-    fn responders(&mut self, tx: &dyn ReadTx, topic: TopicId) -> Result<Vec<MemberRecord>> {
-        if let Some(m) = self.members.get(&topic) {
-            return Ok(m.clone());
-        }
-        let list: Vec<MemberRecord> = tx
-            .topic_members(topic)?
-            .into_iter()
-            .filter(|m| m.can_respond)
-            .collect();
-        self.members.insert(topic, list.clone());
-        Ok(list)
-    }
-
     /// The agent routing chooses for `s` in topic `t`, if any is eligible.
     fn choose(
         &mut self,
@@ -256,38 +325,30 @@ impl Pass<'_> {
         s: &SessionRecord,
     ) -> Result<Option<UserId>> {
         let mut best: Option<((i64, i64, UserId), UserId)> = None;
-        for m in self.responders(tx, t.id)? {
-            let a = self.agent(tx, m.user)?;
-            if !matches!(
-                verdict(&a, m.user, &t.routing, s),
-                RoutingVerdict::Eligible { .. }
-            ) {
+        // The index holds the members who are present with room; only the
+        // session's exclusions are left to check.
+        for user in tx.routing_free(t.id)? {
+            if s.routing.excluded.contains(&user) {
                 continue;
             }
+            let a = self.agent(tx, user)?;
             // Never assigned counts as earlier than any time.
             let last = a.record.last_assigned.map_or(i64::MIN, |at| at.0);
             let load = i64::from(a.load);
             let key = match t.routing.strategy {
-                RoutingStrategy::LeastBusy => (load, last, m.user),
-                RoutingStrategy::LongestIdle => (last, load, m.user),
+                RoutingStrategy::LeastBusy => (load, last, user),
+                RoutingStrategy::LongestIdle => (last, load, user),
             };
             if best.as_ref().is_none_or(|(k, _)| key < *k) {
-                best = Some((key, m.user));
+                best = Some((key, user));
             }
         }
         Ok(best.map(|(_, u)| u))
     }
 
-    /// Whether any responder of `t` could take a session that excludes
-    /// nobody: present with room.
+    /// Whether any responder of `t` is present with room.
     fn anyone_free(&mut self, tx: &dyn ReadTx, t: &TopicRecord) -> Result<bool> {
-        for m in self.responders(tx, t.id)? {
-            let a = self.agent(tx, m.user)?;
-            if a.present && a.load < a.capacity(&t.routing) {
-                return Ok(true);
-            }
-        }
-        Ok(false)
+        Ok(!tx.routing_free(t.id)?.is_empty())
     }
 }
 
@@ -313,16 +374,16 @@ pub(crate) fn routing_pass(
     if dirty.is_empty() {
         return Ok(Vec::new());
     }
-    let auto = auto_topics(tx)?;
+    let auto = tx.auto_topics()?;
     if auto.is_empty() {
         return Ok(Vec::new());
     }
+    refresh_free(tx)?;
     let mut pass = Pass {
         now,
         directory,
         agents: HashMap::new(),
         topics: HashMap::new(),
-        members: HashMap::new(),
     };
     // Where each dirty topic's queue scan goes on from: sessions before it
     // had no eligible agent, and assignments only take eligibility away.
@@ -346,20 +407,16 @@ pub(crate) fn routing_pass(
             }
         }
         for user in &dirty.agents {
-            let a = pass.agent(tx, *user)?;
-            if !a.present {
-                continue;
-            }
             for m in tx.user_memberships(*user)? {
-                if !m.can_respond || !auto.contains(&m.topic) {
+                if !m.can_respond
+                    || !auto.contains(&m.topic)
+                    || !tx.routing_is_free(m.topic, *user)?
+                {
                     continue;
                 }
                 let Some(t) = pass.topic(tx, m.topic)? else {
                     continue;
                 };
-                if a.load >= a.capacity(&t.routing) {
-                    continue;
-                }
                 if let Some(c) = first_for(tx, &mut pass, &t, *user, best)? {
                     best = better(best, c);
                 }
@@ -397,6 +454,8 @@ pub(crate) fn routing_pass(
             return Ok(done);
         };
         assign(tx, &mut pass, id, user)?;
+        // The agent's load went up: the index follows before the next choice.
+        refresh_free(tx)?;
         done.push((id, user));
     }
 }

@@ -8,7 +8,7 @@ use crate::caller::Caller;
 use crate::error::{Error, Result};
 use crate::ids::{IdKind, SessionId, TopicId};
 use crate::model::{TopicRecord, status_is_open};
-use crate::storage::{ReadTx, Storage};
+use crate::storage::{ReadTx, Storage, WriteTx};
 use crate::wire::{ChatSessionStatus, ChatTopicEntity, WireDateTime};
 
 /// How the caller sees a topic, or NotFound / Forbidden.
@@ -131,7 +131,7 @@ impl<S: Storage> ChatDesk<S> {
     pub fn delete_chat_topic_entity(&self, caller: &Caller, id: TopicId) -> Result<()> {
         const OP: &str = "delete_chat_topic_entity";
         let now = self.now();
-        self.write(|tx| {
+        self.write_routed(|tx| {
             let who = Who::resolve(tx, caller)?;
             if tx.topic(id)?.is_none() {
                 return Err(Error::not_found("topic", id));
@@ -176,8 +176,9 @@ impl<S: Storage> ChatDesk<S> {
             for m in tx.topic_members(id)? {
                 tx.delete_member(id, m.user)?;
             }
-            // Its routing settings go with it.
+            // Its routing settings go with it, and its routing index.
             super::routing::set_auto(tx, id, false)?;
+            tx.topic_dirty(id);
             tx.delete_topic(id)
         })
     }

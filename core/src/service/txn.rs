@@ -128,6 +128,36 @@ pub(crate) struct Dirty {
     pub(crate) topics: Vec<TopicId>,
 }
 
+/// What a write transaction changed that the routing index (who is free
+/// where) depends on: users whose load, presence or capacity changed,
+/// memberships written or removed, topics whose routing changed. The index
+/// is brought up to date from these before a routing pass and at the end of
+/// every write transaction.
+#[derive(Debug, Default)]
+pub(crate) struct Touched {
+    pub(crate) users: Vec<UserId>,
+    pub(crate) members: Vec<(TopicId, UserId)>,
+    pub(crate) topics: Vec<TopicId>,
+}
+
+impl Touched {
+    pub(crate) fn is_empty(&self) -> bool {
+        self.users.is_empty() && self.members.is_empty() && self.topics.is_empty()
+    }
+
+    fn user(&mut self, u: UserId) {
+        if !self.users.contains(&u) {
+            self.users.push(u);
+        }
+    }
+
+    fn member(&mut self, t: TopicId, u: UserId) {
+        if !self.members.contains(&(t, u)) {
+            self.members.push((t, u));
+        }
+    }
+}
+
 impl Dirty {
     pub(crate) fn is_empty(&self) -> bool {
         self.sessions.is_empty() && self.agents.is_empty() && self.topics.is_empty()
@@ -167,8 +197,13 @@ impl<S: Storage> ChatDesk<S> {
                 events: 0,
                 seen: RefCell::new(Vec::new()),
                 dirty: Dirty::default(),
+                touched: Touched::default(),
+                auto: None,
             };
-            let out = f(&mut wrapped);
+            let out = f(&mut wrapped).and_then(|out| {
+                super::routing::refresh_free(&mut wrapped)?;
+                Ok(out)
+            });
             events = wrapped.events;
             out
         });
@@ -196,8 +231,13 @@ impl<S: Storage> ChatDesk<S> {
                 events: 0,
                 seen: RefCell::new(Vec::new()),
                 dirty: Dirty::default(),
+                touched: Touched::default(),
+                auto: None,
             };
-            let out = f(&mut wrapped);
+            let out = f(&mut wrapped).and_then(|out| {
+                super::routing::refresh_free(&mut wrapped)?;
+                Ok(out)
+            });
             events = wrapped.events;
             out
         });
@@ -217,6 +257,9 @@ pub(crate) struct Tx<'a> {
     /// as last seen (a handful per operation: a list beats a map).
     seen: RefCell<Vec<(SessionId, RouteFacts)>>,
     dirty: Dirty,
+    touched: Touched,
+    /// The store's Auto topics, read once per transaction (None: not yet).
+    auto: Option<std::collections::BTreeSet<TopicId>>,
 }
 
 impl Tx<'_> {
@@ -228,6 +271,24 @@ impl Tx<'_> {
     /// Notes a topic whose routing settings changed.
     pub(crate) fn topic_dirty(&mut self, topic: TopicId) {
         self.dirty.topic(topic);
+        if !self.touched.topics.contains(&topic) {
+            self.touched.topics.push(topic);
+        }
+    }
+
+    /// Takes what the routing index must be brought up to date with.
+    pub(crate) fn take_touched(&mut self) -> Touched {
+        std::mem::take(&mut self.touched)
+    }
+
+    /// The Auto topics, read once per transaction.
+    pub(crate) fn auto_topics(&mut self) -> Result<std::collections::BTreeSet<TopicId>> {
+        if let Some(a) = &self.auto {
+            return Ok(a.clone());
+        }
+        let a = super::routing::read_auto_topics(&*self.tx)?;
+        self.auto = Some(a.clone());
+        Ok(a)
     }
 
     /// Notes a session as read, unless this transaction has seen it.
@@ -263,6 +324,18 @@ impl Tx<'_> {
                 if still < before {
                     self.dirty.agent(u);
                 }
+            }
+        }
+        // Whose load changed, either way: the routing index follows.
+        let count = |f: &RouteFacts, u: UserId| f.load.iter().filter(|x| **x == Some(u)).count();
+        for u in now
+            .load
+            .iter()
+            .chain(old.iter().flat_map(|o| o.load.iter()))
+            .flatten()
+        {
+            if old.map_or(0, |o| count(&o, *u)) != count(&now, *u) {
+                self.touched.user(*u);
             }
         }
         let mut seen = self.seen.borrow_mut();
@@ -317,6 +390,12 @@ impl ReadTx for Tx<'_> {
     }
     fn agent(&self, user: UserId) -> Result<Option<AgentRecord>> {
         self.tx.agent(user)
+    }
+    fn routing_free(&self, topic: TopicId) -> Result<Vec<UserId>> {
+        self.tx.routing_free(topic)
+    }
+    fn routing_is_free(&self, topic: TopicId, user: UserId) -> Result<bool> {
+        self.tx.routing_is_free(topic, user)
     }
     fn sessions_requested(
         &self,
@@ -397,23 +476,30 @@ impl WriteTx for Tx<'_> {
         self.tx.delete_topic(id)
     }
     fn delete_member(&mut self, topic: TopicId, user: UserId) -> Result<()> {
+        self.touched.member(topic, user);
         self.tx.delete_member(topic, user)
     }
     fn put_member(&mut self, member: &MemberRecord) -> Result<()> {
         if member.can_respond {
             self.dirty.agent(member.user);
         }
+        self.touched.member(member.topic, member.user);
         self.tx.put_member(member)
     }
     fn put_presence(&mut self, presence: &PresenceRecord) -> Result<()> {
         if presence.present {
             self.dirty.agent(presence.user);
         }
+        self.touched.user(presence.user);
         self.tx.put_presence(presence)
     }
     fn put_agent(&mut self, agent: &AgentRecord) -> Result<()> {
         self.dirty.agent(agent.user);
+        self.touched.user(agent.user);
         self.tx.put_agent(agent)
+    }
+    fn set_routing_free(&mut self, topic: TopicId, user: UserId, free: bool) -> Result<()> {
+        self.tx.set_routing_free(topic, user, free)
     }
     fn put_session(&mut self, session: &SessionRecord) -> Result<()> {
         self.note_session(session)?;
@@ -434,6 +520,8 @@ impl WriteTx for Tx<'_> {
         self.tx.delete_events_through(seq)
     }
     fn put_meta(&mut self, key: &str, value: &str) -> Result<()> {
+        // The cached list of Auto topics may change.
+        self.auto = None;
         self.tx.put_meta(key, value)
     }
 }

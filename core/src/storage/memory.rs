@@ -91,6 +91,8 @@ struct State {
     /// writes it.
     requested: OrdSet<(Timestamp, SessionId)>,
     agents: OrdMap<UserId, AgentRecord>,
+    /// The routing index: (topic, user) of every agent marked free.
+    routing_free: OrdSet<(TopicId, UserId)>,
     /// The id counters, one per [`IdKind`] in [`IdKind::ALL`]'s order (a
     /// plain array: copied with the root, never allocated).
     counters: [i64; IdKind::ALL.len()],
@@ -356,6 +358,18 @@ impl ReadTx for State {
 
     fn agent(&self, user: UserId) -> Result<Option<AgentRecord>> {
         Ok(self.agents.get(&user).copied())
+    }
+
+    fn routing_free(&self, topic: TopicId) -> Result<Vec<UserId>> {
+        Ok(self
+            .routing_free
+            .range((topic, UserId(i32::MIN))..=(topic, UserId(i32::MAX)))
+            .map(|(_, u)| *u)
+            .collect())
+    }
+
+    fn routing_is_free(&self, topic: TopicId, user: UserId) -> Result<bool> {
+        Ok(self.routing_free.contains(&(topic, user)))
     }
 
     fn sessions_requested(
@@ -652,6 +666,15 @@ impl WriteTx for State {
 
     fn put_agent(&mut self, agent: &AgentRecord) -> Result<()> {
         self.agents.insert(agent.user, *agent);
+        Ok(())
+    }
+
+    fn set_routing_free(&mut self, topic: TopicId, user: UserId, free: bool) -> Result<()> {
+        if free {
+            self.routing_free.insert((topic, user));
+        } else {
+            self.routing_free.remove(&(topic, user));
+        }
         Ok(())
     }
 

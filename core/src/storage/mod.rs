@@ -104,6 +104,11 @@ pub trait ReadTx {
     fn transfers_to(&self, user: UserId) -> Result<Vec<SessionId>>;
     /// What routing keeps about `user` (capacity, last assignment), if saved.
     fn agent(&self, user: UserId) -> Result<Option<AgentRecord>>;
+    /// The routing index of `topic`: the agents marked free there, by id
+    /// (the service keeps it; see [`WriteTx::set_routing_free`]).
+    fn routing_free(&self, topic: TopicId) -> Result<Vec<UserId>>;
+    /// Whether `user` is marked free in `topic`'s routing index.
+    fn routing_is_free(&self, topic: TopicId, user: UserId) -> Result<bool>;
     /// Sessions whose `(when_requested, id)` is after `after` and whose
     /// `when_requested` is before `before`, by `(when_requested, id)`, at most
     /// `limit`: the time index reports read.
@@ -166,6 +171,10 @@ pub trait WriteTx: ReadTx {
     fn put_presence(&mut self, presence: &PresenceRecord) -> Result<()>;
     /// Inserts or replaces what routing keeps about an agent.
     fn put_agent(&mut self, agent: &AgentRecord) -> Result<()>;
+    /// Marks `user` free (or not) in `topic`'s routing index: a plain set of
+    /// (topic, user) pairs the service keeps in step with its rules, so that
+    /// "who could take a session of this topic" is one range read.
+    fn set_routing_free(&mut self, topic: TopicId, user: UserId, free: bool) -> Result<()>;
     /// Inserts or replaces a session, keeping every index in step (the
     /// counted queue index through [`crate::backend::queue_index::changes`]).
     fn put_session(&mut self, session: &SessionRecord) -> Result<()>;

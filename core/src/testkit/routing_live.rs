@@ -23,6 +23,8 @@ pub struct RoutingSnapshot {
     pub responders: BTreeSet<(TopicId, UserId)>,
     pub present: BTreeSet<UserId>,
     pub agents: BTreeMap<UserId, AgentRecord>,
+    /// The routing index as stored: (topic, user) marked free.
+    pub free: BTreeSet<(TopicId, UserId)>,
 }
 
 impl RoutingSnapshot {
@@ -33,6 +35,9 @@ impl RoutingSnapshot {
             ..RoutingSnapshot::default()
         };
         for t in tx.topics()? {
+            for u in tx.routing_free(t.id)? {
+                snap.free.insert((t.id, u));
+            }
             snap.topics.insert(t.id, t);
         }
         let mut users = BTreeSet::new();
@@ -79,9 +84,36 @@ impl RoutingSnapshot {
             .unwrap_or(default)
     }
 
+    /// The routing index holds exactly the (Auto topic, member with
+    /// CanRespond, Present, below capacity) pairs.
+    pub fn check_index(&self) -> Result<(), String> {
+        let mut expected = BTreeSet::new();
+        for (topic, user) in &self.responders {
+            let auto = self
+                .topics
+                .get(topic)
+                .is_some_and(|t| t.routing.mode == RoutingMode::Auto);
+            if auto
+                && self.present.contains(user)
+                && self.load(*user) < self.capacity(*user, *topic)
+            {
+                expected.insert((*topic, *user));
+            }
+        }
+        if expected == self.free {
+            Ok(())
+        } else {
+            Err(format!(
+                "routing index {:?}, expected {:?}",
+                self.free, expected
+            ))
+        }
+    }
+
     /// The invariant: no session waiting in the human queue of an Auto
     /// topic has an eligible agent. Returns the first violation.
     pub fn check_invariant(&self) -> Result<(), String> {
+        self.check_index()?;
         for s in &self.sessions {
             if !s.in_human_queue() {
                 continue;
