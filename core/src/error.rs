@@ -80,6 +80,15 @@ pub enum Error {
         /// What could not be read.
         what: String,
     },
+    /// A backend shared over the network (PostgreSQL) lost its connection
+    /// while committing and could not learn whether the commit happened. The
+    /// operation either happened whole or not at all; a host must find out
+    /// which (e.g. read the session) before trying again, never retry blindly.
+    #[error("outcome unknown: {what}")]
+    OutcomeUnknown {
+        /// What was being committed, and why the outcome is unknown.
+        what: String,
+    },
     /// The backend failed (I/O, SQLite, sled); the source is kept.
     #[error(transparent)]
     Storage(#[from] StorageError),

@@ -90,7 +90,7 @@ pub use service::{
     SessionQuery, TranscriptFormat, Typing,
 };
 pub use storage::memory::MemoryStorage;
-pub use storage::{Durability, Storage};
+pub use storage::{Capabilities, Durability, Storage};
 pub use wire::{
     Associate, AssociateKind, ChatAgentCapacity, ChatBotSettings, ChatMessage,
     ChatMessageSpecialType, ChatMessageType, ChatOpeningHours, ChatPresence, ChatSessionEntity,

@@ -466,6 +466,9 @@ impl ReadTx for Tx<'_> {
 }
 
 impl WriteTx for Tx<'_> {
+    fn lock(&mut self, set: &crate::storage::LockSet) -> Result<()> {
+        self.tx.lock(set)
+    }
     fn next_id(&mut self, kind: IdKind) -> Result<i64> {
         self.tx.next_id(kind)
     }

@@ -49,6 +49,74 @@ pub enum Durability {
     Relaxed,
 }
 
+/// The store-wide routing lock a write takes first (see [`LockSet`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum RoutingLock {
+    /// Runs beside other shared holders; waits for an exclusive one.
+    Shared,
+    /// Runs alone: taken by a write that may run a routing pass while some
+    /// topic is Auto (the pass may assign any Auto topic's sessions to any
+    /// agent), and by batch jobs (sweeps, purge).
+    Exclusive,
+}
+
+/// What a write transaction locks before it reads what it will change: the
+/// routing lock, then its topics, then its users (agents whose rank or load
+/// it reads or changes), each in ascending id order, so that writers that
+/// wait for each other can never wait in a circle. An exclusive routing
+/// lock makes topics and users needless (the writer runs alone).
+///
+/// Embedded backends run one writer at a time and ignore it; a backend
+/// shared by several machines (PostgreSQL) takes these locks, so writes on
+/// disjoint topics and agents run side by side.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LockSet {
+    /// The routing lock.
+    pub routing: RoutingLock,
+    /// Topics, ascending, no repeats.
+    pub topics: Vec<TopicId>,
+    /// Users, ascending, no repeats.
+    pub users: Vec<UserId>,
+}
+
+/// What a backend promises beyond the common contract, for hosts and for
+/// tests that check a promise only where it is made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Capabilities {
+    /// Ids and queue sequences are exactly 1 + the highest given, with no
+    /// gaps (a failed operation uses none). Where false, they are unique and
+    /// increasing but a failed or retried operation may leave a gap.
+    pub gap_free_ids: bool,
+    /// Several processes (or machines) may write the store at once.
+    pub shared_between_processes: bool,
+}
+
+impl Capabilities {
+    /// What the embedded, one-writer backends promise: gap-free ids, one
+    /// process.
+    pub const EMBEDDED: Capabilities = Capabilities {
+        gap_free_ids: true,
+        shared_between_processes: false,
+    };
+
+    /// The same, with `shared_between_processes` as given.
+    pub const fn shared(self, shared: bool) -> Self {
+        Capabilities {
+            shared_between_processes: shared,
+            ..self
+        }
+    }
+
+    /// The same, with `gap_free_ids` as given.
+    pub const fn gap_free(self, gap_free: bool) -> Self {
+        Capabilities {
+            gap_free_ids: gap_free,
+            ..self
+        }
+    }
+}
+
 /// Read access inside a transaction. Lists are ordered as each method says.
 pub trait ReadTx {
     /// A topic by id.
@@ -156,6 +224,18 @@ pub trait ReadTx {
 
 /// Write access inside a write transaction; reads see its own writes.
 pub trait WriteTx: ReadTx {
+    /// Takes the locks of `set` (see [`LockSet`]) before the transaction
+    /// reads what it will change; called at most once per transaction, before
+    /// anything but the immutable facts that choose the locks (a session's
+    /// topic) is read. Embedded backends need not do anything.
+    ///
+    /// # Errors
+    /// [`Error::Conflict`] when the locks cannot be had within the busy
+    /// timeout; the backend's failure.
+    fn lock(&mut self, set: &LockSet) -> Result<()> {
+        let _ = set;
+        Ok(())
+    }
     /// The next id of `kind` (1 + the highest ever given; see
     /// [`crate::ids::next_after`]), recorded in this transaction.
     fn next_id(&mut self, kind: IdKind) -> Result<i64>;
@@ -213,8 +293,13 @@ pub trait Storage: Send + Sync + 'static {
     /// The backend's failure.
     fn flush(&self) -> Result<()>;
 
-    /// The backend's name ("memory", "sqlite", "sled").
+    /// The backend's name ("memory", "sqlite", "sled", "postgres").
     fn backend_name(&self) -> &'static str;
+
+    /// What the backend promises beyond the common contract.
+    fn capabilities(&self) -> Capabilities {
+        Capabilities::EMBEDDED
+    }
 }
 
 /// The value-returning wrappers the service calls; implemented for every
@@ -270,5 +355,8 @@ impl<S: Storage + ?Sized> Storage for std::sync::Arc<S> {
     }
     fn backend_name(&self) -> &'static str {
         (**self).backend_name()
+    }
+    fn capabilities(&self) -> Capabilities {
+        (**self).capabilities()
     }
 }
