@@ -955,6 +955,7 @@ pub fn pairs() -> Vec<Pair> {
     }
     out.extend(scaling_pairs());
     out.extend(feed_pairs());
+    out.extend(crate::routing::routing_pairs());
     out
 }
 
