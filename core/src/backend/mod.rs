@@ -12,9 +12,9 @@
 
 pub use crate::ids::{IdKind, next_after};
 pub use crate::model::{
-    AgentRecord, CrmLinks, CustomerInfo, EventRecord, MemberRecord, MessageRecord,
-    PresenceRecord, SessionRecord, SessionRouting, SessionStats, TopicRecord, TopicRouting,
-    format_uuid, parse_uuid, status_is_active, status_is_open,
+    AgentRecord, CrmLinks, CustomerInfo, EventRecord, MemberRecord, MessageRecord, PresenceRecord,
+    SessionRecord, SessionRouting, SessionStats, TopicRecord, TopicRouting, format_uuid,
+    parse_uuid, status_is_active, status_is_open,
 };
 pub use crate::storage::{ReadTx, StorageExt, WriteTx};
 

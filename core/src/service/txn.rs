@@ -5,9 +5,9 @@
 //! feed's waiters after a commit that added events.
 
 use super::ChatDesk;
+use crate::clock::Timestamp;
 use crate::error::{Error, Result};
 use crate::ids::{IdKind, MessageId, SessionId, TopicId, UserId};
-use crate::clock::Timestamp;
 use crate::model::{
     AgentRecord, EventRecord, MemberRecord, MessageRecord, PresenceRecord, SessionRecord,
     TopicRecord,

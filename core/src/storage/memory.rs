@@ -7,9 +7,9 @@
 //! closure simply drops its private copy: nothing is visible.
 
 use super::{ReadTx, Storage, WriteTx};
+use crate::clock::Timestamp;
 use crate::error::{Error, Result};
 use crate::ids::{IdKind, MessageId, SessionId, TopicId, UserId, next_after};
-use crate::clock::Timestamp;
 use crate::model::{
     AgentRecord, EventRecord, MemberRecord, MessageRecord, PresenceRecord, SessionRecord,
     TopicRecord,

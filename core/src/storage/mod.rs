@@ -28,9 +28,9 @@
 
 pub(crate) mod memory;
 
+use crate::clock::Timestamp;
 use crate::error::{Error, Result};
 use crate::ids::{IdKind, MessageId, SessionId, TopicId, UserId};
-use crate::clock::Timestamp;
 use crate::model::{
     AgentRecord, EventRecord, MemberRecord, MessageRecord, PresenceRecord, SessionRecord,
     TopicRecord,
