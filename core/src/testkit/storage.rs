@@ -39,6 +39,8 @@ pub fn record(id: i32, topic: i32, status: ChatSessionStatus) -> SessionRecord {
         queue_entered: None,
         customer_last_since: None,
         deleted_at: None,
+        routing: Default::default(),
+        stats: Default::default(),
     }
 }
 
