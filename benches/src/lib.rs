@@ -209,6 +209,8 @@ pub fn queued_record(
         queue_entered: Some(now),
         customer_last_since: None,
         deleted_at: None,
+        routing: Default::default(),
+        stats: Default::default(),
     }
 }
 

@@ -225,6 +225,8 @@ fn bulk_record(id: SessionId, topic: TopicId, status: ChatSessionStatus) -> Sess
         queue_entered: None,
         customer_last_since: None,
         deleted_at: None,
+        routing: Default::default(),
+        stats: Default::default(),
     }
 }
 

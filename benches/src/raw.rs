@@ -16,7 +16,10 @@
 //! key), wrap errors.
 
 use chatdesk::backend::IdKind;
-use chatdesk::backend::{CrmLinks, CustomerInfo, MemberRecord, MessageRecord, SessionRecord};
+use chatdesk::backend::{
+    CrmLinks, CustomerInfo, MemberRecord, MessageRecord, SessionRecord, SessionRouting,
+    SessionStats,
+};
 use chatdesk::{ChatMessageSpecialType, ChatMessageType, ChatSessionStatus};
 use chatdesk::{Durability, MessageId, SessionId, Timestamp, TopicId, UserId};
 use chatdesk_sled::bench_support as kv;
@@ -148,6 +151,21 @@ fn session_row(r: &Row<'_>) -> rusqlite::Result<SessionRecord> {
         queue_entered: opt_ts(31)?,
         customer_last_since: opt_ts(32)?,
         deleted_at: opt_ts(33)?,
+        routing: SessionRouting {
+            routed_at: opt_ts(34)?,
+            answered: r.get(35)?,
+            excluded: serde_json::from_str::<Vec<i32>>(&r.get::<_, String>(36)?)
+                .unwrap_or_default()
+                .into_iter()
+                .map(UserId)
+                .collect(),
+            transfer_requested_at: opt_ts(37)?,
+        },
+        stats: SessionStats {
+            max_alert_level: r.get(38)?,
+            answer_timeouts: r.get(39)?,
+            first_answer_at: opt_ts(40)?,
+        },
     })
 }
 
@@ -250,17 +268,36 @@ impl RawTx for SqlRaw<'_> {
     }
 
     fn touch_topic(&mut self, topic: TopicId, now: Timestamp) {
-        // A plain client keeps the settings as text and rewrites the row.
-        let (json, last, spa): (String, Option<i64>, i32) = self
+        // A plain client keeps the settings as text and rewrites the row
+        // (the routing columns as they were).
+        type Row = (String, Option<i64>, i32, [i32; 5]);
+        let (json, last, spa, routing): Row = self
             .one(sql::SELECT_TOPIC, params![topic.0], |r| {
-                Ok((r.get(1)?, r.get(2)?, r.get(3)?))
+                Ok((
+                    r.get(1)?,
+                    r.get(2)?,
+                    r.get(3)?,
+                    [r.get(4)?, r.get(5)?, r.get(6)?, r.get(7)?, r.get(8)?],
+                ))
             })
             .expect("the topic");
         let spa = chatdesk::testkit::rules::next_seconds_pr_accept(last.map(|_| spa), 0);
+        let [mode, strategy, capacity, answer, transfer] = routing;
         self.0
             .prepare_cached(sql::UPSERT_TOPIC)
             .expect("a statement")
-            .execute(params![topic.0, crate::TOPIC_NAME, json, now.0, spa])
+            .execute(params![
+                topic.0,
+                crate::TOPIC_NAME,
+                json,
+                now.0,
+                spa,
+                mode,
+                strategy,
+                capacity,
+                answer,
+                transfer
+            ])
             .expect("the topic");
     }
 

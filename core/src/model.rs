@@ -55,6 +55,46 @@ impl Default for TopicRouting {
     }
 }
 
+// The integer codes disk backends store the two routing enumerations as
+// (one mapping, so that SQLite and sled cannot disagree about it).
+impl RoutingMode {
+    /// The stored code: 0 Manual, 1 Auto.
+    pub const fn code(self) -> i32 {
+        match self {
+            RoutingMode::Manual => 0,
+            RoutingMode::Auto => 1,
+        }
+    }
+
+    /// The mode with this code, if any.
+    pub const fn from_code(code: i32) -> Option<Self> {
+        match code {
+            0 => Some(RoutingMode::Manual),
+            1 => Some(RoutingMode::Auto),
+            _ => None,
+        }
+    }
+}
+
+impl RoutingStrategy {
+    /// The stored code: 0 LeastBusy, 1 LongestIdle.
+    pub const fn code(self) -> i32 {
+        match self {
+            RoutingStrategy::LeastBusy => 0,
+            RoutingStrategy::LongestIdle => 1,
+        }
+    }
+
+    /// The strategy with this code, if any.
+    pub const fn from_code(code: i32) -> Option<Self> {
+        match code {
+            0 => Some(RoutingStrategy::LeastBusy),
+            1 => Some(RoutingStrategy::LongestIdle),
+            _ => None,
+        }
+    }
+}
+
 /// What routing keeps about one agent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct AgentRecord {
@@ -396,4 +436,31 @@ pub fn parse_uuid(text: &str) -> Option<[u8; 16]> {
         *slot = u8::try_from(hi * 16 + lo).ok()?;
     }
     Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn routing_codes_round_trip_and_stay_put() {
+        for m in [RoutingMode::Manual, RoutingMode::Auto] {
+            assert_eq!(RoutingMode::from_code(m.code()), Some(m));
+        }
+        for s in [RoutingStrategy::LeastBusy, RoutingStrategy::LongestIdle] {
+            assert_eq!(RoutingStrategy::from_code(s.code()), Some(s));
+        }
+        // Stored codes: changing one needs a store migration.
+        assert_eq!(
+            (
+                RoutingMode::Auto.code(),
+                RoutingStrategy::LongestIdle.code()
+            ),
+            (1, 1)
+        );
+        assert_eq!(
+            (RoutingMode::from_code(2), RoutingStrategy::from_code(-1)),
+            (None, None)
+        );
+    }
 }

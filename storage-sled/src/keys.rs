@@ -1,8 +1,8 @@
 //! Key layout: one byte of prefix, then big-endian, order-preserving fields, so
 //! that every ordered access path is a range scan. Keys of ended sessions
 //! live in the history tree ([`Shelf`]), with the same layout: a scan that
-//! may cross both (all sessions, a topic's sessions) merges the two in key
-//! order.
+//! may cross both (all sessions, a topic's sessions, the request-time index)
+//! merges the two in key order.
 
 use chatdesk::backend::IdKind;
 use std::ops::Bound;
@@ -37,6 +37,15 @@ pub(crate) const QUEUE_INDEX: u8 = 0x0D;
 pub(crate) const EVENT: u8 = 0x0E;
 /// The store's settings map (v3): `SETTING` + key (UTF-8) → setting row.
 pub(crate) const SETTING: u8 = 0x0F;
+/// Pending transfers (v5): `TRANSFER` + target user + session → (empty),
+/// from `SessionRecord::pending_transfer_to`. Only active (so open)
+/// sessions have one: always in the default tree, like `ACTIVE`.
+pub(crate) const TRANSFER: u8 = 0x10;
+/// The request-time index (v5): `REQUESTED` + WhenRequested (i64) +
+/// session → (empty), beside the session's row (see [`Shelf`]).
+pub(crate) const REQUESTED: u8 = 0x11;
+/// What routing keeps per agent (v5): `AGENT` + user → agent row.
+pub(crate) const AGENT: u8 = 0x12;
 /// Store metadata (the schema version key lives here).
 pub(crate) const META: u8 = 0xFF;
 
@@ -46,12 +55,18 @@ pub(crate) const HISTORY_TREE: &[u8] = b"history";
 /// Which of the store's two trees a key lives in (v4).
 ///
 /// Ended sessions (Closed, Finished, Deleted... everything that is not an
-/// open state) live with their rows, their key/status/topic index entries
-/// and their messages in the history tree; everything else (open sessions,
+/// open state) live with their rows, their key/status/topic and (v5)
+/// request-time index entries and their messages in the history tree; everything else (open sessions,
 /// queues, active sets, counters, topics, the feed...) in sled's default
 /// tree. A million closed chats then leave the tree every open session's
 /// reads and writes descend as small as it was (measured: a point read
 /// 0.42 → 0.25 µs beside 1 000 000 closed sessions in one tree or two).
+///
+/// The request-time index follows the same rule rather than sitting in
+/// one tree: in the default tree it would grow with the history, in the
+/// history tree every new session would write both trees. Split, a range
+/// of it (one day's report) is one seek and a short scan in each tree,
+/// whatever the history holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Shelf {
     /// sled's default tree.
@@ -90,6 +105,11 @@ pub(crate) fn i32_bytes(v: i32) -> [u8; 4] {
     (v.cast_unsigned() ^ 0x8000_0000).to_be_bytes()
 }
 
+/// An i64 as 8 bytes that sort like the signed value (the sign bit flipped).
+pub(crate) fn i64_bytes(v: i64) -> [u8; 8] {
+    (v.cast_unsigned() ^ 0x8000_0000_0000_0000).to_be_bytes()
+}
+
 /// The inverse of [`i32_bytes`]; `None` unless `b` is exactly 4 bytes.
 pub(crate) fn i32_from(b: &[u8]) -> Option<i32> {
     let arr: [u8; 4] = b.try_into().ok()?;
@@ -111,6 +131,12 @@ impl Key {
     /// Appends an order-preserving i32.
     pub(crate) fn i32(mut self, v: i32) -> Self {
         self.0.extend_from_slice(&i32_bytes(v));
+        self
+    }
+
+    /// Appends an order-preserving i64.
+    pub(crate) fn i64(mut self, v: i64) -> Self {
+        self.0.extend_from_slice(&i64_bytes(v));
         self
     }
 
@@ -188,6 +214,9 @@ pub(crate) fn describe(key: &[u8]) -> String {
             Err(_) => format!("change-feed key {rest:02x?}"),
         },
         SETTING => format!("setting {}", String::from_utf8_lossy(rest)),
+        AGENT => format!("agent {}", ints(1)),
+        TRANSFER => format!("pending transfer (user/session) {}", ints(2)),
+        REQUESTED => "request-time index entry".to_owned(),
         META => format!("metadata key {}", String::from_utf8_lossy(rest)),
         _ => format!("key {key:02x?}"),
     }
@@ -207,6 +236,14 @@ mod tests {
             assert_eq!(i32_from(&i32_bytes(v)), Some(v));
         }
         assert_eq!(i32_from(&[1, 2, 3]), None);
+    }
+
+    #[test]
+    fn i64_bytes_sort_like_the_values() {
+        let vals = [i64::MIN, -(1 << 40), -1, 0, 1, 255, 1 << 40, i64::MAX];
+        for w in vals.windows(2) {
+            assert!(i64_bytes(w[0]) < i64_bytes(w[1]), "{w:?}");
+        }
     }
 
     #[test]

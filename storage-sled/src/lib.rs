@@ -4,7 +4,7 @@
 //! and transactions built on a lock, an overlay and one atomic commit.
 //!
 //! ```
-//! use chatdesk::{IdKind, Storage, StorageExt};
+//! use chatdesk::backend::{IdKind, StorageExt};
 //! use chatdesk_sled::{SledOptions, SledStorage};
 //!
 //! # fn main() -> chatdesk::Result<()> {
@@ -36,10 +36,13 @@
 //!   transactions only commit finished writes to both trees: the closure
 //!   never runs inside one (they re-run their closure on conflict and cannot
 //!   scan ranges).
-//! - **History apart**: ended sessions (their rows, key/status/topic index
-//!   entries and messages) live in the `history` tree, so a store of a
-//!   million closed chats keeps the tree every open session's operations
-//!   read and write as small as a new store's. A session moves (messages
+//! - **History apart**: ended sessions (their rows, key/status/topic and
+//!   request-time index entries and messages) live in the `history` tree,
+//!   so a store of a million closed chats keeps the tree every open
+//!   session's operations read and write as small as a new store's. The
+//!   request-time index (what reports read) is split the same way: a range
+//!   of it is a seek and a short scan in each tree, so a one-day report
+//!   costs the same whatever the history holds. A session moves (messages
 //!   included) when it ends or is reopened. The history tree is only read
 //!   by an open session's write to check that no ended session holds its
 //!   key hash (a key hash names the newest session written with it, on

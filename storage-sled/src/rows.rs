@@ -3,49 +3,82 @@
 //!
 //! A topic's settings are kept as JSON bytes inside its row: the carrier holds
 //! `serde_json` values, which a non-self-describing format cannot decode.
+//!
+//! Row versions: every row was version 1 up to store v4. Since store v5,
+//! topic and session rows are version 2: the version-1 fields followed by
+//! the routing settings (topics) or the routing state and statistics
+//! (sessions). postcard writes a struct's fields one after the other, so a
+//! version-2 body is a version-1 body with the new fields appended. A
+//! version-1 topic or session row still decodes, with the defaults (the
+//! v4 → v5 upgrade reads them so).
 
 use crate::keys::describe;
 use chatdesk::backend::{
-    CrmLinks, CustomerInfo, EventRecord, MemberRecord, MessageRecord, PresenceRecord,
-    SessionRecord, TopicRecord,
+    AgentRecord, CrmLinks, CustomerInfo, EventRecord, MemberRecord, MessageRecord, PresenceRecord,
+    SessionRecord, SessionRouting, SessionStats, TopicRecord, TopicRouting,
 };
 use chatdesk::{ChatMessageSpecialType, ChatMessageType, ChatSessionStatus};
 use chatdesk::{
     Error, EventActor, MessageId, Result, SessionId, StorageError, Timestamp, TopicId, UserId,
 };
+use chatdesk::{RoutingMode, RoutingStrategy};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-/// The version byte every row starts with; bump it (and keep a decoder for the
-/// old one, or migrate) when a row's layout changes.
+/// The version byte every row starts with; bump it for a row whose layout
+/// changes (and keep a decoder for the old one, or migrate).
 const ROW_VERSION: u8 = 1;
+
+/// The version byte of topic and session rows since store v5 (see the
+/// module docs).
+const ROW_VERSION_2: u8 = 2;
 
 /// Encodes a row: the version byte, then postcard.
 fn encode<T: Serialize>(row: &T, what: &str) -> Result<Vec<u8>> {
-    let mut out = vec![ROW_VERSION];
+    encode_as(ROW_VERSION, row, what)
+}
+
+/// Encodes a row with version byte `version`.
+fn encode_as<T: Serialize>(version: u8, row: &T, what: &str) -> Result<Vec<u8>> {
+    let mut out = vec![version];
     let body = postcard::to_stdvec(row)
         .map_err(|e| StorageError::new("sled", format!("encoding {what}"), e))?;
     out.extend_from_slice(&body);
     Ok(out)
 }
 
-/// Decodes a row stored under `key`; anything unreadable is `Corrupt`.
+/// Decodes a version-1 row stored under `key`; anything unreadable is
+/// `Corrupt`.
 fn decode<T: DeserializeOwned>(key: &[u8], bytes: &[u8]) -> Result<T> {
-    match bytes.split_first() {
-        Some((&ROW_VERSION, body)) => postcard::from_bytes(body)
-            .map_err(|e| Error::corrupt(format!("{}: undecodable value ({e})", describe(key)))),
-        Some((v, _)) => Err(Error::corrupt(format!(
-            "{}: unknown row version {v}",
-            describe(key)
-        ))),
-        None => Err(Error::corrupt(format!("{}: empty value", describe(key)))),
+    match versioned(key, bytes)? {
+        (ROW_VERSION, body) => body_of(key, body),
+        (v, _) => Err(unknown_version(key, v)),
     }
+}
+
+/// A row's version byte and body.
+fn versioned<'b>(key: &[u8], bytes: &'b [u8]) -> Result<(u8, &'b [u8])> {
+    bytes
+        .split_first()
+        .map(|(v, body)| (*v, body))
+        .ok_or_else(|| Error::corrupt(format!("{}: empty value", describe(key))))
+}
+
+/// Decodes a row's body (after its version byte).
+fn body_of<T: DeserializeOwned>(key: &[u8], body: &[u8]) -> Result<T> {
+    postcard::from_bytes(body)
+        .map_err(|e| Error::corrupt(format!("{}: undecodable value ({e})", describe(key))))
+}
+
+fn unknown_version(key: &[u8], v: u8) -> Error {
+    Error::corrupt(format!("{}: unknown row version {v}", describe(key)))
 }
 
 fn bad_code(key: &[u8], field: &str, code: i32) -> Error {
     Error::corrupt(format!("{}: unknown {field} code {code}", describe(key)))
 }
 
+/// A topic row, version 1 (and the start of version 2).
 #[derive(Serialize, Deserialize)]
 struct TopicRow {
     id: i32,
@@ -54,24 +87,69 @@ struct TopicRow {
     seconds_pr_accept: i32,
 }
 
+/// A topic row, version 2 (store v5).
+#[derive(Serialize, Deserialize)]
+struct TopicRowV2 {
+    v1: TopicRow,
+    routing: TopicRoutingRow,
+}
+
+/// A topic's routing settings; the enumerations as their codes.
+#[derive(Serialize, Deserialize)]
+struct TopicRoutingRow {
+    mode: i32,
+    strategy: i32,
+    default_capacity: i32,
+    answer_timeout_secs: i32,
+    transfer_timeout_secs: i32,
+}
+
 /// Encodes a topic.
 pub(crate) fn encode_topic(t: &TopicRecord) -> Result<Vec<u8>> {
     let settings_json = serde_json::to_vec(&t.settings)
         .map_err(|e| StorageError::new("sled", format!("encoding topic {} settings", t.id), e))?;
-    encode(
-        &TopicRow {
-            id: t.id.0,
-            settings_json,
-            last_accept: t.last_accept.map(|ts| ts.0),
-            seconds_pr_accept: t.seconds_pr_accept,
+    let r = &t.routing;
+    encode_as(
+        ROW_VERSION_2,
+        &TopicRowV2 {
+            v1: TopicRow {
+                id: t.id.0,
+                settings_json,
+                last_accept: t.last_accept.map(|ts| ts.0),
+                seconds_pr_accept: t.seconds_pr_accept,
+            },
+            routing: TopicRoutingRow {
+                mode: r.mode.code(),
+                strategy: r.strategy.code(),
+                default_capacity: r.default_capacity,
+                answer_timeout_secs: r.answer_timeout_secs,
+                transfer_timeout_secs: r.transfer_timeout_secs,
+            },
         },
         "topic",
     )
 }
 
-/// Decodes a topic stored under `key`.
+/// Decodes a topic stored under `key` (a version-1 row has the default
+/// routing settings).
 pub(crate) fn decode_topic(key: &[u8], bytes: &[u8]) -> Result<TopicRecord> {
-    let row: TopicRow = decode(key, bytes)?;
+    let (row, routing) = match versioned(key, bytes)? {
+        (ROW_VERSION, body) => (body_of::<TopicRow>(key, body)?, TopicRouting::default()),
+        (ROW_VERSION_2, body) => {
+            let TopicRowV2 { v1, routing: r } = body_of(key, body)?;
+            let routing = TopicRouting {
+                mode: RoutingMode::from_code(r.mode)
+                    .ok_or_else(|| bad_code(key, "routing mode", r.mode))?,
+                strategy: RoutingStrategy::from_code(r.strategy)
+                    .ok_or_else(|| bad_code(key, "routing strategy", r.strategy))?,
+                default_capacity: r.default_capacity,
+                answer_timeout_secs: r.answer_timeout_secs,
+                transfer_timeout_secs: r.transfer_timeout_secs,
+            };
+            (v1, routing)
+        }
+        (v, _) => return Err(unknown_version(key, v)),
+    };
     let settings = serde_json::from_slice(&row.settings_json)
         .map_err(|e| Error::corrupt(format!("{}: undecodable settings ({e})", describe(key))))?;
     Ok(TopicRecord {
@@ -79,6 +157,7 @@ pub(crate) fn decode_topic(key: &[u8], bytes: &[u8]) -> Result<TopicRecord> {
         settings,
         last_accept: row.last_accept.map(Timestamp),
         seconds_pr_accept: row.seconds_pr_accept,
+        routing,
     })
 }
 
@@ -149,6 +228,7 @@ pub(crate) fn decode_presence(key: &[u8], bytes: &[u8]) -> Result<PresenceRecord
     })
 }
 
+/// A session row, version 1 (and the start of version 2).
 #[derive(Serialize, Deserialize)]
 struct SessionRow {
     id: i32,
@@ -187,6 +267,31 @@ struct SessionRow {
     deleted_at: Option<i64>,
 }
 
+/// A session row, version 2 (store v5).
+#[derive(Serialize, Deserialize)]
+struct SessionRowV2 {
+    v1: SessionRow,
+    routing: SessionRoutingRow,
+    stats: SessionStatsRow,
+}
+
+/// A session's routing state.
+#[derive(Serialize, Deserialize)]
+struct SessionRoutingRow {
+    routed_at: Option<i64>,
+    answered: bool,
+    excluded: Vec<i32>,
+    transfer_requested_at: Option<i64>,
+}
+
+/// A session's statistics.
+#[derive(Serialize, Deserialize)]
+struct SessionStatsRow {
+    max_alert_level: i32,
+    answer_timeouts: i32,
+    first_answer_at: Option<i64>,
+}
+
 fn ts(t: Option<Timestamp>) -> Option<i64> {
     t.map(|t| t.0)
 }
@@ -194,50 +299,90 @@ fn ts(t: Option<Timestamp>) -> Option<i64> {
 /// Encodes a session.
 pub(crate) fn encode_session(s: &SessionRecord) -> Result<Vec<u8>> {
     let c = &s.customer;
-    encode(
-        &SessionRow {
-            id: s.id.0,
-            topic: s.topic.0,
-            user: s.user.map(|u| u.0),
-            person: s.links.person,
-            contact: s.links.contact,
-            project: s.links.project,
-            sale: s.links.sale,
-            ticket: s.links.ticket,
-            alias: c.alias.clone(),
-            host: c.host.clone(),
-            name: c.name.clone(),
-            email: c.email.clone(),
-            phone: c.phone.clone(),
-            consented: c.consented,
-            company: c.company.clone(),
-            status: s.status.code(),
-            first_message: s.first_message.clone(),
-            last_message: s.last_message.clone(),
-            when_requested: s.when_requested.0,
-            when_started: ts(s.when_started),
-            when_ended: ts(s.when_ended),
-            when_idle: ts(s.when_idle),
-            when_fetched: ts(s.when_fetched),
-            key_hash: s.key_hash,
-            initial_queue_pos: s.initial_queue_pos,
-            alert_level: s.alert_level,
-            rank: s.rank,
-            transfer_to: s.transfer_to.map(|u| u.0),
-            chatbot_is_active: s.chatbot_is_active,
-            rating: s.rating,
-            queue_seq: s.queue_seq,
-            queue_entered: ts(s.queue_entered),
-            customer_last_since: ts(s.customer_last_since),
-            deleted_at: ts(s.deleted_at),
-        },
+    let v1 = SessionRow {
+        id: s.id.0,
+        topic: s.topic.0,
+        user: s.user.map(|u| u.0),
+        person: s.links.person,
+        contact: s.links.contact,
+        project: s.links.project,
+        sale: s.links.sale,
+        ticket: s.links.ticket,
+        alias: c.alias.clone(),
+        host: c.host.clone(),
+        name: c.name.clone(),
+        email: c.email.clone(),
+        phone: c.phone.clone(),
+        consented: c.consented,
+        company: c.company.clone(),
+        status: s.status.code(),
+        first_message: s.first_message.clone(),
+        last_message: s.last_message.clone(),
+        when_requested: s.when_requested.0,
+        when_started: ts(s.when_started),
+        when_ended: ts(s.when_ended),
+        when_idle: ts(s.when_idle),
+        when_fetched: ts(s.when_fetched),
+        key_hash: s.key_hash,
+        initial_queue_pos: s.initial_queue_pos,
+        alert_level: s.alert_level,
+        rank: s.rank,
+        transfer_to: s.transfer_to.map(|u| u.0),
+        chatbot_is_active: s.chatbot_is_active,
+        rating: s.rating,
+        queue_seq: s.queue_seq,
+        queue_entered: ts(s.queue_entered),
+        customer_last_since: ts(s.customer_last_since),
+        deleted_at: ts(s.deleted_at),
+    };
+    let routing = SessionRoutingRow {
+        routed_at: ts(s.routing.routed_at),
+        answered: s.routing.answered,
+        excluded: s.routing.excluded.iter().map(|u| u.0).collect(),
+        transfer_requested_at: ts(s.routing.transfer_requested_at),
+    };
+    let stats = SessionStatsRow {
+        max_alert_level: s.stats.max_alert_level,
+        answer_timeouts: s.stats.answer_timeouts,
+        first_answer_at: ts(s.stats.first_answer_at),
+    };
+    encode_as(
+        ROW_VERSION_2,
+        &SessionRowV2 { v1, routing, stats },
         "session",
     )
 }
 
-/// Decodes a session stored under `key`.
+/// Decodes a session stored under `key` (a version-1 row has the default
+/// routing state and statistics).
 pub(crate) fn decode_session(key: &[u8], bytes: &[u8]) -> Result<SessionRecord> {
-    let r: SessionRow = decode(key, bytes)?;
+    let (r, routing, stats) = match versioned(key, bytes)? {
+        (ROW_VERSION, body) => (
+            body_of::<SessionRow>(key, body)?,
+            SessionRouting::default(),
+            SessionStats::default(),
+        ),
+        (ROW_VERSION_2, body) => {
+            let SessionRowV2 {
+                v1,
+                routing: g,
+                stats: t,
+            } = body_of(key, body)?;
+            let routing = SessionRouting {
+                routed_at: g.routed_at.map(Timestamp),
+                answered: g.answered,
+                excluded: g.excluded.into_iter().map(UserId).collect(),
+                transfer_requested_at: g.transfer_requested_at.map(Timestamp),
+            };
+            let stats = SessionStats {
+                max_alert_level: t.max_alert_level,
+                answer_timeouts: t.answer_timeouts,
+                first_answer_at: t.first_answer_at.map(Timestamp),
+            };
+            (v1, routing, stats)
+        }
+        (v, _) => return Err(unknown_version(key, v)),
+    };
     let status =
         ChatSessionStatus::from_code(r.status).ok_or_else(|| bad_code(key, "status", r.status))?;
     Ok(SessionRecord {
@@ -279,6 +424,37 @@ pub(crate) fn decode_session(key: &[u8], bytes: &[u8]) -> Result<SessionRecord> 
         queue_entered: r.queue_entered.map(Timestamp),
         customer_last_since: r.customer_last_since.map(Timestamp),
         deleted_at: r.deleted_at.map(Timestamp),
+        routing,
+        stats,
+    })
+}
+
+#[derive(Serialize, Deserialize)]
+struct AgentRow {
+    user: i32,
+    max_chats: Option<i32>,
+    last_assigned: Option<i64>,
+}
+
+/// Encodes what routing keeps about an agent (store v5).
+pub(crate) fn encode_agent(a: &AgentRecord) -> Result<Vec<u8>> {
+    encode(
+        &AgentRow {
+            user: a.user.0,
+            max_chats: a.max_chats,
+            last_assigned: ts(a.last_assigned),
+        },
+        "agent",
+    )
+}
+
+/// Decodes an agent stored under `key`.
+pub(crate) fn decode_agent(key: &[u8], bytes: &[u8]) -> Result<AgentRecord> {
+    let r: AgentRow = decode(key, bytes)?;
+    Ok(AgentRecord {
+        user: UserId(r.user),
+        max_chats: r.max_chats,
+        last_assigned: r.last_assigned.map(Timestamp),
     })
 }
 
@@ -408,4 +584,83 @@ pub(crate) fn encode_setting(value: &str) -> Result<Vec<u8>> {
 /// Decodes a setting stored under `key`.
 pub(crate) fn decode_setting(key: &[u8], bytes: &[u8]) -> Result<String> {
     decode(key, bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chatdesk::testkit::storage::record;
+
+    fn routed() -> SessionRecord {
+        let mut s = record(7, 2, ChatSessionStatus::UserLast);
+        s.routing.routed_at = Some(Timestamp(-4));
+        s.routing.excluded = vec![UserId(3), UserId(-1)];
+        s.stats.answer_timeouts = 2;
+        s
+    }
+
+    #[test]
+    fn a_version_2_session_row_is_a_version_1_row_with_fields_appended() {
+        let key = crate::tx::session_key(SessionId(7));
+        let s = routed();
+        let v2 = encode_session(&s).unwrap();
+        assert_eq!(v2.first(), Some(&ROW_VERSION_2));
+        assert_eq!(decode_session(&key, &v2).unwrap(), s);
+        // The version-1 part, alone and with version byte 1, is the record
+        // without its routing state and statistics.
+        let (v1, rest): (SessionRow, &[u8]) = postcard::take_from_bytes(&v2[1..]).unwrap();
+        let old = encode(&v1, "session").unwrap();
+        let without = SessionRecord {
+            routing: SessionRouting::default(),
+            stats: SessionStats::default(),
+            ..s.clone()
+        };
+        assert_eq!(decode_session(&key, &old).unwrap(), without);
+        let (tail, rest): ((SessionRoutingRow, SessionStatsRow), &[u8]) =
+            postcard::take_from_bytes(rest).unwrap();
+        assert!(rest.is_empty());
+        assert_eq!(tail.0.excluded, [3, -1]);
+        // Unknown versions and codes are Corrupt.
+        let mut v9 = v2.clone();
+        v9[0] = 9;
+        assert!(matches!(
+            decode_session(&key, &v9),
+            Err(Error::Corrupt { .. })
+        ));
+    }
+
+    #[test]
+    fn a_version_1_topic_row_reads_with_default_routing() {
+        let key = crate::tx::topic_key(TopicId(3));
+        let mut t = TopicRecord {
+            id: TopicId(3),
+            settings: chatdesk::ChatTopicEntity::default(),
+            last_accept: None,
+            seconds_pr_accept: 5,
+            routing: TopicRouting::default(),
+        };
+        t.routing.mode = RoutingMode::Auto;
+        t.routing.strategy = RoutingStrategy::LongestIdle;
+        let v2 = encode_topic(&t).unwrap();
+        assert_eq!(decode_topic(&key, &v2).unwrap(), t);
+        let (v1, _): (TopicRow, &[u8]) = postcard::take_from_bytes(&v2[1..]).unwrap();
+        let old = encode(&v1, "topic").unwrap();
+        assert_eq!(
+            decode_topic(&key, &old).unwrap(),
+            TopicRecord {
+                routing: TopicRouting::default(),
+                ..t.clone()
+            }
+        );
+        // A mode code no build knows is Corrupt.
+        let mut bad = v2.clone();
+        // The tail: mode, strategy, capacity and the two timeouts, a byte each.
+        let at = bad.len() - 5;
+        assert_eq!(bad[at], 2); // Auto's code 1, zigzag
+        bad[at] = 8;
+        assert!(matches!(
+            decode_topic(&key, &bad),
+            Err(Error::Corrupt { .. })
+        ));
+    }
 }

@@ -25,7 +25,10 @@
 //! so a crash during an upgrade leaves the store at N or at N+1, never in
 //! between, and the next open simply continues. v1 → v2 added the counted
 //! queue index; v2 → v3 the change feed and the settings map; v3 → v4 moved
-//! ended sessions to their own tree, `history`.
+//! ended sessions to their own tree, `history`; v4 → v5 added routing and
+//! the desk's statistics: session and topic rows of row version 2 (the
+//! routing state, statistics and routing settings appended), agent rows,
+//! and the pending-transfer and request-time indexes.
 
 use crate::engine::Engine;
 use crate::keys::SCHEMA_KEY;
@@ -40,7 +43,7 @@ pub(crate) const MARKER_FILE: &str = "chatdesk-sled.marker";
 const MAGIC: &[u8; 8] = b"chatdesk";
 
 /// The schema version this build writes.
-pub(crate) const CURRENT: u32 = 4;
+pub(crate) const CURRENT: u32 = 5;
 
 /// One upgrade step, from `from` to `from + 1`.
 #[derive(Debug)]
@@ -65,7 +68,21 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         from: 3,
         run: move_history,
     },
+    Migration {
+        from: 4,
+        run: add_routing,
+    },
 ];
+
+/// v4 → v5: every session and topic row is rewritten in row version 2
+/// (with the defaults), and the pending-transfer and request-time indexes
+/// are built from the rows, in one transaction over both trees (see
+/// [`Tx::upgrade_rows_to_v5`]); agent rows start empty. While it runs, the
+/// upgrade holds every session row in memory, about twice over (sled's
+/// transaction keeps its own copy).
+fn add_routing(tx: &mut Tx<'_>) -> Result<()> {
+    tx.upgrade_rows_to_v5().map(|_| ())
+}
 
 /// v3 → v4: ended sessions move, with their index entries and messages, to
 /// the history tree (see [`crate::keys::Shelf`]). The whole move is one

@@ -12,16 +12,19 @@ use crate::rows;
 use chatdesk::ChatSessionStatus;
 use chatdesk::backend::next_after;
 use chatdesk::backend::{
-    EventRecord, MemberRecord, MessageRecord, PresenceRecord, SessionRecord, TopicRecord,
+    AgentRecord, EventRecord, MemberRecord, MessageRecord, PresenceRecord, SessionRecord,
+    TopicRecord,
 };
 use chatdesk::backend::{IdKind, ReadTx, WriteTx};
-use chatdesk::{Error, MessageId, Result, SessionId, TopicId, UserId};
+use chatdesk::{Error, MessageId, Result, SessionId, Timestamp, TopicId, UserId};
 use std::ops::Bound;
 
 pub(crate) type Bounds = (Bound<Vec<u8>>, Bound<Vec<u8>>);
 type Decoder<T> = fn(&[u8], &[u8]) -> Result<T>;
 /// One entry of a scan through an overlay.
 type Entry = Result<(Vec<u8>, Vec<u8>)>;
+/// One entry of a scan, with the shelf it was found on.
+type ShelfEntry = Result<(Vec<u8>, (Shelf, Vec<u8>))>;
 
 /// A transaction: the committed trees plus this transaction's pending writes.
 #[derive(Debug)]
@@ -103,10 +106,41 @@ pub(crate) fn session_index(s: &SessionRecord) -> Vec<(Vec<u8>, Vec<u8>)> {
 }
 
 /// Every index entry of `s`, each with whether it lives beside the
-/// session's row (its key, status and topic entries: on the session's
-/// shelf) or always in the default tree (queue and active-set entries,
-/// which only open sessions have).
+/// session's row (its key, status, topic and request-time entries: on the
+/// session's shelf) or always in the default tree (queue, active-set and
+/// pending-transfer entries, which only open sessions have).
 fn session_index_entries(s: &SessionRecord) -> Vec<(bool, Vec<u8>, Vec<u8>)> {
+    let mut out = v4_index_entries(s);
+    out.extend(v5_index_entries(s));
+    out
+}
+
+/// The index entries store v5 added: the request-time entry (beside the
+/// row) and the pending-transfer entry (default tree).
+fn v5_index_entries(s: &SessionRecord) -> Vec<(bool, Vec<u8>, Vec<u8>)> {
+    let mut out = vec![(true, requested_key(s.when_requested, s.id), Vec::new())];
+    if let Some(to) = s.pending_transfer_to() {
+        out.push((
+            false,
+            Key::new(keys::TRANSFER).i32(to.0).i32(s.id.0).build(),
+            Vec::new(),
+        ));
+    }
+    out
+}
+
+/// The request-time index key of a session.
+fn requested_key(when: Timestamp, id: SessionId) -> Vec<u8> {
+    Key::new(keys::REQUESTED).i64(when.0).i32(id.0).build()
+}
+
+fn agent_key(user: UserId) -> Vec<u8> {
+    Key::new(keys::AGENT).i32(user.0).build()
+}
+
+/// The index entries of store v4 (what the v3 → v4 upgrade moves: that
+/// published step must not change with later layouts).
+fn v4_index_entries(s: &SessionRecord) -> Vec<(bool, Vec<u8>, Vec<u8>)> {
     let id = i32_bytes(s.id.0).to_vec();
     let mut out = vec![
         (
@@ -154,10 +188,10 @@ fn messages_prefix(session: SessionId) -> Vec<u8> {
 
 /// Two ordered entry streams (of different trees: no key is in both) merged
 /// in key order.
-fn merge_ordered<'a>(
-    a: impl Iterator<Item = Entry> + 'a,
-    b: impl Iterator<Item = Entry> + 'a,
-) -> impl Iterator<Item = Entry> + 'a {
+fn merge_ordered<'a, V: 'a>(
+    a: impl Iterator<Item = Result<(Vec<u8>, V)>> + 'a,
+    b: impl Iterator<Item = Result<(Vec<u8>, V)>> + 'a,
+) -> impl Iterator<Item = Result<(Vec<u8>, V)>> + 'a {
     let mut a = a.peekable();
     let mut b = b.peekable();
     std::iter::from_fn(move || {
@@ -261,6 +295,17 @@ impl<'a> Tx<'a> {
         ))
     }
 
+    /// [`Tx::entries_both`], each entry with the shelf it is on.
+    fn entries_both_tagged(&self, bounds: Bounds) -> Result<impl Iterator<Item = ShelfEntry> + '_> {
+        let tag = |shelf: Shelf| move |e: Entry| e.map(|(k, v)| (k, (shelf, v)));
+        Ok(merge_ordered(
+            self.entries_in(Shelf::Open, bounds.clone())?
+                .map(tag(Shelf::Open)),
+            self.entries_in(Shelf::History, bounds)?
+                .map(tag(Shelf::History)),
+        ))
+    }
+
     /// Visits `entries` until `f` returns `false`.
     fn visit(
         entries: impl Iterator<Item = Entry>,
@@ -322,6 +367,18 @@ impl<'a> Tx<'a> {
         for shelf in Shelf::BOTH {
             if let Some(v) = self.get_in(shelf, &key)? {
                 return Ok(Some((shelf, rows::decode_session(&key, &v)?)));
+            }
+        }
+        Ok(None)
+    }
+
+    /// A session whose index entry was found on `shelf`: read there first
+    /// (where its row is), then on the other shelf.
+    fn session_near(&self, shelf: Shelf, id: SessionId) -> Result<Option<SessionRecord>> {
+        let key = session_key(id);
+        for shelf in [shelf, shelf.other()] {
+            if let Some(v) = self.get_in(shelf, &key)? {
+                return rows::decode_session(&key, &v).map(Some);
             }
         }
         Ok(None)
@@ -484,7 +541,7 @@ impl<'a> Tx<'a> {
         let n = ended.len();
         for (s, row) in ended {
             let id = i32_bytes(s.id.0);
-            for (beside, k, v) in session_index_entries(&s) {
+            for (beside, k, v) in v4_index_entries(&s) {
                 let move_it = beside
                     && (k.first() != Some(&keys::SESSION_BY_KEY)
                         || self.get_raw(&k)?.as_deref() == Some(id.as_slice()));
@@ -496,6 +553,62 @@ impl<'a> Tx<'a> {
             self.overlay.delete(session_key(s.id));
             self.move_messages(s.id, Shelf::Open, Shelf::History)?;
             self.history.put(session_key(s.id), row);
+        }
+        Ok(n)
+    }
+}
+
+impl Tx<'_> {
+    /// v4 → v5: rewrites every session and topic row in the current row
+    /// version and builds the pending-transfer and request-time indexes
+    /// (entries beside each row, as [`v5_index_entries`] places them).
+    ///
+    /// Entries of those two prefixes already there (a store whose version
+    /// was set back by hand) are dropped first, so the indexes end up
+    /// exactly what the rows say. A row that does not decode is left as it
+    /// is: only that session reads as `Corrupt`, as before, and the store
+    /// still opens. Returns how many sessions were rewritten.
+    pub(crate) fn upgrade_rows_to_v5(&mut self) -> Result<usize> {
+        for shelf in Shelf::BOTH {
+            let mut stale = Vec::new();
+            for prefix in [keys::TRANSFER, keys::REQUESTED] {
+                self.scan_in(shelf, all_in(&[prefix]), |k, _| {
+                    stale.push(k.to_vec());
+                    Ok(true)
+                })?;
+            }
+            for k in stale {
+                self.pending_mut(shelf).delete(k);
+            }
+        }
+        let mut n = 0;
+        for shelf in Shelf::BOTH {
+            // Keys and values only (no decoded records): the upgrade holds
+            // every row once, as the commit will write it.
+            let mut writes: Vec<(Shelf, Vec<u8>, Vec<u8>)> = Vec::new();
+            self.scan_in(shelf, all_in(&[keys::SESSION]), |k, v| {
+                if let Ok(s) = rows::decode_session(k, v) {
+                    writes.push((shelf, k.to_vec(), rows::encode_session(&s)?));
+                    for (beside, ik, iv) in v5_index_entries(&s) {
+                        writes.push((if beside { shelf } else { Shelf::Open }, ik, iv));
+                    }
+                    n += 1;
+                }
+                Ok(true)
+            })?;
+            for (shelf, k, v) in writes {
+                self.pending_mut(shelf).put(k, v);
+            }
+        }
+        let mut topics = Vec::new();
+        self.scan(all_in(&[keys::TOPIC]), |k, v| {
+            if let Ok(t) = rows::decode_topic(k, v) {
+                topics.push((k.to_vec(), rows::encode_topic(&t)?));
+            }
+            Ok(true)
+        })?;
+        for (k, v) in topics {
+            self.overlay.put(k, v);
         }
         Ok(n)
     }
@@ -610,6 +723,46 @@ impl ReadTx for Tx<'_> {
         )
     }
 
+    fn transfers_to(&self, user: UserId) -> Result<Vec<SessionId>> {
+        let prefix = Key::new(keys::TRANSFER).i32(user.0).build();
+        let mut out = Vec::new();
+        self.scan(all_in(&prefix), |k, v| {
+            out.push(trailing_session(k, v)?);
+            Ok(true)
+        })?;
+        Ok(out)
+    }
+
+    fn agent(&self, user: UserId) -> Result<Option<AgentRecord>> {
+        self.get_row(&agent_key(user), rows::decode_agent)
+    }
+
+    fn sessions_requested(
+        &self,
+        after: (Timestamp, SessionId),
+        before: Timestamp,
+        limit: usize,
+    ) -> Result<Vec<SessionRecord>> {
+        let bounds = (
+            Bound::Excluded(requested_key(after.0, after.1)),
+            Bound::Excluded(Key::new(keys::REQUESTED).i64(before.0).build()),
+        );
+        let mut out = Vec::new();
+        if limit == 0 {
+            return Ok(out);
+        }
+        for entry in self.entries_both_tagged(bounds)? {
+            let (k, (shelf, v)) = entry?;
+            if let Some(s) = self.session_near(shelf, trailing_session(&k, &v)?)? {
+                out.push(s);
+                if out.len() >= limit {
+                    break;
+                }
+            }
+        }
+        Ok(out)
+    }
+
     fn queue_index_sum(&self, topic: TopicId, nodes: &[u64]) -> Result<i64> {
         let mut sum = 0i64;
         for node in nodes {
@@ -700,6 +853,12 @@ impl WriteTx for Tx<'_> {
     fn put_presence(&mut self, presence: &PresenceRecord) -> Result<()> {
         let value = rows::encode_presence(presence)?;
         self.overlay.put(presence_key(presence.user), value);
+        Ok(())
+    }
+
+    fn put_agent(&mut self, agent: &AgentRecord) -> Result<()> {
+        let value = rows::encode_agent(agent)?;
+        self.overlay.put(agent_key(agent.user), value);
         Ok(())
     }
 

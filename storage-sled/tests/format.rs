@@ -179,12 +179,12 @@ fn open_migrating(path: &Path) -> SledStorage {
 
 #[test]
 fn a_newer_version_is_incompatible_even_with_migrate() {
-    let dir = with_version(5);
+    let dir = with_version(6);
     for migrate in [false, true] {
         match open_err(dir.path(), migrate) {
             Error::IncompatibleStore { found, supported } => {
-                assert!(found.contains("v5"), "{found}");
-                assert!(supported.contains("v4"), "{supported}");
+                assert!(found.contains("v6"), "{found}");
+                assert!(supported.contains("v5"), "{supported}");
             }
             other => panic!("{other:?}"),
         }
@@ -211,7 +211,7 @@ fn an_older_version_is_refused_without_migrate_and_has_no_path_yet() {
 
 #[test]
 fn the_current_version_opens_with_or_without_migrate() {
-    let dir = with_version(4);
+    let dir = with_version(5);
     for migrate in [false, true] {
         SledStorage::open(
             dir.path(),
@@ -704,5 +704,361 @@ fn a_damaged_row_stays_put_in_the_v4_upgrade_and_only_its_session_is_corrupt() {
         let history = db.open_tree("history").unwrap();
         assert_eq!(keys_with(&history, 0x06), [session_key(3)]);
         assert_eq!(keys_with(db, 0x06), [session_key(1), session_key(2)]);
+    });
+}
+
+/// The session row of store v4 (row version 1) as it was published: the
+/// v4 fixture is written in the old format by this copy, not by today's
+/// encoder.
+#[derive(serde::Serialize)]
+struct V4SessionRow {
+    id: i32,
+    topic: i32,
+    user: Option<i32>,
+    person: Option<i32>,
+    contact: Option<i32>,
+    project: Option<i32>,
+    sale: Option<i32>,
+    ticket: Option<i32>,
+    alias: String,
+    host: String,
+    name: String,
+    email: String,
+    phone: String,
+    consented: bool,
+    company: String,
+    status: i32,
+    first_message: String,
+    last_message: String,
+    when_requested: i64,
+    when_started: Option<i64>,
+    when_ended: Option<i64>,
+    when_idle: Option<i64>,
+    when_fetched: Option<i64>,
+    key_hash: [u8; 32],
+    initial_queue_pos: i32,
+    alert_level: i32,
+    rank: i32,
+    transfer_to: Option<i32>,
+    chatbot_is_active: bool,
+    rating: i32,
+    queue_seq: Option<u64>,
+    queue_entered: Option<i64>,
+    customer_last_since: Option<i64>,
+    deleted_at: Option<i64>,
+}
+
+/// The topic row of store v4 (row version 1).
+#[derive(serde::Serialize)]
+struct V4TopicRow {
+    id: i32,
+    settings_json: Vec<u8>,
+    last_accept: Option<i64>,
+    seconds_pr_accept: i32,
+}
+
+/// A row as store v4 wrote it: version byte 1, then postcard.
+fn v1_row(row: &impl serde::Serialize) -> Vec<u8> {
+    let mut out = vec![1];
+    out.extend(postcard::to_stdvec(row).unwrap());
+    out
+}
+
+fn v4_session_row(s: &chatdesk::backend::SessionRecord) -> Vec<u8> {
+    let ts = |t: Option<chatdesk::Timestamp>| t.map(|t| t.0);
+    let c = &s.customer;
+    v1_row(&V4SessionRow {
+        id: s.id.0,
+        topic: s.topic.0,
+        user: s.user.map(|u| u.0),
+        person: s.links.person,
+        contact: s.links.contact,
+        project: s.links.project,
+        sale: s.links.sale,
+        ticket: s.links.ticket,
+        alias: c.alias.clone(),
+        host: c.host.clone(),
+        name: c.name.clone(),
+        email: c.email.clone(),
+        phone: c.phone.clone(),
+        consented: c.consented,
+        company: c.company.clone(),
+        status: s.status.code(),
+        first_message: s.first_message.clone(),
+        last_message: s.last_message.clone(),
+        when_requested: s.when_requested.0,
+        when_started: ts(s.when_started),
+        when_ended: ts(s.when_ended),
+        when_idle: ts(s.when_idle),
+        when_fetched: ts(s.when_fetched),
+        key_hash: s.key_hash,
+        initial_queue_pos: s.initial_queue_pos,
+        alert_level: s.alert_level,
+        rank: s.rank,
+        transfer_to: s.transfer_to.map(|u| u.0),
+        chatbot_is_active: s.chatbot_is_active,
+        rating: s.rating,
+        queue_seq: s.queue_seq,
+        queue_entered: ts(s.queue_entered),
+        customer_last_since: ts(s.customer_last_since),
+        deleted_at: ts(s.deleted_at),
+    })
+}
+
+fn v4_topic_row(t: &chatdesk::backend::TopicRecord) -> Vec<u8> {
+    v1_row(&V4TopicRow {
+        id: t.id.0,
+        settings_json: serde_json::to_vec(&t.settings).unwrap(),
+        last_accept: t.last_accept.map(|t| t.0),
+        seconds_pr_accept: t.seconds_pr_accept,
+    })
+}
+
+fn topic_key(id: i32) -> Vec<u8> {
+    let mut k = vec![0x02];
+    k.extend_from_slice(&(id.cast_unsigned() ^ 0x8000_0000).to_be_bytes());
+    k
+}
+
+/// Sessions of the v4 upgrade test: two with a pending transfer (2 to
+/// user 9, 5 to user 10), two with a TransferTo that is not pending (3 is
+/// queued, 4 is closed), 4 and 6 ended (in the history tree), requested
+/// out of id order.
+fn v4_sessions() -> Vec<chatdesk::backend::SessionRecord> {
+    use chatdesk::backend::SessionRecord;
+    use chatdesk::{ChatSessionStatus, Timestamp};
+    let with = |mut s: SessionRecord, to: Option<i32>, at: i64| {
+        s.transfer_to = to.map(UserId);
+        s.when_requested = Timestamp(at);
+        s
+    };
+    let closed = SessionRecord {
+        status: ChatSessionStatus::Closed,
+        ..active(4, 1, 8)
+    };
+    let finished = SessionRecord {
+        status: ChatSessionStatus::Finished,
+        ..session(6, 2)
+    };
+    vec![
+        with(queued(1, 1, 1), None, 300),
+        with(active(2, 1, 8), Some(9), 100),
+        with(queued(3, 1, 2), Some(9), 100),
+        with(closed, Some(9), 50),
+        with(active(5, 2, 7), Some(10), 400),
+        with(finished, None, 200),
+    ]
+}
+
+/// What every read path of the v4 upgrade test's store says.
+fn v4_reads(tx: &dyn chatdesk::backend::ReadTx) -> chatdesk::Result<String> {
+    use chatdesk::ChatSessionStatus;
+    let mut out = String::new();
+    out += &format!("{:?}\n", tx.topics()?);
+    out += &format!("{:?}\n", tx.sessions(SessionId(0), 100)?);
+    for id in 1..=6 {
+        out += &format!("{:?}\n", tx.session(SessionId(id))?);
+        out += &format!("{:?}\n", tx.session_by_key(&key_hash(id))?);
+        out += &format!("{:?}\n", tx.messages(SessionId(id), MessageId(0), 9)?);
+    }
+    for t in 1..=2 {
+        out += &format!("{:?}\n", tx.topic(TopicId(t))?);
+        out += &format!("{:?}\n", tx.topic_sessions(TopicId(t), SessionId(0), 9)?);
+        out += &format!("{:?}\n", tx.queue(TopicId(t), 0, 9)?);
+        out += &format!("{}\n", tx.queue_len(TopicId(t))?);
+    }
+    for u in [7, 8] {
+        out += &format!("{:?}\n", tx.active_sessions(UserId(u))?);
+    }
+    for st in [ChatSessionStatus::InQueue, ChatSessionStatus::Closed] {
+        out += &format!("{:?}\n", tx.sessions_by_status(st, SessionId(0), 9)?);
+    }
+    Ok(out)
+}
+
+/// Removes every key with one of `prefixes` from `tree`.
+fn remove_prefixes(tree: &sled::Tree, prefixes: &[u8]) {
+    for p in prefixes {
+        for k in keys_with(tree, *p) {
+            tree.remove(k).unwrap();
+        }
+    }
+}
+
+/// The first byte (the row version) of every value under `prefix`.
+fn row_versions(tree: &sled::Tree, prefix: u8) -> Vec<u8> {
+    tree.scan_prefix([prefix])
+        .values()
+        .map(|v| v.unwrap()[0])
+        .collect()
+}
+
+#[test]
+fn a_version_4_store_migrates_its_rows_and_builds_the_routing_indexes() {
+    use chatdesk::backend::{AgentRecord, SessionRouting, SessionStats, TopicRouting};
+    use chatdesk::{ChatSessionStatus, Timestamp};
+    let sessions = v4_sessions();
+    let mut before = String::new();
+    let dir = closed_store(|s| {
+        s.write(|tx| {
+            tx.put_topic(&topic(1))?;
+            tx.put_topic(&topic(2))?;
+            for rec in &sessions {
+                tx.put_session(rec)?;
+            }
+            tx.put_message(&message(2, 1))?;
+            tx.put_message(&message(4, 2))?;
+            tx.next_id(IdKind::Session).map(|_| ())
+        })
+        .unwrap();
+        before = s.read(v4_reads).unwrap();
+    });
+    // Today's layout: request-time entries beside the rows (ended ones in
+    // the history tree), pending transfers in the default tree.
+    raw(dir.path(), |db| {
+        let history = db.open_tree("history").unwrap();
+        assert_eq!(keys_with(db, 0x11).len(), 4);
+        assert_eq!(keys_with(&history, 0x11).len(), 2);
+        assert_eq!(keys_with(db, 0x10).len(), 2);
+        assert!(keys_with(&history, 0x10).is_empty());
+        // A version-4 store: no keys of the v5 prefixes, session and topic
+        // rows in row version 1.
+        remove_prefixes(db, &[0x10, 0x11, 0x12]);
+        remove_prefixes(&history, &[0x10, 0x11, 0x12]);
+        for s in &sessions {
+            let tree: &sled::Tree = if s.is_open() { db } else { &history };
+            let old = tree.insert(session_key(s.id.0), v4_session_row(s)).unwrap();
+            assert!(old.is_some(), "session {} on its shelf", s.id);
+        }
+        for t in [topic(1), topic(2)] {
+            db.insert(topic_key(t.id.0), v4_topic_row(&t)).unwrap();
+        }
+        set_version(db, 4);
+    });
+    let untouched = raw_dump_all(dir.path());
+    match open_err(dir.path(), false) {
+        Error::IncompatibleStore { found, supported } => {
+            assert!(found.contains("v4"), "{found}");
+            assert!(supported.contains("migrate"), "{supported}");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(
+        raw_dump_all(dir.path()),
+        untouched,
+        "a refused store is untouched"
+    );
+
+    let up = open_migrating(dir.path());
+    // Every read path says what it said before (the records had the
+    // defaults the old rows now read with), and the new ones answer.
+    assert_eq!(up.read(v4_reads).unwrap(), before);
+    up.read(|tx| {
+        for t in tx.topics()? {
+            assert_eq!(t.routing, TopicRouting::default());
+        }
+        for s in tx.sessions(SessionId(0), 100)? {
+            assert_eq!(s.routing, SessionRouting::default());
+            assert_eq!(s.stats, SessionStats::default());
+        }
+        assert_eq!(tx.transfers_to(UserId(9))?, vec![SessionId(2)]);
+        assert_eq!(tx.transfers_to(UserId(10))?, vec![SessionId(5)]);
+        assert_eq!(tx.transfers_to(UserId(8))?, vec![]);
+        assert_eq!(tx.agent(UserId(8))?, None);
+        let by_time: Vec<i32> = tx
+            .sessions_requested(
+                (Timestamp(i64::MIN), SessionId(0)),
+                Timestamp(i64::MAX),
+                100,
+            )?
+            .iter()
+            .map(|s| s.id.0)
+            .collect();
+        assert_eq!(by_time, [4, 2, 3, 6, 1, 5]);
+        Ok(())
+    })
+    .unwrap();
+    // The upgraded store takes the new data, and its counters go on.
+    let agent = AgentRecord {
+        user: UserId(8),
+        max_chats: Some(2),
+        last_assigned: Some(Timestamp(5)),
+    };
+    let next = up
+        .write(|tx| {
+            tx.put_agent(&agent)?;
+            let mut one = active(1, 1, 7);
+            one.transfer_to = Some(UserId(9));
+            tx.put_session(&one)?;
+            tx.next_id(IdKind::Session)
+        })
+        .unwrap();
+    assert_eq!(next, 2);
+    up.close().unwrap();
+    raw(dir.path(), |db| {
+        let history = db.open_tree("history").unwrap();
+        // Every row rewritten in row version 2; the indexes beside them.
+        assert_eq!(row_versions(db, 0x06), [2, 2, 2, 2]);
+        assert_eq!(row_versions(&history, 0x06), [2, 2]);
+        assert_eq!(row_versions(db, 0x02), [2, 2]);
+        assert_eq!(keys_with(db, 0x11).len(), 4);
+        assert_eq!(keys_with(&history, 0x11).len(), 2);
+        assert_eq!(keys_with(db, 0x10).len(), 3);
+        assert!(keys_with(&history, 0x10).is_empty());
+        assert_eq!(keys_with(db, 0x12).len(), 1);
+    });
+    // Now at the current version: it opens without migrate.
+    let again = SledStorage::open(dir.path(), SledOptions::default()).unwrap();
+    again
+        .read(|tx| {
+            assert_eq!(tx.agent(UserId(8))?, Some(agent));
+            assert_eq!(
+                tx.transfers_to(UserId(9))?,
+                vec![SessionId(1), SessionId(2)]
+            );
+            assert_eq!(
+                tx.session(SessionId(4))?.map(|s| s.status),
+                Some(ChatSessionStatus::Closed)
+            );
+            Ok(())
+        })
+        .unwrap();
+    again.close().unwrap();
+}
+
+#[test]
+fn a_damaged_row_stays_put_in_the_v5_upgrade_and_only_its_session_is_corrupt() {
+    use chatdesk::Timestamp;
+    let dir = closed_store(fill_open_and_ended);
+    let damaged = vec![1, 0xFF, 0xFF, 0xFF];
+    raw(dir.path(), |db| {
+        let history = db.open_tree("history").unwrap();
+        remove_prefixes(db, &[0x10, 0x11]);
+        remove_prefixes(&history, &[0x10, 0x11]);
+        history.insert(session_key(2), damaged.clone()).unwrap();
+        set_version(db, 4);
+    });
+    let up = open_migrating(dir.path());
+    match up.read(|tx| tx.session(SessionId(2))).unwrap_err() {
+        Error::Corrupt { what } => assert!(what.contains("session 2"), "{what}"),
+        other => panic!("{other:?}"),
+    }
+    let listed: Vec<i32> = up
+        .read(|tx| {
+            tx.sessions_requested((Timestamp(i64::MIN), SessionId(0)), Timestamp(i64::MAX), 10)
+        })
+        .unwrap()
+        .iter()
+        .map(|s| s.id.0)
+        .collect();
+    assert_eq!(listed, [1, 3], "the damaged row has no request-time entry");
+    up.close().unwrap();
+    raw(dir.path(), |db| {
+        let history = db.open_tree("history").unwrap();
+        assert_eq!(
+            history.get(session_key(2)).unwrap().as_deref(),
+            Some(damaged.as_slice())
+        );
+        assert_eq!(row_versions(&history, 0x06), [1, 2]);
     });
 }

@@ -400,6 +400,7 @@ fn topic_settings_round_trip_exactly() {
         settings,
         last_accept: None,
         seconds_pr_accept: -1,
+        routing: Default::default(),
     };
     let store = temp_store();
     store.write(|tx| tx.put_topic(&t)).unwrap();

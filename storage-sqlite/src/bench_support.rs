@@ -30,8 +30,9 @@ pub const QUEUE_INDEX_SLOTS: usize = crate::tx::QUEUE_INDEX_SLOTS;
 pub fn sum_queue_index() -> &'static str {
     crate::tx::SUM_QUEUE_INDEX.as_str()
 }
-/// Inserts or replaces a session row: the 34 record columns in the order of
-/// the schema docs, then `human_queue_seq` and `active_user` (`?1`–`?36`).
+/// Inserts or replaces a session row: the 41 record columns in the order of
+/// the schema docs, then `human_queue_seq`, `active_user` and
+/// `pending_transfer_to` (`?1`–`?44`).
 pub const UPSERT_SESSION: &str = crate::tx::UPSERT_SESSION;
 
 /// A write connection to the store at `path` as [`crate::SqliteStorage`]
@@ -51,7 +52,7 @@ pub fn open_writer(path: &Path, durability: Durability) -> Result<Connection> {
     Ok(conn)
 }
 
-/// Reads a session row by id (`?1`): the 34 record columns.
+/// Reads a session row by id (`?1`): the 41 record columns.
 pub const SELECT_SESSION: &str = crate::tx::SELECT_SESSION;
 /// Finds a session id by key hash (`?1`).
 pub const SELECT_SESSION_BY_KEY: &str = crate::tx::SELECT_SESSION_BY_KEY;
@@ -68,7 +69,9 @@ pub const SELECT_MESSAGES: &str = crate::tx::SELECT_MESSAGES;
 /// A topic's human queue (`?1`) after sequence `?2`, at most `?3`: (seq, id).
 pub const SELECT_QUEUE: &str = crate::tx::SELECT_QUEUE;
 /// Inserts or replaces a topic row (`?1` id, `?2` name, `?3` settings JSON,
-/// `?4` last accept, `?5` seconds per accept).
+/// `?4` last accept, `?5` seconds per accept, `?6`–`?10` the routing
+/// settings: mode and strategy codes, default capacity, answer and transfer
+/// timeouts).
 pub const UPSERT_TOPIC: &str = crate::tx::UPSERT_TOPIC;
 /// Inserts or replaces a message row (`?1`–`?9`, the columns of
 /// [`SELECT_MESSAGES`] in order).

@@ -44,18 +44,19 @@
 //!   `fsync` of the WAL (measured: a durable add-message 1.8× the raw
 //!   baseline instead of ~1.0×).
 //!
-//! # Schema (version 3)
+//! # Schema (version 4)
 //! Times are `INTEGER` 100 ns ticks since the Unix epoch (UTC), `NULL` for
 //! none; booleans are `INTEGER` 0/1; enumerations are their integer codes.
 //!
 //! | table | columns |
 //! |---|---|
-//! | `chat_topic` | `id INTEGER PRIMARY KEY`, `name TEXT` (the settings' `Name`, for reading only), `settings_json TEXT` (the saved `ChatTopicEntity`), `last_accept INTEGER NULL`, `seconds_pr_accept INTEGER` |
+//! | `chat_topic` | `id INTEGER PRIMARY KEY`, `name TEXT` (the settings' `Name`, for reading only), `settings_json TEXT` (the saved `ChatTopicEntity`), `last_accept INTEGER NULL`, `seconds_pr_accept INTEGER`; the routing settings (version 4): `routing_mode` (0 Manual, 1 Auto; default 0), `routing_strategy` (0 LeastBusy, 1 LongestIdle; default 0), `default_capacity` (default 3), `answer_timeout_secs`, `transfer_timeout_secs` (seconds, 0 = off; default 0) |
 //! | `chat_topic_agent` | `topic_id`, `user_id`, `can_listen`, `can_respond`, `can_manage`, `can_notify`; `PRIMARY KEY (topic_id, user_id)`; index `(user_id, topic_id)` |
 //! | `chat_presence` | `user_id INTEGER PRIMARY KEY`, `present`, `display_name TEXT` |
-//! | `chat_session` | one column per `SessionRecord` field (`id`, `topic_id`, `user_id`, `person_id`, `contact_id`, `project_id`, `sale_id`, `ticket_id`, `customer_alias`, `customer_host`, `customer_name`, `customer_email`, `customer_phone`, `customer_consented`, `customer_company`, `status`, `first_message`, `last_message`, `when_requested`, `when_started`, `when_ended`, `when_idle`, `when_fetched`, `key_hash BLOB` (32 bytes), `initial_queue_pos`, `alert_level`, `rank`, `transfer_to`, `chatbot_is_active`, `rating`, `queue_seq`, `queue_entered`, `customer_last_since`, `deleted_at`) plus two derived columns written from the record's own methods: `human_queue_seq` (`SessionRecord::human_queue_seq`) and `active_user` (`SessionRecord::active_user`). Indexes: `UNIQUE (key_hash)`, `(status, id)`, `(topic_id, id)`, `(topic_id, human_queue_seq) WHERE human_queue_seq IS NOT NULL`, `(active_user, id) WHERE active_user IS NOT NULL` |
+//! | `chat_session` | one column per `SessionRecord` field (`id`, `topic_id`, `user_id`, `person_id`, `contact_id`, `project_id`, `sale_id`, `ticket_id`, `customer_alias`, `customer_host`, `customer_name`, `customer_email`, `customer_phone`, `customer_consented`, `customer_company`, `status`, `first_message`, `last_message`, `when_requested`, `when_started`, `when_ended`, `when_idle`, `when_fetched`, `key_hash BLOB` (32 bytes), `initial_queue_pos`, `alert_level`, `rank`, `transfer_to`, `chatbot_is_active`, `rating`, `queue_seq`, `queue_entered`, `customer_last_since`, `deleted_at`; since version 4 the routing state `routed_at`, `routed_answered`, `excluded_users TEXT` (a JSON array of user ids in the record's order, e.g. `[9,-3]`; `[]` when none), `transfer_requested_at`, and the statistics `max_alert_level`, `answer_timeouts`, `first_answer_at`) plus three derived columns written from the record's own methods: `human_queue_seq` (`SessionRecord::human_queue_seq`), `active_user` (`SessionRecord::active_user`) and `pending_transfer_to` (`SessionRecord::pending_transfer_to`, version 4). Indexes: `UNIQUE (key_hash)`, `(status, id)`, `(topic_id, id)`, `(topic_id, human_queue_seq) WHERE human_queue_seq IS NOT NULL`, `(active_user, id) WHERE active_user IS NOT NULL`, `(pending_transfer_to, id) WHERE pending_transfer_to IS NOT NULL` and `(when_requested, id)` (the time index reports read, version 4) |
 //! | `chat_message` | `id INTEGER PRIMARY KEY`, `session_id REFERENCES chat_session(id)`, `type`, `message`, `author`, `read_by_customer`, `special_type`, `special_param`, `when_posted`; index `(session_id, id)` |
 //! | `chat_queue_index` | `topic_id`, `node`, `count`; `PRIMARY KEY (topic_id, node)`: the counted queue index (`chatdesk::backend::queue_index`), so a queue position costs a fixed number of point reads (version 2) |
+//! | `chat_agent` | what routing keeps per agent (version 4): `user_id INTEGER PRIMARY KEY`, `max_chats INTEGER NULL` (`NULL`: each topic's default capacity), `last_assigned INTEGER NULL` |
 //! | `chatdesk_counter` | `kind TEXT PRIMARY KEY` (`IdKind::name`), `last INTEGER` (the highest id given) |
 //! | `chat_event` | the change feed (version 3): `seq INTEGER PRIMARY KEY` (gap-free, commit order), `event_id TEXT` (UUID v4), `at`, `session_id`, `topic_id` (no foreign keys: a purged session's events stay until the host prunes them), `actor_kind` (0 System, 1 agent, 2 customer), `actor_user NULL` (the agent), `kind TEXT` (e.g. `session.created`), `data TEXT` (a JSON object chatdesk encodes) |
 //! | `chatdesk_meta` | `key TEXT PRIMARY KEY`, `value TEXT`: the store's settings, e.g. `change_feed` = `on` (version 3) |
@@ -76,6 +77,16 @@
 //!   never half. A new schema version is a new step appended to the list (never
 //!   an edit of a published one); back the file up before migrating, since an
 //!   older build cannot open the upgraded store.
+//!
+//! Versions: 1 the tables above without the rest of this list; 2 the
+//! counted queue index; 3 the change feed and the metadata map; 4 routing
+//! and the desk's statistics (the topic and session columns marked
+//! version 4, `chat_agent`, and the pending-transfer and request-time
+//! indexes). The step to 4 adds its columns with the records' defaults, so
+//! existing rows read as before plus defaults, and fills
+//! `pending_transfer_to` from each stored session with a TransferTo by the
+//! record's own rule (a row that does not decode keeps `NULL` and reads as
+//! Corrupt, as before).
 
 #[doc(hidden)]
 pub mod bench_support;

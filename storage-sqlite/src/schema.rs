@@ -10,7 +10,7 @@ use rusqlite::{Connection, ErrorCode, TransactionBehavior};
 pub(crate) const APPLICATION_ID: i32 = 0x4348_4453;
 
 /// `PRAGMA user_version` this build writes and reads.
-pub(crate) const SCHEMA_VERSION: i32 = 3;
+pub(crate) const SCHEMA_VERSION: i32 = 4;
 
 /// One migration step: run inside the opening transaction, it takes a store at
 /// version `to - 1` to version `to`.
@@ -20,8 +20,15 @@ struct Migration {
     to: i32,
     /// What the step does (for errors).
     description: &'static str,
-    /// The SQL it runs (one batch).
+    /// Columns the step adds first, as (table, column, declaration), each
+    /// only where the table lacks it: SQLite has no `ADD COLUMN IF NOT
+    /// EXISTS`, and every step stays harmless on a store whose version was
+    /// reset by hand.
+    add_columns: &'static [(&'static str, &'static str, &'static str)],
+    /// The SQL it runs next (one batch).
     sql: &'static str,
+    /// What it fills in last from the stored records, if anything.
+    fill: Option<fn(&Connection) -> Result<()>>,
 }
 
 /// Every step from version 0 (a brand-new file) to [`SCHEMA_VERSION`], in
@@ -31,19 +38,102 @@ const MIGRATIONS: &[Migration] = &[
     Migration {
         to: 1,
         description: "create the version 1 schema",
+        add_columns: &[],
         sql: SCHEMA_V1,
+        fill: None,
     },
     Migration {
         to: 2,
         description: "add the counted queue index",
+        add_columns: &[],
         sql: SCHEMA_V2,
+        fill: None,
     },
     Migration {
         to: 3,
         description: "add the change feed and the metadata map",
+        add_columns: &[],
         sql: SCHEMA_V3,
+        fill: None,
+    },
+    Migration {
+        to: 4,
+        description: "add routing settings, session routing and statistics, agents, and the \
+                      pending-transfer and request-time indexes",
+        add_columns: COLUMNS_V4,
+        sql: SCHEMA_V4,
+        fill: Some(crate::tx::fill_pending_transfers),
     },
 ];
+
+/// Version 4, routing and the desk's statistics: a topic's routing settings
+/// and a session's routing state and statistics as plain columns whose
+/// defaults are the records' defaults (so existing rows read as they did
+/// plus defaults); `pending_transfer_to`, derived like `active_user` from
+/// the record's own method (filled from the stored rows by the step's
+/// fill); the excluded agents as a JSON array of user ids.
+const COLUMNS_V4: &[(&str, &str, &str)] = &[
+    ("chat_topic", "routing_mode", "INTEGER NOT NULL DEFAULT 0"),
+    (
+        "chat_topic",
+        "routing_strategy",
+        "INTEGER NOT NULL DEFAULT 0",
+    ),
+    (
+        "chat_topic",
+        "default_capacity",
+        "INTEGER NOT NULL DEFAULT 3",
+    ),
+    (
+        "chat_topic",
+        "answer_timeout_secs",
+        "INTEGER NOT NULL DEFAULT 0",
+    ),
+    (
+        "chat_topic",
+        "transfer_timeout_secs",
+        "INTEGER NOT NULL DEFAULT 0",
+    ),
+    ("chat_session", "routed_at", "INTEGER NULL"),
+    (
+        "chat_session",
+        "routed_answered",
+        "INTEGER NOT NULL DEFAULT 0",
+    ),
+    (
+        "chat_session",
+        "excluded_users",
+        "TEXT NOT NULL DEFAULT '[]'",
+    ),
+    ("chat_session", "transfer_requested_at", "INTEGER NULL"),
+    (
+        "chat_session",
+        "max_alert_level",
+        "INTEGER NOT NULL DEFAULT 0",
+    ),
+    (
+        "chat_session",
+        "answer_timeouts",
+        "INTEGER NOT NULL DEFAULT 0",
+    ),
+    ("chat_session", "first_answer_at", "INTEGER NULL"),
+    ("chat_session", "pending_transfer_to", "INTEGER NULL"),
+];
+
+/// Version 4's indexes and table: pending transfers by target (partial,
+/// like the active-user index), sessions by request time (the time index
+/// reports read: one day costs the same whatever the history holds), and
+/// what routing keeps per agent.
+const SCHEMA_V4: &str = r"
+CREATE INDEX IF NOT EXISTS chat_session_transfers ON chat_session (pending_transfer_to, id)
+    WHERE pending_transfer_to IS NOT NULL;
+CREATE INDEX IF NOT EXISTS chat_session_by_requested ON chat_session (when_requested, id);
+CREATE TABLE IF NOT EXISTS chat_agent (
+    user_id       INTEGER PRIMARY KEY,
+    max_chats     INTEGER NULL,
+    last_assigned INTEGER NULL
+);
+";
 
 /// Version 3: the change feed (`chat_event`, one row per event, keyed by its
 /// gap-free sequence; no foreign key, since a purged session's events stay
@@ -292,15 +382,32 @@ pub(crate) fn prepare(conn: &mut Connection, migrate: bool) -> Result<()> {
         Plan::Upgrade { from } => from,
     };
     for step in MIGRATIONS.iter().filter(|m| m.to > from) {
-        tx.execute_batch(step.sql).map_err(|e| {
-            sql_err(
-                format!(
-                    "migrating the store to version {} ({})",
-                    step.to, step.description
-                ),
-                e,
+        let context = || {
+            format!(
+                "migrating the store to version {} ({})",
+                step.to, step.description
             )
-        })?;
+        };
+        for (table, column, declaration) in step.add_columns {
+            let present: bool = tx
+                .query_row(
+                    "SELECT count(*) > 0 FROM pragma_table_info(?1) WHERE name = ?2",
+                    [table, column],
+                    |r| r.get(0),
+                )
+                .map_err(|e| sql_err(context(), e))?;
+            if !present {
+                tx.execute_batch(&format!(
+                    "ALTER TABLE {table} ADD COLUMN {column} {declaration};"
+                ))
+                .map_err(|e| sql_err(context(), e))?;
+            }
+        }
+        tx.execute_batch(step.sql)
+            .map_err(|e| sql_err(context(), e))?;
+        if let Some(fill) = step.fill {
+            fill(&tx)?;
+        }
     }
     tx.execute_batch(&format!(
         "PRAGMA application_id = {APPLICATION_ID}; PRAGMA user_version = {SCHEMA_VERSION};"

@@ -1,16 +1,20 @@
 //! The typed access paths over one SQLite transaction (crate-private).
 
 mod events;
+mod routing;
+
+pub(crate) use routing::fill_pending_transfers;
 
 use crate::errors::{RowKey, corrupt, decode_err, sql_err, storage_msg};
 use chatdesk::backend::next_after;
 use chatdesk::backend::{
-    CrmLinks, CustomerInfo, EventRecord, MemberRecord, MessageRecord, PresenceRecord,
-    SessionRecord, TopicRecord,
+    AgentRecord, CrmLinks, CustomerInfo, EventRecord, MemberRecord, MessageRecord, PresenceRecord,
+    SessionRecord, SessionRouting, SessionStats, TopicRecord, TopicRouting,
 };
 use chatdesk::backend::{IdKind, ReadTx, WriteTx};
 use chatdesk::{ChatMessageSpecialType, ChatMessageType, ChatSessionStatus, ChatTopicEntity};
 use chatdesk::{Error, MessageId, Result, SessionId, Timestamp, TopicId, UserId};
+use chatdesk::{RoutingMode, RoutingStrategy};
 use rusqlite::types::FromSql;
 use rusqlite::types::Value;
 use rusqlite::{Connection, Row, Rows, ToSql, params};
@@ -25,7 +29,8 @@ pub(crate) struct SqlTx<'c> {
 }
 
 /// The columns of `chat_session` that hold a [`SessionRecord`], in the order
-/// the upsert binds them.
+/// the upsert binds them: the 34 of version 1, then the 7 routing and
+/// statistics columns of version 4.
 macro_rules! session_cols {
     () => {
         "id, topic_id, user_id, person_id, contact_id, project_id, sale_id, ticket_id, \
@@ -33,7 +38,9 @@ macro_rules! session_cols {
          customer_consented, customer_company, status, first_message, last_message, \
          when_requested, when_started, when_ended, when_idle, when_fetched, key_hash, \
          initial_queue_pos, alert_level, rank, transfer_to, chatbot_is_active, rating, \
-         queue_seq, queue_entered, customer_last_since, deleted_at"
+         queue_seq, queue_entered, customer_last_since, deleted_at, \
+         routed_at, routed_answered, excluded_users, transfer_requested_at, \
+         max_alert_level, answer_timeouts, first_answer_at"
     };
 }
 
@@ -46,7 +53,9 @@ macro_rules! select_sessions {
 macro_rules! select_topics {
     ($rest:literal) => {
         concat!(
-            "SELECT id, settings_json, last_accept, seconds_pr_accept FROM chat_topic ",
+            "SELECT id, settings_json, last_accept, seconds_pr_accept, routing_mode, \
+             routing_strategy, default_capacity, answer_timeout_secs, transfer_timeout_secs \
+             FROM chat_topic ",
             $rest
         )
     };
@@ -75,9 +84,10 @@ macro_rules! select_messages {
 pub(crate) const UPSERT_SESSION: &str = concat!(
     "INSERT INTO chat_session (",
     session_cols!(),
-    ", human_queue_seq, active_user) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, \
-     ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30, \
-     ?31, ?32, ?33, ?34, ?35, ?36) \
+    ", human_queue_seq, active_user, pending_transfer_to) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, \
+     ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, \
+     ?26, ?27, ?28, ?29, ?30, ?31, ?32, ?33, ?34, ?35, ?36, ?37, ?38, ?39, ?40, ?41, ?42, ?43, \
+     ?44) \
      ON CONFLICT (id) DO UPDATE SET topic_id = excluded.topic_id, user_id = excluded.user_id, \
      person_id = excluded.person_id, contact_id = excluded.contact_id, \
      project_id = excluded.project_id, sale_id = excluded.sale_id, \
@@ -95,7 +105,13 @@ pub(crate) const UPSERT_SESSION: &str = concat!(
      chatbot_is_active = excluded.chatbot_is_active, rating = excluded.rating, \
      queue_seq = excluded.queue_seq, queue_entered = excluded.queue_entered, \
      customer_last_since = excluded.customer_last_since, deleted_at = excluded.deleted_at, \
-     human_queue_seq = excluded.human_queue_seq, active_user = excluded.active_user"
+     routed_at = excluded.routed_at, routed_answered = excluded.routed_answered, \
+     excluded_users = excluded.excluded_users, \
+     transfer_requested_at = excluded.transfer_requested_at, \
+     max_alert_level = excluded.max_alert_level, answer_timeouts = excluded.answer_timeouts, \
+     first_answer_at = excluded.first_answer_at, \
+     human_queue_seq = excluded.human_queue_seq, active_user = excluded.active_user, \
+     pending_transfer_to = excluded.pending_transfer_to"
 );
 
 /// The statements `create_chat_session_for_topic` runs, named so that the
@@ -131,11 +147,17 @@ pub(crate) const SELECT_MESSAGES: &str =
 pub(crate) const SELECT_QUEUE: &str = "SELECT human_queue_seq, id FROM chat_session \
              WHERE topic_id = ?1 AND human_queue_seq IS NOT NULL AND human_queue_seq > ?2 \
              ORDER BY human_queue_seq, id LIMIT ?3";
-pub(crate) const UPSERT_TOPIC: &str = "INSERT INTO chat_topic (id, name, settings_json, last_accept, seconds_pr_accept) \
-             VALUES (?1, ?2, ?3, ?4, ?5) \
+pub(crate) const UPSERT_TOPIC: &str = "INSERT INTO chat_topic (id, name, settings_json, last_accept, seconds_pr_accept, \
+             routing_mode, routing_strategy, default_capacity, answer_timeout_secs, \
+             transfer_timeout_secs) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) \
              ON CONFLICT (id) DO UPDATE SET name = excluded.name, \
              settings_json = excluded.settings_json, last_accept = excluded.last_accept, \
-             seconds_pr_accept = excluded.seconds_pr_accept";
+             seconds_pr_accept = excluded.seconds_pr_accept, \
+             routing_mode = excluded.routing_mode, routing_strategy = excluded.routing_strategy, \
+             default_capacity = excluded.default_capacity, \
+             answer_timeout_secs = excluded.answer_timeout_secs, \
+             transfer_timeout_secs = excluded.transfer_timeout_secs";
 pub(crate) const UPSERT_MESSAGE: &str = "INSERT INTO chat_message (id, session_id, type, message, author, read_by_customer, \
              special_type, special_param, when_posted) \
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) \
@@ -144,6 +166,18 @@ pub(crate) const UPSERT_MESSAGE: &str = "INSERT INTO chat_message (id, session_i
              read_by_customer = excluded.read_by_customer, \
              special_type = excluded.special_type, special_param = excluded.special_param, \
              when_posted = excluded.when_posted";
+/// Sessions after a (WhenRequested, id) cursor (`?1`, `?2`) and requested
+/// before `?3`, by (WhenRequested, id), at most `?4`: a range of the
+/// `(when_requested, id)` index (only sessions at the cursor's own tick are
+/// read and skipped).
+pub(crate) const SELECT_SESSIONS_REQUESTED: &str = select_sessions!(
+    "WHERE when_requested >= ?1 AND when_requested < ?3 \
+     AND (when_requested > ?1 OR id > ?2) ORDER BY when_requested, id LIMIT ?4"
+);
+/// Everything the migration to version 4 reads to fill `pending_transfer_to`:
+/// the sessions with a TransferTo (any other has no pending transfer).
+pub(crate) const SELECT_SESSIONS_WITH_TRANSFER: &str =
+    select_sessions!("WHERE transfer_to IS NOT NULL ORDER BY id");
 pub(crate) const DELETE_QUEUE_INDEX: &str =
     "DELETE FROM chat_queue_index WHERE topic_id = ?1 AND node = ?2";
 
@@ -172,9 +206,9 @@ fn seq_to_sql(field: &str, seq: Option<u64>) -> Result<Option<i64>> {
 }
 
 /// The values [`UPSERT_SESSION`] binds for a session, in column order: the
-/// 34 record columns, then the two indexed facts, which come from the
+/// 41 record columns, then the three indexed facts, which come from the
 /// record's own methods (the backend never decides which queue or user a
-/// session counts for).
+/// session counts for, or whether its transfer is pending).
 pub(crate) fn session_values(s: &SessionRecord) -> Result<Vec<Value>> {
     use Value::{Blob, Integer, Null, Text};
     let int = |v: Option<i64>| v.map_or(Null, Integer);
@@ -216,8 +250,16 @@ pub(crate) fn session_values(s: &SessionRecord) -> Result<Vec<Value>> {
         int(ts(s.queue_entered)),
         int(ts(s.customer_last_since)),
         int(ts(s.deleted_at)),
+        int(ts(s.routing.routed_at)),
+        Integer(s.routing.answered.into()),
+        Text(routing::excluded_to_sql(&s.routing.excluded)),
+        int(ts(s.routing.transfer_requested_at)),
+        Integer(s.stats.max_alert_level.into()),
+        Integer(s.stats.answer_timeouts.into()),
+        int(ts(s.stats.first_answer_at)),
         int(seq_to_sql("queue_seq", s.human_queue_seq())?),
         link(uid(s.active_user())),
+        link(uid(s.pending_transfer_to())),
     ])
 }
 
@@ -272,11 +314,34 @@ fn topic_from_row(row: &Row<'_>) -> Result<TopicRecord> {
     let json: String = c.get(1, "settings_json")?;
     let settings: ChatTopicEntity = serde_json::from_str(&json)
         .map_err(|e| corrupt("chat_topic", "settings_json", RowKey::Id(id), e))?;
+    let mode: i32 = c.get(4, "routing_mode")?;
+    let strategy: i32 = c.get(5, "routing_strategy")?;
     Ok(TopicRecord {
         id: TopicId(c.get(0, "id")?),
         settings,
         last_accept: c.opt_ts(2, "last_accept")?,
         seconds_pr_accept: c.get(3, "seconds_pr_accept")?,
+        routing: TopicRouting {
+            mode: RoutingMode::from_code(mode).ok_or_else(|| {
+                corrupt(
+                    "chat_topic",
+                    "routing_mode",
+                    c.key,
+                    format!("unknown mode {mode}"),
+                )
+            })?,
+            strategy: RoutingStrategy::from_code(strategy).ok_or_else(|| {
+                corrupt(
+                    "chat_topic",
+                    "routing_strategy",
+                    c.key,
+                    format!("unknown strategy {strategy}"),
+                )
+            })?,
+            default_capacity: c.get(6, "default_capacity")?,
+            answer_timeout_secs: c.get(7, "answer_timeout_secs")?,
+            transfer_timeout_secs: c.get(8, "transfer_timeout_secs")?,
+        },
     })
 }
 
@@ -386,6 +451,18 @@ fn session_from_row(row: &Row<'_>) -> Result<SessionRecord> {
         queue_entered: c.opt_ts(31, "queue_entered")?,
         customer_last_since: c.opt_ts(32, "customer_last_since")?,
         deleted_at: c.opt_ts(33, "deleted_at")?,
+        routing: SessionRouting {
+            routed_at: c.opt_ts(34, "routed_at")?,
+            answered: c.get(35, "routed_answered")?,
+            excluded: routing::excluded_from_sql(&c.get::<String>(36, "excluded_users")?)
+                .map_err(|why| corrupt("chat_session", "excluded_users", c.key, why))?,
+            transfer_requested_at: c.opt_ts(37, "transfer_requested_at")?,
+        },
+        stats: SessionStats {
+            max_alert_level: c.get(38, "max_alert_level")?,
+            answer_timeouts: c.get(39, "answer_timeouts")?,
+            first_answer_at: c.opt_ts(40, "first_answer_at")?,
+        },
     })
 }
 
@@ -722,6 +799,23 @@ impl ReadTx for SqlTx<'_> {
         )
     }
 
+    fn transfers_to(&self, user: UserId) -> Result<Vec<SessionId>> {
+        routing::transfers_to(self, user)
+    }
+
+    fn agent(&self, user: UserId) -> Result<Option<AgentRecord>> {
+        routing::agent(self, user)
+    }
+
+    fn sessions_requested(
+        &self,
+        after: (Timestamp, SessionId),
+        before: Timestamp,
+        n: usize,
+    ) -> Result<Vec<SessionRecord>> {
+        routing::sessions_requested(self, after, before, n)
+    }
+
     fn queue_index_sum(&self, topic: TopicId, nodes: &[u64]) -> Result<i64> {
         // One cached statement for any node list: the list is padded with
         // node 0, which never exists.
@@ -834,7 +928,12 @@ impl WriteTx for SqlTx<'_> {
                 name,
                 json,
                 ts(topic.last_accept),
-                topic.seconds_pr_accept
+                topic.seconds_pr_accept,
+                topic.routing.mode.code(),
+                topic.routing.strategy.code(),
+                topic.routing.default_capacity,
+                topic.routing.answer_timeout_secs,
+                topic.routing.transfer_timeout_secs
             ],
         )?;
         Ok(())
@@ -888,6 +987,10 @@ impl WriteTx for SqlTx<'_> {
             params![p.user.get(), p.present, p.display_name],
         )?;
         Ok(())
+    }
+
+    fn put_agent(&mut self, agent: &AgentRecord) -> Result<()> {
+        routing::put_agent(self, agent)
     }
 
     fn put_session(&mut self, s: &SessionRecord) -> Result<()> {

@@ -4,9 +4,10 @@
 mod common;
 
 use chatdesk::ChatSessionStatus;
-use chatdesk::backend::SessionRecord;
+use chatdesk::backend::{AgentRecord, SessionRecord, SessionRouting, SessionStats, TopicRouting};
 use chatdesk::backend::{IdKind, ReadTx, StorageExt, WriteTx};
-use chatdesk::{Error, MemoryStorage, MessageId, SessionId, Storage, TopicId, UserId};
+use chatdesk::{Error, MemoryStorage, MessageId, SessionId, Storage, Timestamp, TopicId, UserId};
+use chatdesk::{RoutingMode, RoutingStrategy};
 use chatdesk_sqlite::testing::temp_store;
 use common::*;
 use std::collections::BTreeSet;
@@ -50,7 +51,17 @@ fn step(
         match rng.below(10) {
             0 => {
                 let id = i32::try_from(tx.next_id(IdKind::Topic)?).unwrap();
-                tx.put_topic(&topic(id))?;
+                let mut t = topic(id);
+                if rng.below(2) == 0 {
+                    t.routing = TopicRouting {
+                        mode: RoutingMode::Auto,
+                        strategy: RoutingStrategy::LongestIdle,
+                        default_capacity: 1 + rng.i(1000),
+                        answer_timeout_secs: rng.i(100),
+                        transfer_timeout_secs: rng.i(100),
+                    };
+                }
+                tx.put_topic(&t)?;
             }
             1 => tx.delete_topic(TopicId(rng.i(5)))?,
             2 => {
@@ -61,7 +72,12 @@ fn step(
                     tx.put_member(&m)?;
                 }
             }
-            3 => tx.put_presence(&presence(rng.i(6)))?,
+            3 if rng.below(2) == 0 => tx.put_presence(&presence(rng.i(6)))?,
+            3 => tx.put_agent(&AgentRecord {
+                user: UserId(rng.i(6)),
+                max_chats: (rng.below(2) == 0).then(|| 1 + rng.i(10)),
+                last_assigned: (rng.below(2) == 0).then(|| Timestamp(i64::from(rng.i(50)))),
+            })?,
             4..=6 => {
                 let id = if live.is_empty() || rng.below(3) == 0 {
                     i32::try_from(tx.next_id(IdKind::Session)?).unwrap()
@@ -77,6 +93,20 @@ fn step(
                     chatbot_is_active: rng.below(5) == 0,
                     queue_seq: (rng.below(4) != 0).then_some(seq),
                     rank: rng.i(5),
+                    transfer_to: (rng.below(2) == 0).then(|| UserId(rng.i(6))),
+                    // Few distinct times: many sessions share one.
+                    when_requested: Timestamp(i64::from(rng.i(6)) - 2),
+                    routing: SessionRouting {
+                        routed_at: (rng.below(2) == 0).then(|| Timestamp(i64::from(rng.i(9)))),
+                        answered: rng.below(2) == 0,
+                        excluded: (0..rng.below(3)).map(|_| UserId(rng.i(6))).collect(),
+                        transfer_requested_at: (rng.below(2) == 0).then_some(Timestamp(-1)),
+                    },
+                    stats: SessionStats {
+                        max_alert_level: rng.i(4),
+                        answer_timeouts: rng.i(3),
+                        first_answer_at: (rng.below(2) == 0).then_some(Timestamp(3)),
+                    },
                     ..session(id, 1 + rng.i(3))
                 };
                 tx.put_session(&rec)?;
@@ -134,6 +164,19 @@ fn dump(tx: &dyn ReadTx) -> chatdesk::Result<String> {
         out += &format!("um {:?}\n", tx.user_memberships(u)?);
         out += &format!("p {:?}\n", tx.presence(u)?);
         out += &format!("a {:?}\n", tx.active_sessions(u)?);
+        out += &format!("tr {:?}\n", tx.transfers_to(u)?);
+        out += &format!("ag {:?}\n", tx.agent(u)?);
+    }
+    let low = (Timestamp(i64::MIN), SessionId(i32::MIN));
+    out += &format!(
+        "rq {:?}\n",
+        tx.sessions_requested(low, Timestamp(i64::MAX), usize::MAX)?
+    );
+    for (at, id, before, n) in [(-2, 3, 2, 4), (0, 0, 3, 2), (1, 9, 9, 3), (-3, 40, 0, 9)] {
+        out += &format!(
+            "rq2 {:?}\n",
+            tx.sessions_requested((Timestamp(at), SessionId(id)), Timestamp(before), n)?
+        );
     }
     for st in STATUSES {
         out += &format!(

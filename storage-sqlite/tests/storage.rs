@@ -409,8 +409,8 @@ fn the_file_is_marked_as_ours() {
     let mode: String = conn
         .query_row("PRAGMA journal_mode", [], |r| r.get(0))
         .unwrap();
-    assert_eq!((app, ver, mode.as_str()), (0x4348_4453, 3, "wal"));
-    assert_eq!((APPLICATION_ID, SCHEMA_VERSION), (0x4348_4453, 3));
+    assert_eq!((app, ver, mode.as_str()), (0x4348_4453, 4, "wal"));
+    assert_eq!((APPLICATION_ID, SCHEMA_VERSION), (0x4348_4453, 4));
 }
 
 fn open_err(path: &std::path::Path, options: SqliteOptions) -> Error {
@@ -542,6 +542,8 @@ fn undecodable_values_are_corrupt() {
         tx.put_session(&session(1, 1))?;
         tx.put_session(&session(2, 1))?;
         tx.put_session(&session(3, 1))?;
+        tx.put_session(&session(4, 1))?;
+        tx.put_topic(&topic(2))?;
         tx.put_message(&message(1, 1))
     })
     .unwrap();
@@ -550,7 +552,9 @@ fn undecodable_values_are_corrupt() {
         "UPDATE chat_session SET status = 99 WHERE id = 1;
          UPDATE chat_session SET key_hash = x'0102' WHERE id = 2;
          UPDATE chat_session SET queue_seq = -4 WHERE id = 3;
+         UPDATE chat_session SET excluded_users = '[1,' WHERE id = 4;
          UPDATE chat_topic SET settings_json = '{not json' WHERE id = 1;
+         UPDATE chat_topic SET routing_mode = 7 WHERE id = 2;
          UPDATE chat_message SET special_type = 4 WHERE id = 1;",
     )
     .unwrap();
@@ -572,16 +576,28 @@ fn undecodable_values_are_corrupt() {
         "chat_session.queue_seq",
     );
     corrupt(
+        s.read(|tx| tx.session(SessionId(4)).map(drop)),
+        "chat_session.excluded_users",
+    );
+    corrupt(
         s.read(|tx| tx.topics().map(drop)),
         "chat_topic.settings_json",
+    );
+    corrupt(
+        s.read(|tx| tx.topic(TopicId(2)).map(drop)),
+        "chat_topic.routing_mode",
     );
     corrupt(
         s.read(|tx| tx.messages(SessionId(1), MessageId(0), 9).map(drop)),
         "chat_message.special_type",
     );
     // The store still works after that.
-    s.write(|tx| tx.put_topic(&topic(1))).unwrap();
-    assert_eq!(s.read(|tx| tx.topics()).unwrap(), vec![topic(1)]);
+    s.write(|tx| {
+        tx.put_topic(&topic(1))?;
+        tx.put_topic(&topic(2))
+    })
+    .unwrap();
+    assert_eq!(s.read(|tx| tx.topics()).unwrap(), vec![topic(1), topic(2)]);
 }
 
 #[test]
@@ -920,4 +936,237 @@ fn the_wal_is_checkpointed_in_the_background() {
             .len(),
         1
     );
+}
+
+/// Sessions of [`a_version_3_store_migrates_with_routing_defaults_and_indexes`]:
+/// two with a pending transfer (2 to user 9, 5 to user 10), two with a
+/// TransferTo that is not pending (3 is queued, 4 is closed), one ended
+/// and one open without any, requested out of id order.
+fn v3_sessions() -> Vec<chatdesk::backend::SessionRecord> {
+    use chatdesk::Timestamp;
+    let with = |mut s: chatdesk::backend::SessionRecord, to: Option<i32>, at: i64| {
+        s.transfer_to = to.map(UserId);
+        s.when_requested = Timestamp(at);
+        s
+    };
+    let closed = chatdesk::backend::SessionRecord {
+        status: ChatSessionStatus::Closed,
+        ..active(4, 1, 8)
+    };
+    let finished = chatdesk::backend::SessionRecord {
+        status: ChatSessionStatus::Finished,
+        ..session(6, 2)
+    };
+    vec![
+        with(queued(1, 1, 1), None, 300),
+        with(active(2, 1, 8), Some(9), 100),
+        with(queued(3, 1, 2), Some(9), 100),
+        with(closed, Some(9), 50),
+        with(active(5, 2, 7), Some(10), 400),
+        with(finished, None, 200),
+    ]
+}
+
+/// What every read path says about the store of
+/// [`a_version_3_store_migrates_with_routing_defaults_and_indexes`].
+fn v3_reads(tx: &dyn chatdesk::backend::ReadTx) -> chatdesk::Result<String> {
+    let mut out = String::new();
+    out += &format!("{:?}\n", tx.topics()?);
+    out += &format!("{:?}\n", tx.sessions(SessionId(0), 100)?);
+    for id in 1..=6 {
+        out += &format!("{:?}\n", tx.session(SessionId(id))?);
+        out += &format!("{:?}\n", tx.session_by_key(&key(id))?);
+        out += &format!("{:?}\n", tx.messages(SessionId(id), MessageId(0), 9)?);
+    }
+    for t in 1..=2 {
+        out += &format!("{:?}\n", tx.topic(TopicId(t))?);
+        out += &format!("{:?}\n", tx.topic_sessions(TopicId(t), SessionId(0), 9)?);
+        out += &format!("{:?}\n", tx.queue(TopicId(t), 0, 9)?);
+        out += &format!("{}\n", tx.queue_len(TopicId(t))?);
+    }
+    for u in [7, 8] {
+        out += &format!("{:?}\n", tx.active_sessions(UserId(u))?);
+    }
+    for st in [ChatSessionStatus::InQueue, ChatSessionStatus::Closed] {
+        out += &format!("{:?}\n", tx.sessions_by_status(st, SessionId(0), 9)?);
+    }
+    Ok(out)
+}
+
+#[test]
+fn a_version_3_store_migrates_with_routing_defaults_and_indexes() {
+    // A version-3 file is today's file without version 4's columns,
+    // indexes and agent table (ALTER TABLE ... DROP COLUMN gives back the
+    // version-3 table: version 4 appended its columns).
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("v3.db");
+    let store = SqliteStorage::open(&path, durable()).unwrap();
+    store
+        .write(|tx| {
+            tx.put_topic(&topic(1))?;
+            tx.put_topic(&topic(2))?;
+            for s in v3_sessions() {
+                tx.put_session(&s)?;
+            }
+            tx.put_message(&message(1, 2))?;
+            tx.put_message(&message(2, 4))?;
+            tx.next_id(IdKind::Session).map(|_| ())
+        })
+        .unwrap();
+    let before = store.read(v3_reads).unwrap();
+    store.close().unwrap();
+    {
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        conn.execute_batch(
+            "DROP INDEX chat_session_transfers;
+             DROP INDEX chat_session_by_requested;
+             DROP TABLE chat_agent;",
+        )
+        .unwrap();
+        for column in [
+            "routing_mode",
+            "routing_strategy",
+            "default_capacity",
+            "answer_timeout_secs",
+            "transfer_timeout_secs",
+        ] {
+            conn.execute_batch(&format!("ALTER TABLE chat_topic DROP COLUMN {column}"))
+                .unwrap();
+        }
+        for column in [
+            "routed_at",
+            "routed_answered",
+            "excluded_users",
+            "transfer_requested_at",
+            "max_alert_level",
+            "answer_timeouts",
+            "first_answer_at",
+            "pending_transfer_to",
+        ] {
+            conn.execute_batch(&format!("ALTER TABLE chat_session DROP COLUMN {column}"))
+                .unwrap();
+        }
+        conn.execute_batch("PRAGMA user_version = 3; VACUUM;")
+            .unwrap();
+    }
+    let untouched = std::fs::read(&path).unwrap();
+    let err = open_err(&path, durable());
+    match err {
+        Error::IncompatibleStore { found, supported } => {
+            assert!(found.contains("version 3"), "{found}");
+            assert!(supported.contains('4'), "{supported}");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(
+        std::fs::read(&path).unwrap(),
+        untouched,
+        "a refused store is untouched"
+    );
+
+    let up = SqliteStorage::open(
+        &path,
+        SqliteOptions {
+            migrate: true,
+            ..durable()
+        },
+    )
+    .unwrap();
+    // Every read path says what it said before (the records had the
+    // defaults, which the new columns give), and the new ones answer.
+    assert_eq!(up.read(v3_reads).unwrap(), before);
+    up.read(|tx| {
+        for t in tx.topics()? {
+            assert_eq!(t.routing, chatdesk::backend::TopicRouting::default());
+        }
+        for s in tx.sessions(SessionId(0), 100)? {
+            assert_eq!(s.routing, chatdesk::backend::SessionRouting::default());
+            assert_eq!(s.stats, chatdesk::backend::SessionStats::default());
+        }
+        assert_eq!(tx.transfers_to(UserId(9))?, vec![SessionId(2)]);
+        assert_eq!(tx.transfers_to(UserId(10))?, vec![SessionId(5)]);
+        assert_eq!(tx.transfers_to(UserId(8))?, vec![]);
+        assert_eq!(tx.agent(UserId(8))?, None);
+        let by_time: Vec<i32> = tx
+            .sessions_requested(
+                (chatdesk::Timestamp(i64::MIN), SessionId(0)),
+                chatdesk::Timestamp(i64::MAX),
+                100,
+            )?
+            .iter()
+            .map(|s| s.id.get())
+            .collect();
+        assert_eq!(by_time, [4, 2, 3, 6, 1, 5]);
+        Ok(())
+    })
+    .unwrap();
+    // The migrated store takes the new data, and its counters go on.
+    let agent = chatdesk::backend::AgentRecord {
+        user: UserId(8),
+        max_chats: Some(2),
+        last_assigned: Some(chatdesk::Timestamp(5)),
+    };
+    let next = up
+        .write(|tx| {
+            tx.put_agent(&agent)?;
+            tx.put_session(&chatdesk::backend::SessionRecord {
+                transfer_to: Some(UserId(9)),
+                ..active(1, 1, 7)
+            })?;
+            tx.next_id(IdKind::Session)
+        })
+        .unwrap();
+    assert_eq!(next, 2);
+    up.read(|tx| {
+        assert_eq!(tx.agent(UserId(8))?, Some(agent));
+        assert_eq!(
+            tx.transfers_to(UserId(9))?,
+            vec![SessionId(1), SessionId(2)]
+        );
+        Ok(())
+    })
+    .unwrap();
+    up.close().unwrap();
+
+    // On disk: version 4, the derived column filled by the record's rule,
+    // the new indexes used by the reads that need them.
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    let ver: i32 = conn
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(ver, SCHEMA_VERSION);
+    let mut stmt = conn
+        .prepare("SELECT pending_transfer_to FROM chat_session ORDER BY id")
+        .unwrap();
+    let pending: Vec<Option<i32>> = stmt
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(pending, [Some(9), Some(9), None, None, Some(10), None]);
+    for (sql, index) in [
+        (
+            "SELECT id FROM chat_session WHERE pending_transfer_to = 9 ORDER BY id",
+            "chat_session_transfers",
+        ),
+        (
+            "SELECT id FROM chat_session WHERE when_requested >= 100 AND when_requested < 300 \
+             AND (when_requested > 100 OR id > 2) ORDER BY when_requested, id LIMIT 10",
+            "chat_session_by_requested",
+        ),
+    ] {
+        let plan = query_plan(&conn, sql);
+        assert!(plan.contains(index), "{sql}: {plan}");
+        assert!(!plan.contains("TEMP B-TREE"), "{sql}: {plan}");
+    }
+}
+
+/// SQLite's query plan for `sql`, one line per step.
+fn query_plan(conn: &rusqlite::Connection, sql: &str) -> String {
+    let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
+    stmt.query_map([], |r| r.get::<_, String>(3))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect::<Vec<_>>()
+        .join("\n")
 }

@@ -22,6 +22,7 @@ pub mod routing_live;
 pub mod save;
 pub mod sessions;
 pub mod storage;
+pub mod storage_routing;
 pub mod stress;
 pub mod sweeps;
 pub mod topics;
@@ -58,6 +59,10 @@ macro_rules! conformance_suite {
             storage::active_ranks_and_queue_counts,
             storage::messages_in_id_order_and_replaced,
             storage::readers_see_committed_snapshots,
+            storage_routing::transfers_follow_session_changes,
+            storage_routing::agents_round_trip,
+            storage_routing::sessions_requested_by_time,
+            storage_routing::routing_fields_round_trip,
             topics::topic_ids_start_at_one_and_zero_creates,
             topics::topic_save_refusals,
             topics::topic_and_presence_lengths,

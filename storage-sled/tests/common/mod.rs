@@ -16,6 +16,7 @@ pub fn topic(id: i32) -> TopicRecord {
         },
         last_accept: Some(Timestamp(1_000 + i64::from(id))),
         seconds_pr_accept: id * 3,
+        routing: Default::default(),
     }
 }
 
@@ -72,6 +73,8 @@ pub fn session(id: i32, topic: i32) -> SessionRecord {
         queue_entered: None,
         customer_last_since: None,
         deleted_at: None,
+        routing: Default::default(),
+        stats: Default::default(),
     }
 }
 

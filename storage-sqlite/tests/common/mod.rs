@@ -48,6 +48,8 @@ pub fn session(id: i32, topic: i32) -> SessionRecord {
         queue_entered: None,
         customer_last_since: None,
         deleted_at: None,
+        routing: Default::default(),
+        stats: Default::default(),
     }
 }
 
@@ -82,6 +84,7 @@ pub fn topic(id: i32) -> TopicRecord {
         settings: ChatTopicEntity::default(),
         last_accept: Some(Timestamp(i64::MAX)),
         seconds_pr_accept: 42,
+        routing: Default::default(),
     }
 }
 
