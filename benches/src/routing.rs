@@ -97,7 +97,14 @@ fn must<T>(r: chatdesk::Result<T>, what: &str) -> T {
 
 /// Builds the busy desk in `desk`: every agent a responder of two topics,
 /// present, capacity 1, with one chat each; `waiting` customers queued.
-fn fill<S: Storage>(desk: &ChatDesk<S>, auto: bool) -> (Vec<TopicId>, Vec<(UserId, SessionId)>, Vec<(SessionId, String)>) {
+fn fill<S: Storage>(
+    desk: &ChatDesk<S>,
+    auto: bool,
+) -> (
+    Vec<TopicId>,
+    Vec<(UserId, SessionId)>,
+    Vec<(SessionId, String)>,
+) {
     let z = sizes();
     let host = Caller::system();
     let topics: Vec<TopicId> = (0..z.topics)
@@ -127,11 +134,20 @@ fn fill<S: Storage>(desk: &ChatDesk<S>, auto: bool) -> (Vec<TopicId>, Vec<(UserI
         })
         .collect();
     for chunk in list.chunks(500) {
-        must(desk.update_chat_topic_user_agents(&host, chunk), "adding members");
+        must(
+            desk.update_chat_topic_user_agents(&host, chunk),
+            "adding members",
+        );
     }
     for u in 1..=z.agents {
         must(
-            desk.save_chat_agent_capacity(&host, &ChatAgentCapacity { user_id: u, max_chats: Some(1) }),
+            desk.save_chat_agent_capacity(
+                &host,
+                &ChatAgentCapacity {
+                    user_id: u,
+                    max_chats: Some(1),
+                },
+            ),
             "saving a capacity",
         );
     }
@@ -154,7 +170,10 @@ fn fill<S: Storage>(desk: &ChatDesk<S>, auto: bool) -> (Vec<TopicId>, Vec<(UserI
         .map(|u| ChatPresence::new(UserId(u), true, format!("Agent {u}")))
         .collect();
     for chunk in presences.chunks(500) {
-        must(desk.save_all_chat_presence(&host, chunk), "saving presences");
+        must(
+            desk.save_all_chat_presence(&host, chunk),
+            "saving presences",
+        );
     }
     let anon = Caller::anonymous();
     let mut chats = Vec::new();
@@ -163,7 +182,10 @@ fn fill<S: Storage>(desk: &ChatDesk<S>, auto: bool) -> (Vec<TopicId>, Vec<(UserI
         // it is free.
         for t in &topics {
             loop {
-                let s = must(desk.create_chat_session_for_topic(&anon, *t, &request()), "a create");
+                let s = must(
+                    desk.create_chat_session_for_topic(&anon, *t, &request()),
+                    "a create",
+                );
                 match s.user_id() {
                     Some(u) => chats.push((u, s.id())),
                     None => break,
@@ -172,8 +194,14 @@ fn fill<S: Storage>(desk: &ChatDesk<S>, auto: bool) -> (Vec<TopicId>, Vec<(UserI
         }
     } else {
         for u in 1..=z.agents {
-            let s = must(desk.create_chat_session_for_topic(&anon, first_topic(u), &request()), "a create");
-            let picked = must(desk.pick_up_chat_session(&Caller::agent(u), s.id()), "a pick-up");
+            let s = must(
+                desk.create_chat_session_for_topic(&anon, first_topic(u), &request()),
+                "a create",
+            );
+            let picked = must(
+                desk.pick_up_chat_session(&Caller::agent(u), s.id()),
+                "a pick-up",
+            );
             assert!(picked.is_some(), "the session waited");
             chats.push((UserId(u), s.id()));
         }
@@ -183,7 +211,10 @@ fn fill<S: Storage>(desk: &ChatDesk<S>, auto: bool) -> (Vec<TopicId>, Vec<(UserI
     while waiting.len() < z.waiting {
         let t = topics[i % topics.len()];
         i += 1;
-        let s = must(desk.create_chat_session_for_topic(&anon, t, &request()), "a waiting create");
+        let s = must(
+            desk.create_chat_session_for_topic(&anon, t, &request()),
+            "a waiting create",
+        );
         assert_eq!(s.status, ChatSessionStatus::InQueue, "nobody is free");
         if waiting.len() < 1000 {
             waiting.push((s.id(), s.session_key.clone()));
@@ -225,18 +256,25 @@ impl<S: Storage> Busy<S> {
                     message: "Let me check that for you.".into(),
                     ..ChatMessage::default()
                 };
-                must(self.desk.add_chat_message(&Caller::agent(u), s, &m), "a message");
+                must(
+                    self.desk.add_chat_message(&Caller::agent(u), s, &m),
+                    "a message",
+                );
             }
             BusyOp::QueuePosition => {
                 let (s, key) = &self.waiting[i % self.waiting.len()];
                 must(
-                    self.desk.get_queue_position(&Caller::customer(key.clone()), *s),
+                    self.desk
+                        .get_queue_position(&Caller::customer(key.clone()), *s),
                     "a position",
                 );
             }
             BusyOp::GetEntity => {
                 let (u, s) = self.chats[i % self.chats.len()];
-                must(self.desk.get_chat_session_entity(&Caller::agent(u), s), "a get");
+                must(
+                    self.desk.get_chat_session_entity(&Caller::agent(u), s),
+                    "a get",
+                );
             }
         }
     }
@@ -295,7 +333,11 @@ enum Store {
     Sled(ChatDesk<chatdesk_sled::SledStorage>),
 }
 
-type Filled = (Vec<TopicId>, Vec<(UserId, SessionId)>, Vec<(SessionId, String)>);
+type Filled = (
+    Vec<TopicId>,
+    Vec<(UserId, SessionId)>,
+    Vec<(SessionId, String)>,
+);
 
 fn busy_side(op: BusyOp, backend: Backend, auto: bool) -> Box<dyn Side> {
     over(
@@ -304,9 +346,33 @@ fn busy_side(op: BusyOp, backend: Backend, auto: bool) -> Box<dyn Side> {
         |d| fill(d, auto),
         |d| fill(d, auto),
         move |store, (topics, chats, waiting): Filled, dir| match store {
-            Store::Memory(desk) => Box::new(Busy { desk, topics, chats, waiting, op, turn: 0, _dir: dir }),
-            Store::Sqlite(desk) => Box::new(Busy { desk, topics, chats, waiting, op, turn: 0, _dir: dir }),
-            Store::Sled(desk) => Box::new(Busy { desk, topics, chats, waiting, op, turn: 0, _dir: dir }),
+            Store::Memory(desk) => Box::new(Busy {
+                desk,
+                topics,
+                chats,
+                waiting,
+                op,
+                turn: 0,
+                _dir: dir,
+            }),
+            Store::Sqlite(desk) => Box::new(Busy {
+                desk,
+                topics,
+                chats,
+                waiting,
+                op,
+                turn: 0,
+                _dir: dir,
+            }),
+            Store::Sled(desk) => Box::new(Busy {
+                desk,
+                topics,
+                chats,
+                waiting,
+                op,
+                turn: 0,
+                _dir: dir,
+            }),
         },
     )
 }
@@ -334,7 +400,10 @@ fn assign_topic<S: Storage>(desk: &ChatDesk<S>, auto: bool) -> TopicId {
             "adding an agent",
         );
         must(
-            desk.save_chat_presence(&host, &ChatPresence::new(UserId(u), true, format!("Agent {u}"))),
+            desk.save_chat_presence(
+                &host,
+                &ChatPresence::new(UserId(u), true, format!("Agent {u}")),
+            ),
             "a presence",
         );
     }
@@ -342,7 +411,11 @@ fn assign_topic<S: Storage>(desk: &ChatDesk<S>, auto: bool) -> TopicId {
         desk.save_chat_topic_routing(
             &host,
             &ChatTopicRouting {
-                mode: if auto { RoutingMode::Auto } else { RoutingMode::Manual },
+                mode: if auto {
+                    RoutingMode::Auto
+                } else {
+                    RoutingMode::Manual
+                },
                 default_capacity: 1000,
                 ..ChatTopicRouting::defaults_for(t)
             },
@@ -368,21 +441,31 @@ impl<S: Storage> Side for Assign<S> {
         for _ in 0..iters {
             let start = Instant::now();
             let s = must(
-                self.desk
-                    .create_chat_session_for_topic(&Caller::anonymous(), self.topic, &request()),
+                self.desk.create_chat_session_for_topic(
+                    &Caller::anonymous(),
+                    self.topic,
+                    &request(),
+                ),
                 "a create",
             );
             let agent = if self.auto {
-                s.user_id().unwrap_or_else(|| panic!("routing did not assign"))
+                s.user_id()
+                    .unwrap_or_else(|| panic!("routing did not assign"))
             } else {
                 self.turn = self.turn % ASSIGN_AGENTS + 1;
                 let u = UserId(self.turn);
-                let picked = must(self.desk.pick_up_chat_session(&Caller::agent(u), s.id()), "a pick-up");
+                let picked = must(
+                    self.desk.pick_up_chat_session(&Caller::agent(u), s.id()),
+                    "a pick-up",
+                );
                 assert!(picked.is_some(), "the session waited");
                 u
             };
             total += start.elapsed();
-            must(self.desk.close_chat_session(&Caller::agent(agent), s.id()), "a close");
+            must(
+                self.desk.close_chat_session(&Caller::agent(agent), s.id()),
+                "a close",
+            );
         }
         total
     }
@@ -395,9 +478,27 @@ fn assign_side(backend: Backend, auto: bool) -> Box<dyn Side> {
         |d| assign_topic(d, auto),
         |d| assign_topic(d, auto),
         move |store, topic, dir| match store {
-            Store::Memory(desk) => Box::new(Assign { desk, topic, auto, turn: 0, _dir: dir }),
-            Store::Sqlite(desk) => Box::new(Assign { desk, topic, auto, turn: 0, _dir: dir }),
-            Store::Sled(desk) => Box::new(Assign { desk, topic, auto, turn: 0, _dir: dir }),
+            Store::Memory(desk) => Box::new(Assign {
+                desk,
+                topic,
+                auto,
+                turn: 0,
+                _dir: dir,
+            }),
+            Store::Sqlite(desk) => Box::new(Assign {
+                desk,
+                topic,
+                auto,
+                turn: 0,
+                _dir: dir,
+            }),
+            Store::Sled(desk) => Box::new(Assign {
+                desk,
+                topic,
+                auto,
+                turn: 0,
+                _dir: dir,
+            }),
         },
     )
 }

@@ -55,46 +55,6 @@ impl Default for TopicRouting {
     }
 }
 
-// The integer codes disk backends store the two routing enumerations as
-// (one mapping, so that SQLite and sled cannot disagree about it).
-impl RoutingMode {
-    /// The stored code: 0 Manual, 1 Auto.
-    pub const fn code(self) -> i32 {
-        match self {
-            RoutingMode::Manual => 0,
-            RoutingMode::Auto => 1,
-        }
-    }
-
-    /// The mode with this code, if any.
-    pub const fn from_code(code: i32) -> Option<Self> {
-        match code {
-            0 => Some(RoutingMode::Manual),
-            1 => Some(RoutingMode::Auto),
-            _ => None,
-        }
-    }
-}
-
-impl RoutingStrategy {
-    /// The stored code: 0 LeastBusy, 1 LongestIdle.
-    pub const fn code(self) -> i32 {
-        match self {
-            RoutingStrategy::LeastBusy => 0,
-            RoutingStrategy::LongestIdle => 1,
-        }
-    }
-
-    /// The strategy with this code, if any.
-    pub const fn from_code(code: i32) -> Option<Self> {
-        match code {
-            0 => Some(RoutingStrategy::LeastBusy),
-            1 => Some(RoutingStrategy::LongestIdle),
-            _ => None,
-        }
-    }
-}
-
 /// What routing keeps about one agent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct AgentRecord {

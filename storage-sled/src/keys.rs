@@ -46,6 +46,9 @@ pub(crate) const TRANSFER: u8 = 0x10;
 pub(crate) const REQUESTED: u8 = 0x11;
 /// What routing keeps per agent (v5): `AGENT` + user → agent row.
 pub(crate) const AGENT: u8 = 0x12;
+/// The routing index (v5): `FREE` + topic + user → (empty), the agents the
+/// service marked free in a topic (a plain set; only Auto topics have any).
+pub(crate) const FREE: u8 = 0x13;
 /// Store metadata (the schema version key lives here).
 pub(crate) const META: u8 = 0xFF;
 
@@ -215,6 +218,7 @@ pub(crate) fn describe(key: &[u8]) -> String {
         },
         SETTING => format!("setting {}", String::from_utf8_lossy(rest)),
         AGENT => format!("agent {}", ints(1)),
+        FREE => format!("routing index entry (topic/user) {}", ints(2)),
         TRANSFER => format!("pending transfer (user/session) {}", ints(2)),
         REQUESTED => "request-time index entry".to_owned(),
         META => format!("metadata key {}", String::from_utf8_lossy(rest)),

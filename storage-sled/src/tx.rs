@@ -134,6 +134,10 @@ fn requested_key(when: Timestamp, id: SessionId) -> Vec<u8> {
     Key::new(keys::REQUESTED).i64(when.0).i32(id.0).build()
 }
 
+fn free_key(topic: TopicId, user: UserId) -> Vec<u8> {
+    Key::new(keys::FREE).i32(topic.0).i32(user.0).build()
+}
+
 fn agent_key(user: UserId) -> Vec<u8> {
     Key::new(keys::AGENT).i32(user.0).build()
 }
@@ -737,6 +741,22 @@ impl ReadTx for Tx<'_> {
         self.get_row(&agent_key(user), rows::decode_agent)
     }
 
+    fn routing_free(&self, topic: TopicId) -> Result<Vec<UserId>> {
+        let prefix = Key::new(keys::FREE).i32(topic.0).build();
+        let mut out = Vec::new();
+        self.scan(all_in(&prefix), |k, v| {
+            // The user id is the key's last four bytes (as a session id is in
+            // the other sets).
+            out.push(UserId(trailing_session(k, v)?.0));
+            Ok(true)
+        })?;
+        Ok(out)
+    }
+
+    fn routing_is_free(&self, topic: TopicId, user: UserId) -> Result<bool> {
+        Ok(self.get_raw(&free_key(topic, user))?.is_some())
+    }
+
     fn sessions_requested(
         &self,
         after: (Timestamp, SessionId),
@@ -859,6 +879,15 @@ impl WriteTx for Tx<'_> {
     fn put_agent(&mut self, agent: &AgentRecord) -> Result<()> {
         let value = rows::encode_agent(agent)?;
         self.overlay.put(agent_key(agent.user), value);
+        Ok(())
+    }
+
+    fn set_routing_free(&mut self, topic: TopicId, user: UserId, free: bool) -> Result<()> {
+        if free {
+            self.overlay.put(free_key(topic, user), Vec::new());
+        } else {
+            self.overlay.delete(free_key(topic, user));
+        }
         Ok(())
     }
 

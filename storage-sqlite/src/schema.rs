@@ -133,6 +133,11 @@ CREATE TABLE IF NOT EXISTS chat_agent (
     max_chats     INTEGER NULL,
     last_assigned INTEGER NULL
 );
+CREATE TABLE IF NOT EXISTS chat_routing_free (
+    topic_id INTEGER NOT NULL,
+    user_id  INTEGER NOT NULL,
+    PRIMARY KEY (topic_id, user_id)
+) WITHOUT ROWID;
 ";
 
 /// Version 3: the change feed (`chat_event`, one row per event, keyed by its

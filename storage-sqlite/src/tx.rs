@@ -807,6 +807,14 @@ impl ReadTx for SqlTx<'_> {
         routing::agent(self, user)
     }
 
+    fn routing_free(&self, topic: TopicId) -> Result<Vec<UserId>> {
+        routing::routing_free(self, topic)
+    }
+
+    fn routing_is_free(&self, topic: TopicId, user: UserId) -> Result<bool> {
+        routing::routing_is_free(self, topic, user)
+    }
+
     fn sessions_requested(
         &self,
         after: (Timestamp, SessionId),
@@ -991,6 +999,10 @@ impl WriteTx for SqlTx<'_> {
 
     fn put_agent(&mut self, agent: &AgentRecord) -> Result<()> {
         routing::put_agent(self, agent)
+    }
+
+    fn set_routing_free(&mut self, topic: TopicId, user: UserId, free: bool) -> Result<()> {
+        routing::set_routing_free(self, topic, user, free)
     }
 
     fn put_session(&mut self, s: &SessionRecord) -> Result<()> {

@@ -5,11 +5,11 @@
 use super::storage::record;
 use crate::clock::Timestamp;
 use crate::model::{
-    AgentRecord, RoutingMode, RoutingStrategy, SessionRecord, SessionRouting, SessionStats,
-    TopicRecord, TopicRouting,
+    AgentRecord, SessionRecord, SessionRouting, SessionStats, TopicRecord, TopicRouting,
 };
 use crate::storage::{ReadTx, Storage, StorageExt};
 use crate::wire::{ChatSessionStatus, ChatTopicEntity};
+use crate::wire::{RoutingMode, RoutingStrategy};
 use crate::{Error, SessionId, TopicId, UserId};
 
 /// A session of `topic` in `status` with agent `user` and a transfer to `to`.

@@ -9,7 +9,7 @@ use super::{
 };
 use crate::errors::{RowKey, decode_err};
 use chatdesk::backend::{AgentRecord, SessionRecord};
-use chatdesk::{Result, SessionId, Timestamp, UserId};
+use chatdesk::{Result, SessionId, Timestamp, TopicId, UserId};
 use rusqlite::{Connection, Row, params};
 
 /// `chat_session.excluded_users`: a JSON array of user ids in the record's
@@ -86,6 +86,55 @@ pub(super) fn sessions_requested(
         params![after.0.0, after.1.get(), before.0, limit(n)],
         session_from_row,
     )
+}
+
+/// `ReadTx::routing_free`: the routing index of one topic.
+pub(super) fn routing_free(tx: &SqlTx<'_>, topic: TopicId) -> Result<Vec<UserId>> {
+    tx.list(
+        "reading the routing index",
+        "SELECT user_id FROM chat_routing_free WHERE topic_id = ?1 ORDER BY user_id",
+        params![topic.get()],
+        |row| {
+            row.get::<_, i32>(0)
+                .map(UserId)
+                .map_err(|e| decode_err("chat_routing_free", "user_id", RowKey::Text("free"), e))
+        },
+    )
+}
+
+/// `ReadTx::routing_is_free`.
+pub(super) fn routing_is_free(tx: &SqlTx<'_>, topic: TopicId, user: UserId) -> Result<bool> {
+    Ok(tx
+        .one(
+            "reading the routing index",
+            "SELECT 1 FROM chat_routing_free WHERE topic_id = ?1 AND user_id = ?2",
+            params![topic.get(), user.get()],
+            |_| Ok(()),
+        )?
+        .is_some())
+}
+
+/// `WriteTx::set_routing_free`.
+pub(super) fn set_routing_free(
+    tx: &SqlTx<'_>,
+    topic: TopicId,
+    user: UserId,
+    free: bool,
+) -> Result<()> {
+    if free {
+        tx.exec(
+            "marking an agent free",
+            "INSERT OR IGNORE INTO chat_routing_free (topic_id, user_id) VALUES (?1, ?2)",
+            params![topic.get(), user.get()],
+        )?;
+    } else {
+        tx.exec(
+            "marking an agent busy",
+            "DELETE FROM chat_routing_free WHERE topic_id = ?1 AND user_id = ?2",
+            params![topic.get(), user.get()],
+        )?;
+    }
+    Ok(())
 }
 
 /// `WriteTx::put_agent`.
