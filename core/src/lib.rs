@@ -44,9 +44,10 @@
 //! # }
 //! ```
 //!
-//! Every operation is one atomic storage transaction; see [`storage`] for the
-//! contract backends keep; the `conformance_suite!` macro (feature
-//! `testkit`) holds the tests they share.
+//! Every operation is one atomic storage transaction; see
+//! [`crate::guide::storage`] for what each backend guarantees and [`backend`]
+//! for writing one; the `conformance_suite!` macro (feature `testkit`) holds
+//! the tests they share.
 //!
 //! A host that must react to changes at once switches on the change feed
 //! ([`ChatDesk::set_change_feed`], stored in the store): each operation then
@@ -72,6 +73,11 @@ mod wire;
 
 pub mod backend;
 pub mod schema;
+
+// Not part of the API: setup the doctests hide (public only because doctests
+// are separate crates).
+#[doc(hidden)]
+pub mod doc_support;
 
 #[cfg(any(test, feature = "testkit"))]
 pub mod testkit;
