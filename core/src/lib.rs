@@ -82,6 +82,11 @@ pub mod doc_support;
 #[cfg(any(test, feature = "testkit"))]
 pub mod testkit;
 
+// The README's Rust samples run as doctests, so they keep up with the API.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+struct ReadmeDoctests;
+
 pub use caller::{Caller, CallerKind, SessionKey};
 pub use chrono_tz::Tz;
 pub use clock::{Clock, ManualClock, SystemClock, Timestamp};
