@@ -2,7 +2,7 @@
 //!
 //! Every benchmark compares an operation of [`ChatDesk`] with a raw baseline
 //! that reads and writes the same rows with the storage engine alone (plain
-//! rusqlite, plain sled, maps under a lock), in the same run (STYLE §6): on a
+//! rusqlite, plain sled, maps under a lock), in the same run: on a
 //! noisy machine only the ratio means something.
 //!
 //! Both sides implement [`Subject`] and run under [`Drained`], which empties

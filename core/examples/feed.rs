@@ -8,10 +8,10 @@
 //! Run it with `cargo run --example feed`.
 
 use chatdesk::{
-    Associate, Caller, ChatDesk, ChatEventKind, ChatMessage, ChatSessionEntity, HookDecision,
-    MemoryStorage, MessageDraft, SessionId, TopicId, UserId,
+    Caller, ChatDesk, ChatEvent, ChatEventKind, ChatMessage, ChatPresence, ChatSessionEntity,
+    ChatSessionStatus, ChatTopicAgent, EventActor, HookDecision, MemoryStorage, MessageDraft,
+    UserId,
 };
-use chatdesk::{ChatPresence, ChatTopicAgent};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -28,27 +28,18 @@ fn main() -> chatdesk::Result<()> {
     let host = Caller::system();
     desk.set_change_feed(&host, true)?;
 
+    let anna = UserId(7);
     let mut topic = desk.create_default_chat_topic_entity(&host);
     topic.name = "Support".into();
-    let topic = TopicId(desk.save_chat_topic_entity(&host, &topic)?.chat_topic_id);
+    let topic = desk.save_chat_topic_entity(&host, &topic)?.id();
     desk.add_chat_topic_user_agent(
         &host,
         &ChatTopicAgent {
-            topic_id: topic.0,
-            user: Some(Associate::with_id(7)),
             can_respond: true,
-            ..Default::default()
+            ..ChatTopicAgent::new(topic, anna)
         },
     )?;
-    desk.save_chat_presence(
-        &Caller::agent(7),
-        &ChatPresence {
-            user_id: 7,
-            present: true,
-            display_name: "Anna".into(),
-            ..Default::default()
-        },
-    )?;
+    desk.save_chat_presence(&Caller::agent(anna), &ChatPresence::new(anna, true, "Anna"))?;
 
     // The chat, on its own thread.
     let chat = {
@@ -60,15 +51,15 @@ fn main() -> chatdesk::Result<()> {
                 ..Default::default()
             };
             let s = desk.create_chat_session_for_topic(&Caller::anonymous(), topic, &request)?;
-            let id = SessionId(s.chat_session_id);
+            let id = s.id();
             let customer = Caller::customer(s.session_key);
-            let agent = Caller::agent(UserId(7));
-            let say = |ctx: &Caller, text: &str| {
+            let agent = Caller::agent(anna);
+            let say = |who: &Caller, text: &str| {
                 let m = ChatMessage {
                     message: text.into(),
                     ..Default::default()
                 };
-                desk.add_chat_message(ctx, id, &m)
+                desk.add_chat_message(who, id, &m)
             };
             pause();
             say(&customer, "Hello, my order is late")?;
@@ -96,28 +87,11 @@ fn main() -> chatdesk::Result<()> {
         }
         for e in events {
             cursor = e.seq;
-            let what = match e.kind {
-                ChatEventKind::MessageAdded => format!(
-                    "message {:?} (session now {})",
-                    e.message.map(|m| m.message_type),
-                    e.status
-                ),
-                _ => format!(
-                    "{:?} → {} changed {:?}",
-                    e.status_before, e.status, e.changes
-                ),
-            };
-            println!(
-                "#{:<3} {:<28} session {} by {:?}: {what}",
-                e.seq,
-                e.kind.webhook_event(),
-                e.session,
-                e.actor
-            );
+            println!("{}", describe(&e));
             if e.seq == 1 {
-                println!("     webhook form: {}", e.to_webhook_json());
+                println!("     as a webhook: {}", e.to_webhook_json());
             }
-            if e.status == chatdesk::ChatSessionStatus::Closed {
+            if e.status == ChatSessionStatus::Closed {
                 break 'follow;
             }
         }
@@ -131,4 +105,38 @@ fn main() -> chatdesk::Result<()> {
         cursor + 1
     );
     Ok(())
+}
+
+/// One line a person reads, e.g. "#3  chatsession.changed  session 1, by
+/// agent 7: InQueue -> UserLast; changed User, Status, WhenStarted, Rank".
+fn describe(e: &ChatEvent) -> String {
+    let by = match e.actor {
+        EventActor::System => "the host".to_string(),
+        EventActor::Agent(user) => format!("agent {user}"),
+        EventActor::Customer => "the customer".to_string(),
+    };
+    let what = match (e.kind, &e.message) {
+        (ChatEventKind::MessageAdded, Some(m)) => {
+            format!(
+                "message {} ({}); the session is {}",
+                m.id, m.message_type, e.status
+            )
+        }
+        _ => match e.status_before {
+            Some(before) if before != e.status => format!("{before} -> {}", e.status),
+            Some(_) => format!("still {}", e.status),
+            None => format!("new, {}", e.status),
+        },
+    };
+    let changed = if e.changes.is_empty() {
+        String::new()
+    } else {
+        format!("; changed {}", e.changes.join(", "))
+    };
+    format!(
+        "#{:<3} {:<32} session {}, by {by}: {what}{changed}",
+        e.seq,
+        e.kind.webhook_event(),
+        e.session
+    )
 }

@@ -1,4 +1,4 @@
-//! Alert levels (SPEC §4) as a pure rule.
+//! Alert levels as a pure rule (see [`crate::guide::queue`]).
 
 /// The alert level reached after waiting `waited_secs` against a level-1 and
 /// a level-2 limit in minutes (0 = off): the highest reached.

@@ -1,4 +1,4 @@
-//! Who is calling, and in which time zone (SPEC §5, §6).
+//! Who is calling, and in which time zone.
 
 use crate::ids::UserId;
 use chrono_tz::Tz;

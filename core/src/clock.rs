@@ -5,7 +5,7 @@ use parking_lot::Mutex;
 use std::sync::Arc;
 
 /// A UTC instant in 100 ns ticks since 1970-01-01T00:00:00Z: the one time type
-/// the store keeps (SPEC §6), so every backend gives back the same value.
+/// the store keeps, so every backend gives back the same value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Timestamp(pub i64);
 

@@ -1,4 +1,4 @@
-//! The one error type of chatdesk (SPEC §8).
+//! The one error type of chatdesk.
 
 use crate::wire::ChatSessionStatus;
 
@@ -6,12 +6,14 @@ use crate::wire::ChatSessionStatus;
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// Everything a chatdesk call can fail with. Match on the kind; the fields say
-/// what was wrong. Checks run in SPEC §3.3's order, so the first failing check
-/// decides the kind.
+/// what was wrong. An operation checks in a fixed order (NotFound → Forbidden
+/// → InvalidTransition → Validation → FieldRightDenied), so the first failing
+/// check decides the kind; on any error nothing was written. Which kinds are
+/// worth a retry: [`crate::guide::errors`].
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
-    /// No such record, or the caller may not see it (SPEC §5 gives no hint which).
+    /// No such record, or the caller may not see it (on purpose, no hint which).
     #[error("{what} {id} not found")]
     NotFound {
         /// The kind of record ("session", "topic", "membership", …).

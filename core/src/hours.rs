@@ -1,4 +1,4 @@
-//! Opening hours (SPEC §3.5): a pure rule over parsed times and a zone.
+//! Opening hours: a pure rule over parsed times and a zone.
 
 use crate::clock::Timestamp;
 use chrono::{Datelike, Timelike};
@@ -49,7 +49,7 @@ impl WeekHours {
     }
 }
 
-/// Reads a time of day as SPEC §3.5 says: `HH:MM[:SS]`, or the wall-clock
+/// Reads a time of day: `HH:MM[:SS]`, or the wall-clock
 /// part of a date-time string (`2024-01-01T08:30:00+01:00`); `24:00` is the
 /// end of the day.
 ///

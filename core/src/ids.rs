@@ -50,8 +50,8 @@ id_type!(
     MessageId
 );
 
-/// The kinds of id the store hands out (SPEC §7: 1 + the highest ever given,
-/// in the same transaction, never reused).
+/// The kinds of id the store hands out: 1 + the highest ever given for the
+/// kind, taken in the operation's own transaction, never reused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum IdKind {
     /// Chat topics.
@@ -60,7 +60,7 @@ pub enum IdKind {
     Session,
     /// Chat messages.
     Message,
-    /// Queue sequence numbers (SPEC §3.2), one counter per store.
+    /// Queue sequence numbers (queue order), one counter per store.
     QueueSeq,
     /// Change-feed sequence numbers: one counter per store, taken inside the
     /// writing transaction, so (writers being serialized) they grow in commit

@@ -44,9 +44,10 @@
 //! # }
 //! ```
 //!
-//! Every operation is one atomic storage transaction; see [`guide::storage`] for the
-//! contract backends keep; the `conformance_suite!` macro (feature
-//! `testkit`) holds the tests they share.
+//! Every operation is one atomic storage transaction; see
+//! [`crate::guide::storage`] for what each backend guarantees and [`backend`]
+//! for writing one; the `conformance_suite!` macro (feature `testkit`) holds
+//! the tests they share.
 //!
 //! A host that must react to changes at once switches on the change feed
 //! ([`ChatDesk::set_change_feed`], stored in the store): each operation then
@@ -74,8 +75,18 @@ pub mod backend;
 pub mod guide;
 pub mod schema;
 
+// Not part of the API: setup the doctests hide (public only because doctests
+// are separate crates).
+#[doc(hidden)]
+pub mod doc_support;
+
 #[cfg(any(test, feature = "testkit"))]
 pub mod testkit;
+
+// The README's Rust samples run as doctests, so they keep up with the API.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+struct ReadmeDoctests;
 
 pub use caller::{Caller, CallerKind, SessionKey};
 pub use chrono_tz::Tz;

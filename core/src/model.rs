@@ -21,7 +21,7 @@ pub struct TopicRecord {
     pub settings: ChatTopicEntity,
     /// When a session of this topic was last picked up.
     pub last_accept: Option<Timestamp>,
-    /// The moving average of the queue wait, in seconds (SPEC §4).
+    /// The moving average of the queue wait, in seconds (`SecondsPrAccept`).
     pub seconds_pr_accept: i32,
     /// How the topic's waiting sessions are assigned (Manual by default).
     pub routing: TopicRouting,
@@ -180,7 +180,7 @@ pub struct SessionRecord {
     pub chatbot_is_active: bool,
     /// `Rating` (0 none, 1–5).
     pub rating: i32,
-    /// Queue sequence of the last queue entry (SPEC §3.2); kept after leaving.
+    /// Queue sequence of the last queue entry (queue order); kept after leaving.
     pub queue_seq: Option<u64>,
     /// When the session last entered the queue.
     pub queue_entered: Option<Timestamp>,

@@ -1,5 +1,5 @@
-//! Pure queue rules (SPEC §3.2, §3.3, §4): the wait average, the queue text,
-//! and when the queue offline form is available.
+//! Pure queue rules (see [`crate::guide::queue`]): the wait average, the queue
+//! text, and when the queue offline form is available.
 
 use crate::clock::Timestamp;
 

@@ -1,5 +1,5 @@
-//! Rank allocation (SPEC §4): the lowest positive integer not used by the same
-//! user's other active sessions.
+//! Rank allocation: the lowest positive integer not used by the same user's
+//! other active sessions.
 
 /// The lowest positive integer not in `in_use` (ranks ≤ 0 are ignored).
 pub(crate) fn lowest_free_rank(in_use: impl IntoIterator<Item = i32>) -> i32 {

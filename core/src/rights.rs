@@ -1,6 +1,6 @@
-//! Rights (SPEC §5) as pure functions: who the caller is to a record →
-//! TableRight bits and per-field FieldRight bits. The service turns them into
-//! carriers at the edge.
+//! Rights as pure functions (the tables are in [`crate::guide::rights`]): who
+//! the caller is to a record → TableRight bits and per-field FieldRight bits.
+//! The service turns them into carriers at the edge.
 
 use crate::model::{MemberRecord, SessionRecord};
 use crate::wire::ChatSessionStatus;
@@ -42,7 +42,7 @@ pub(crate) struct FieldSpec {
     pub name: &'static str,
     /// `FieldType` as written (`System.Int32`, `Associate`, …).
     pub field_type: &'static str,
-    /// `FieldLength`: the SPEC §1 limit, 0 where none.
+    /// `FieldLength`: the field's length limit in characters, 0 where none.
     pub length: i32,
     /// Writable at all through save (only where the caller has Update).
     pub writable: bool,
@@ -136,8 +136,9 @@ pub(crate) struct SessionRelation {
     pub is_customer: bool,
 }
 
-/// The TableRight bits of a session for a caller (SPEC §5's table, the union
-/// over what the caller is); `None` means the session is NotFound for them.
+/// The TableRight bits of a session for a caller (the union over everything the
+/// caller is to it: System, manager, User, member, customer); `None` means the
+/// session is NotFound for them.
 pub(crate) fn session_table_right(rel: &SessionRelation, s: &SessionRecord) -> Option<u32> {
     use table::*;
     let deleted = s.status == ChatSessionStatus::Deleted;

@@ -1,6 +1,7 @@
-//! The lifecycle table of SPEC §3.3 as data: for each operation, who may run
-//! it and from which states. The service checks a call against its row in
-//! SPEC's order (NotFound → Forbidden → InvalidTransition) before it changes
+//! The lifecycle table as data (the table in words: [`crate::guide::lifecycle`]):
+//! for each operation, who may run it and from which states. The service
+//! checks a call against its row in a fixed order (NotFound → Forbidden →
+//! InvalidTransition) before it changes
 //! anything; the state conditions beyond the status (a pending transfer, the
 //! reopen window, …) are the operation's own.
 
@@ -98,7 +99,7 @@ const NOT_DELETED: &[ChatSessionStatus] = &[
 const CUSTOMER_STEP: &[Role] = &[Role::Customer, Role::System];
 
 impl Op {
-    /// The operation's row of SPEC §3.3.
+    /// The operation's row of the lifecycle table.
     pub(crate) fn row(self) -> Row {
         let r = |name, who, from| Row { name, who, from };
         match self {

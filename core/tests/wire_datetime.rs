@@ -1,4 +1,4 @@
-//! WireDateTime (SPEC §6): written with 7 fractional digits and the offset
+//! WireDateTime: written with 7 fractional digits and the offset
 //! held; random instants and offsets round-trip exactly.
 
 use chatdesk::{UNSET_WIRE, WireDateTime};

@@ -1,4 +1,4 @@
-//! Flag masks (SPEC §2): every valid value round-trips; parsing ignores case,
+//! Flag masks: every valid value round-trips; parsing ignores case,
 //! spaces and order; unknown names and uncovered bits are refused.
 
 use chatdesk::{CustomerFieldFlags, FieldRightMask, TableRightMask};

@@ -1,4 +1,5 @@
-//! Every carrier's keys, in order, against the lists copied from CARRIERS.md.
+//! Every carrier's keys, in order, against SuperOffice's published field lists
+//! (copied here once).
 
 use chatdesk::{self as wire, schema};
 use serde::Serialize;

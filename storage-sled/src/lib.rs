@@ -7,8 +7,8 @@
 //! use chatdesk::backend::{IdKind, StorageExt};
 //! use chatdesk_sled::{SledOptions, SledStorage};
 //!
-//! # fn main() -> chatdesk::Result<()> {
-//! let dir = tempfile::tempdir().expect("a temp dir");
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let dir = tempfile::tempdir()?;
 //! let store = SledStorage::open(dir.path(), SledOptions::default())?;
 //! let id = store.write(|tx| tx.next_id(IdKind::Session))?;
 //! assert_eq!(id, 1);
@@ -21,6 +21,9 @@
 //! ```
 //!
 //! # How the storage contract is kept
+//! The guarantees every backend keeps are listed in
+//! [`chatdesk::guide::storage`]; this is how sled keeps them.
+//!
 //! - **Atomic**: a write transaction's closure runs once against an overlay of
 //!   its own pending writes; only when it returns `Ok` is the overlay applied,
 //!   as one `sled::Batch` (sled applies a batch entirely or not at all, also
@@ -71,6 +74,7 @@
 //! returns, so starting a write transaction on the same store from inside a
 //! read closure deadlocks (a write inside a write does on every backend).
 
+// Not part of the API: public only for the benchmarks' raw baselines.
 #[doc(hidden)]
 pub mod bench_support;
 mod engine;
@@ -79,6 +83,8 @@ mod overlay;
 mod queue_cache;
 mod rows;
 mod schema;
+// Not part of the API: public only for this workspace's tests.
+#[doc(hidden)]
 pub mod testing;
 mod tx;
 

@@ -1,3 +1,3 @@
-//! The shared conformance suite (STYLE §3), run against sled.
+//! The shared conformance suite, run against sled.
 
 chatdesk::conformance_suite!(chatdesk_sled::testing::temp_store());

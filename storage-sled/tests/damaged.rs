@@ -1,5 +1,5 @@
-//! A damaged record read through the SERVICE (SPEC §7 versioned, §8 "no panic
-//! on any input"): every operation that reads it fails with `Corrupt`, writes
+//! A damaged record read through the service (a versioned store, no panic on
+//! any input): every operation that reads it fails with `Corrupt`, writes
 //! nothing (no silent rewrite, no id used), and the rest of the store keeps
 //! working. Storage-level decoding, foreign, newer and garbage stores are in
 //! `format.rs`.

@@ -1,4 +1,4 @@
-//! Crash safety of the sled backend under real service operations (SPEC §7):
+//! Crash safety of the sled backend under real service operations:
 //! a child process runs a stream of creates, customer and agent messages,
 //! pick-ups and closes on one directory, printing each acknowledged
 //! operation; it is SIGKILLed at a random moment, the directory is reopened

@@ -1,5 +1,5 @@
-//! A damaged record read through the SERVICE (SPEC §7 versioned, §8 "no panic
-//! on any input"): every operation that reads it fails with `Corrupt`, writes
+//! A damaged record read through the service (a versioned store, no panic on
+//! any input): every operation that reads it fails with `Corrupt`, writes
 //! nothing (no silent rewrite, no id used), and the rest of the store keeps
 //! working. The storage-level decoding of each column is in `storage.rs`
 //! (`undecodable_values_are_corrupt`); foreign, newer and garbage files too.

@@ -1,5 +1,5 @@
-//! Several processes on one SQLite file (SPEC §7 isolated, "SQLite: several
-//! processes may share one file"): agents in separate processes pick up from
+//! Several processes on one SQLite file (isolation across processes sharing
+//! one file): agents in separate processes pick up from
 //! one queue while the parent keeps adding to it; every session is picked up
 //! exactly once, each agent's ranks are 1..k, and a `Conflict` (the busy
 //! timeout, kept short here so that it happens) is retried and counted.

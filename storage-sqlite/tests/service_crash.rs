@@ -1,5 +1,5 @@
-//! Crash safety of the SQLite backend under real service operations (SPEC §7
-//! durable): a child process runs a stream of creates, customer and agent
+//! Crash safety of the SQLite backend under real service operations
+//! (durability): a child process runs a stream of creates, customer and agent
 //! messages, pick-ups and closes on one file, printing each acknowledged
 //! operation; it is SIGKILLed at a random moment, the file is reopened and
 //! checked (everything acknowledged is there, the invariants hold), and the

@@ -98,7 +98,7 @@ pub(crate) fn session_field_properties(table_bits: u32, customer: bool) -> Field
     )
 }
 
-/// How a caller sees a topic (SPEC §5, topics).
+/// How a caller sees a topic (its field rights).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum TopicView {
     System,
@@ -365,7 +365,7 @@ impl<S: Storage> ChatDesk<S> {
     }
 }
 
-/// What a customer sees of the agent: AssociateId and FullName only (SPEC §5).
+/// What a customer sees of the agent: AssociateId and FullName only.
 fn customer_view(a: Associate) -> Associate {
     let mut keep = serde_json::Map::new();
     for key in ["AssociateId", "FullName"] {

@@ -1,4 +1,4 @@
-//! The directory (SPEC §1): where the summaries of records chatdesk does not
+//! The directory: where the summaries of records chatdesk does not
 //! own come from. The host implements [`Directory`]; chatdesk calls it outside
 //! the storage transaction. [`MemoryDirectory`] keeps what the host registered.
 

@@ -95,7 +95,7 @@ pub struct ChatEvent {
     pub seq: i64,
     /// A UUID v4, `8-4-4-4-12` hex digits.
     pub id: String,
-    /// When it happened, in UTC (SPEC §6).
+    /// When it happened, in UTC.
     pub at: WireDateTime,
     /// The session.
     pub session: SessionId,
@@ -293,7 +293,7 @@ impl ChatEvent {
     /// consumes SuperOffice chat webhooks can take it:
     /// `{"EventId", "Timestamp", "Event", "Entity": "chatsession",
     /// "PrimaryKey", "Changes", "FieldValues", "ChangedByAssociateId"}`.
-    /// `Timestamp` is written as SPEC §6 says, in UTC
+    /// `Timestamp` is written like every [`WireDateTime`], in UTC
     /// (`2024-01-01T09:00:00.0000000+00:00`). `FieldValues` holds
     /// `ChatSessionId`, `TopicId`, `Status` and, where they apply,
     /// `PreviousStatus`, `User`, `ChatMessageId`, `Type`, `SpecialType`,

@@ -167,10 +167,23 @@ impl<S: Storage> ChatDesk<S> {
     /// Switches the change feed on or off **in the store**: from the commit
     /// on, every write operation of every process and service instance on
     /// this store writes (or stops writing) events. Off by default. System
-    /// only.
+    /// only. Switch it on once, when the store is set up; how to read it is
+    /// under [`Self::events_after`].
+    ///
+    /// ```
+    /// use chatdesk::Caller;
+    /// # fn main() -> chatdesk::Result<()> {
+    /// # let (desk, _topic, _anna) = chatdesk::doc_support::desk_with_agent()?;
+    /// let host = Caller::system();
+    /// desk.set_change_feed(&host, true)?;
+    /// assert!(desk.change_feed_enabled(&host)?);
+    /// # Ok(())
+    /// # }
+    /// ```
     ///
     /// # Errors
-    /// Forbidden for other callers; the backend's failure.
+    /// [`Forbidden`](crate::Error::Forbidden) for callers other than System;
+    /// the backend's failure.
     pub fn set_change_feed(&self, caller: &Caller, on: bool) -> Result<()> {
         system_only(caller, "set_change_feed")?;
         self.write(|tx| tx.put_meta(FEED_KEY, if on { "on" } else { "off" }))
@@ -187,11 +200,34 @@ impl<S: Storage> ChatDesk<S> {
 
     /// The events with `seq` > `cursor`, in order, at most `limit`
     /// (≤ [`MAX_EVENTS_PER_READ`]). Pass 0 to start at the beginning, then
-    /// the `seq` of the last event handled. System only.
+    /// the `seq` of the last event handled. System only. Keep the cursor
+    /// where it survives a restart, and prune what is handled.
+    ///
+    /// ```
+    /// use chatdesk::{Caller, ChatEventKind};
+    /// # fn main() -> chatdesk::Result<()> {
+    /// # let (desk, topic, _anna) = chatdesk::doc_support::desk_with_agent()?;
+    /// let host = Caller::system();
+    /// desk.set_change_feed(&host, true)?;
+    /// # let (id, _customer) = chatdesk::doc_support::waiting_session(&desk, topic)?;
+    ///
+    /// let mut cursor = 0; // the host's saved cursor; 0 the first time
+    /// let events = desk.events_after(&host, cursor, 100)?;
+    /// assert_eq!((events[0].kind, events[0].session), (ChatEventKind::SessionCreated, id));
+    /// for event in &events {
+    ///     let _webhook = event.to_webhook_json(); // forward it
+    ///     cursor = event.seq; // and remember how far we got
+    /// }
+    /// desk.prune_events_before(&host, cursor)?;
+    /// # Ok(())
+    /// # }
+    /// ```
     ///
     /// # Errors
-    /// Forbidden for other callers; Validation naming `limit` above 1000;
-    /// Corrupt for an unreadable event; the backend's failure.
+    /// [`Forbidden`](crate::Error::Forbidden) for callers other than System;
+    /// [`Validation`](crate::Error::Validation) naming `limit` above 1000;
+    /// [`Corrupt`](crate::Error::Corrupt) for an unreadable event; the
+    /// backend's failure.
     pub fn events_after(
         &self,
         caller: &Caller,

@@ -1,5 +1,6 @@
-//! The lifecycle of SPEC §3.3: every row of the table, each one atomic
-//! storage transaction, checked in SPEC's order before anything changes.
+//! The lifecycle (the table: [`crate::guide::lifecycle`]): every row of it,
+//! each one atomic storage transaction, checked in a fixed order (NotFound →
+//! Forbidden → InvalidTransition → Validation) before anything changes.
 
 use super::events::ChatEventKind;
 use super::feed::{Emit, actor_of, record_event};
@@ -114,7 +115,7 @@ pub(crate) fn cut_chars(text: &str, n: usize) -> String {
     }
 }
 
-/// Keeps the invariants of SPEC §3.3 after a change: rank and pending
+/// Keeps the lifecycle's invariants after a change: rank and pending
 /// transfer only while active with a User; WhenEnded on entering an end state.
 pub(crate) fn normalize(s: &mut SessionRecord, now: Timestamp) {
     if !s.is_active() || s.user.is_none() {
@@ -229,7 +230,7 @@ fn run_hook(hook: &HookSlot, s: &SessionRecord, m: NewMessage) -> Result<NewMess
     })
 }
 
-/// The customer's own operations set WhenFetched (SPEC §3.3).
+/// The customer's own operations set WhenFetched.
 pub(crate) fn touch_customer(rel: &SessionRelation, s: &mut SessionRecord, now: Timestamp) {
     if rel.is_customer {
         s.when_fetched = Some(now);
@@ -289,9 +290,10 @@ pub(crate) fn note_assigned(tx: &mut dyn WriteTx, agent: UserId, now: Timestamp)
     tx.put_agent(&a)
 }
 
-/// Picks up `s` for `agent` (SPEC §3.3 pick-up; §4 rank and topic
-/// statistics), by hand or by routing (`routed`). A routed pick-up's welcome
-/// is not shown to the message hook (`hook` None).
+/// Picks up `s` for `agent`, by hand or by routing (`routed`): User, the
+/// lowest free rank, the topic's LastAccept and SecondsPrAccept, the welcome
+/// message. A routed pick-up's welcome is not shown to the message hook
+/// (`hook` None).
 pub(crate) fn pick_up(
     tx: &mut dyn WriteTx,
     hook: Option<&HookSlot>,
@@ -372,10 +374,16 @@ impl<S: Storage> ChatDesk<S> {
 
     /// The customer submits the pre-chat form: the customer fields are taken
     /// from `form`, RequiredFields and consent are checked, and the session
-    /// goes to the FAQ or is routed by rules 3–4 (SPEC §3.1).
+    /// goes to the FAQ when the topic has one, else it is routed: OfflineForm
+    /// when the topic is closed or no member with CanRespond is present, else
+    /// into the queue.
     ///
     /// # Errors
-    /// NotFound, Forbidden, InvalidTransition (not PreChatForm), Validation.
+    /// [`NotFound`](crate::Error::NotFound),
+    /// [`Forbidden`](crate::Error::Forbidden) (not the session's customer or
+    /// System), [`InvalidTransition`](crate::Error::InvalidTransition) (not
+    /// PreChatForm), [`Validation`](crate::Error::Validation) naming the
+    /// first required field that is empty, or consent.
     pub fn submit_pre_chat_form(
         &self,
         caller: &Caller,
@@ -423,7 +431,8 @@ impl<S: Storage> ChatDesk<S> {
         )
     }
 
-    /// The FAQ did not help: the session is routed by rules 3–4.
+    /// The FAQ did not help: the session is routed: OfflineForm when the topic
+    /// is closed or no member with CanRespond is present, else into the queue.
     ///
     /// # Errors
     /// NotFound, Forbidden, InvalidTransition (not Faq), Validation
@@ -493,12 +502,36 @@ impl<S: Storage> ChatDesk<S> {
         )
     }
 
-    /// An agent with CanRespond picks up a session from the human queue.
-    /// Returns `None` (not an error) when the session is not in the human
-    /// queue, as PickUpChatSession returns NULL.
+    /// An agent with CanRespond picks up a session from the human queue: they
+    /// become its User with the lowest rank free among their active chats,
+    /// the session is UserLast, and the topic's welcome message (if any) is
+    /// posted in their name. Returns `None` (not an error) when the session
+    /// is not in the human queue (another agent was quicker, the customer
+    /// left), as SuperOffice's PickUpChatSession returns NULL.
+    ///
+    /// ```
+    /// use chatdesk::{Caller, ChatSessionStatus};
+    /// # fn main() -> chatdesk::Result<()> {
+    /// # let (desk, topic, anna) = chatdesk::doc_support::desk_with_agent()?;
+    /// # let (id, _customer) = chatdesk::doc_support::waiting_session(&desk, topic)?;
+    /// let anna = Caller::agent(anna);
+    /// match desk.pick_up_chat_session(&anna, id)? {
+    ///     Some(chat) => {
+    ///         assert_eq!(chat.status, ChatSessionStatus::UserLast);
+    ///         assert_eq!(chat.rank, 1); // her first chat
+    ///     }
+    ///     None => println!("someone else took it"),
+    /// }
+    /// assert!(desk.pick_up_chat_session(&anna, id)?.is_none()); // no longer waiting
+    /// # Ok(())
+    /// # }
+    /// ```
     ///
     /// # Errors
-    /// NotFound, Forbidden (not a member with CanRespond).
+    /// - [`NotFound`](crate::Error::NotFound): no such session, or the agent
+    ///   may not see it.
+    /// - [`Forbidden`](crate::Error::Forbidden): not a member of the topic
+    ///   with CanRespond.
     pub fn pick_up_chat_session(
         &self,
         caller: &Caller,
@@ -543,12 +576,27 @@ impl<S: Storage> ChatDesk<S> {
         Ok(done.map(|(s, bits)| self.session_entity(caller, &s, bits, false, None)))
     }
 
-    /// Picks up the session with the lowest queue sequence in the human
-    /// queues of every topic where the calling agent has CanRespond; `None`
-    /// when nobody is waiting.
+    /// Picks up the session that has waited longest (the lowest queue
+    /// sequence) in the human queues of every topic where the calling agent
+    /// has CanRespond, as [`Self::pick_up_chat_session`] does; `None` when
+    /// nobody is waiting.
+    ///
+    /// ```
+    /// use chatdesk::Caller;
+    /// # fn main() -> chatdesk::Result<()> {
+    /// # let (desk, topic, anna) = chatdesk::doc_support::desk_with_agent()?;
+    /// # let (first, _) = chatdesk::doc_support::waiting_session(&desk, topic)?;
+    /// # let (_second, _) = chatdesk::doc_support::waiting_session(&desk, topic)?;
+    /// let anna = Caller::agent(anna);
+    /// if let Some(chat) = desk.pick_up_first_chat_session(&anna)? {
+    ///     assert_eq!(chat.id(), first); // first come, first served
+    /// }
+    /// # Ok(())
+    /// # }
+    /// ```
     ///
     /// # Errors
-    /// Forbidden for callers that are not agents.
+    /// [`Forbidden`](crate::Error::Forbidden) for callers that are not agents.
     pub fn pick_up_first_chat_session(&self, caller: &Caller) -> Result<Option<ChatSessionEntity>> {
         let now = self.now();
         let Some(agent) = caller.agent_id() else {
@@ -600,12 +648,29 @@ impl<S: Storage> ChatDesk<S> {
         Ok(done.map(|(s, bits)| self.session_entity(caller, &s, bits, false, None)))
     }
 
-    /// Resets a session / hands it from the bot to a human: User, Rank and
-    /// TransferTo are cleared and ChatbotIsActive turned off; a session in
-    /// the human queue stays as it is, any other is routed by rules 3–4.
+    /// Resets a session, or hands it from the bot to a human: User, Rank and
+    /// TransferTo are cleared and ChatbotIsActive turned off; a session in the
+    /// human queue stays as it is, any other is routed: OfflineForm when the
+    /// topic is closed or no member with CanRespond is present, else into the
+    /// queue. System, the session's User and the topic's managers may.
+    ///
+    /// ```
+    /// use chatdesk::{Caller, ChatSessionStatus};
+    /// # fn main() -> chatdesk::Result<()> {
+    /// # let (desk, topic, anna) = chatdesk::doc_support::desk_with_agent()?;
+    /// # let (id, _customer) = chatdesk::doc_support::ongoing_chat(&desk, topic, anna)?;
+    /// let back = desk.reset_chat_session(&Caller::agent(anna), id)?;
+    /// assert_eq!(back.status, ChatSessionStatus::InQueue); // Anna is still present
+    /// assert_eq!(back.user_id(), None);
+    /// # Ok(())
+    /// # }
+    /// ```
     ///
     /// # Errors
-    /// NotFound, Forbidden, InvalidTransition (not open).
+    /// [`NotFound`](crate::Error::NotFound),
+    /// [`Forbidden`](crate::Error::Forbidden),
+    /// [`InvalidTransition`](crate::Error::InvalidTransition) (the session
+    /// has ended).
     pub fn reset_chat_session(&self, caller: &Caller, id: SessionId) -> Result<ChatSessionEntity> {
         self.session_op(
             caller,
@@ -622,7 +687,7 @@ impl<S: Storage> ChatDesk<S> {
                 let t = topic_of(tx, s)?;
                 if s.status == ChatSessionStatus::InQueue {
                     // A bot-owned queued session joins the human queue in place
-                    // only by entering it anew (SPEC §3.2).
+                    // only by entering it anew (a new queue sequence).
                     s.status = ChatSessionStatus::OfflineForm;
                 }
                 route(tx, &t, s, now, false)?;
@@ -633,11 +698,34 @@ impl<S: Storage> ChatDesk<S> {
     }
 
     /// Asks `to` (a member of the topic with CanRespond) to take over the
-    /// session; a second transfer replaces a pending one.
+    /// session; it stays with its User until `to` accepts
+    /// ([`Self::accept_chat_session_transfer`]) or rejects
+    /// ([`Self::reject_chat_session_transfer`]). A second transfer replaces a
+    /// pending one. The session's User and the topic's managers may.
+    ///
+    /// ```
+    /// use chatdesk::Caller;
+    /// # fn main() -> chatdesk::Result<()> {
+    /// # let (desk, topic, anna) = chatdesk::doc_support::desk_with_agent()?;
+    /// # let (id, _customer) = chatdesk::doc_support::ongoing_chat(&desk, topic, anna)?;
+    /// # let bo = chatdesk::doc_support::BO;
+    /// # chatdesk::doc_support::add_agent(&desk, topic, bo, "Bo")?;
+    /// let asked = desk.transfer_chat_session(&Caller::agent(anna), id, bo)?;
+    /// assert_eq!(asked.transfer_to_id(), Some(bo));
+    /// let taken = desk.accept_chat_session_transfer(&Caller::agent(bo), id)?;
+    /// assert_eq!(taken.user_id(), Some(bo));
+    /// assert_eq!(taken.transfer_to_id(), None);
+    /// # Ok(())
+    /// # }
+    /// ```
     ///
     /// # Errors
-    /// NotFound, Forbidden, InvalidTransition (not active, or no User),
-    /// Validation naming TransferTo.
+    /// - [`NotFound`](crate::Error::NotFound),
+    ///   [`Forbidden`](crate::Error::Forbidden) (not the User or a manager).
+    /// - [`InvalidTransition`](crate::Error::InvalidTransition): the chat is
+    ///   not going on, or has no User.
+    /// - [`Validation`](crate::Error::Validation) naming TransferTo: `to` is
+    ///   not a member with CanRespond, or is the User already.
     pub fn transfer_chat_session(
         &self,
         caller: &Caller,
@@ -676,12 +764,33 @@ impl<S: Storage> ChatDesk<S> {
         )
     }
 
-    /// The TransferTo user accepts: they become the User with a new Rank.
+    /// The TransferTo user accepts: they become the User with a new Rank
+    /// (the old User's rank is freed) and a TransferedSession message is
+    /// posted.
+    ///
+    /// ```
+    /// use chatdesk::Caller;
+    /// # fn main() -> chatdesk::Result<()> {
+    /// # let (desk, topic, anna) = chatdesk::doc_support::desk_with_agent()?;
+    /// # let (id, _customer) = chatdesk::doc_support::ongoing_chat(&desk, topic, anna)?;
+    /// # let bo = chatdesk::doc_support::BO;
+    /// # chatdesk::doc_support::add_agent(&desk, topic, bo, "Bo")?;
+    /// # desk.transfer_chat_session(&Caller::agent(anna), id, bo)?;
+    /// // Anna asked Bo to take over; Bo says yes:
+    /// let his = desk.accept_chat_session_transfer(&Caller::agent(bo), id)?;
+    /// assert_eq!(his.user_id(), Some(bo));
+    /// assert_eq!(his.rank, 1); // his first chat
+    /// # Ok(())
+    /// # }
+    /// ```
     ///
     /// # Errors
-    /// NotFound, Forbidden, InvalidTransition (no pending transfer),
-    /// Validation naming TransferTo when they no longer have CanRespond (the
-    /// transfer stays pending).
+    /// - [`NotFound`](crate::Error::NotFound),
+    ///   [`Forbidden`](crate::Error::Forbidden) (not the TransferTo user).
+    /// - [`InvalidTransition`](crate::Error::InvalidTransition): no transfer
+    ///   is pending.
+    /// - [`Validation`](crate::Error::Validation) naming TransferTo: they no
+    ///   longer have CanRespond (the transfer stays pending).
     pub fn accept_chat_session_transfer(
         &self,
         caller: &Caller,
@@ -726,10 +835,29 @@ impl<S: Storage> ChatDesk<S> {
         )
     }
 
-    /// The TransferTo user rejects: the transfer is dropped.
+    /// The TransferTo user rejects: the transfer is dropped, the session stays
+    /// with its User, and a TransferRejected message is posted.
+    ///
+    /// ```
+    /// use chatdesk::Caller;
+    /// # fn main() -> chatdesk::Result<()> {
+    /// # let (desk, topic, anna) = chatdesk::doc_support::desk_with_agent()?;
+    /// # let (id, _customer) = chatdesk::doc_support::ongoing_chat(&desk, topic, anna)?;
+    /// # let bo = chatdesk::doc_support::BO;
+    /// # chatdesk::doc_support::add_agent(&desk, topic, bo, "Bo")?;
+    /// desk.transfer_chat_session(&Caller::agent(anna), id, bo)?;
+    /// let kept = desk.reject_chat_session_transfer(&Caller::agent(bo), id)?;
+    /// assert_eq!(kept.user_id(), Some(anna));
+    /// assert_eq!(kept.transfer_to_id(), None);
+    /// # Ok(())
+    /// # }
+    /// ```
     ///
     /// # Errors
-    /// NotFound, Forbidden, InvalidTransition (no pending transfer).
+    /// [`NotFound`](crate::Error::NotFound),
+    /// [`Forbidden`](crate::Error::Forbidden) (not the TransferTo user),
+    /// [`InvalidTransition`](crate::Error::InvalidTransition) (no transfer is
+    /// pending).
     pub fn reject_chat_session_transfer(
         &self,
         caller: &Caller,
@@ -755,11 +883,31 @@ impl<S: Storage> ChatDesk<S> {
     }
 
     /// Closes a session. By the customer: from the queue it is
-    /// ClosedFromQueue, from the other open states Closed. By the User, a
-    /// manager or System (a close by agent): an active session is Closed.
+    /// ClosedFromQueue, from the other open states Closed (message
+    /// ClosedByCustomer). By the User, a manager or System (a close by
+    /// agent): a chat that is going on is Closed (message ClosedByUser).
+    ///
+    /// ```
+    /// use chatdesk::{Caller, ChatSessionStatus};
+    /// # fn main() -> chatdesk::Result<()> {
+    /// # let (desk, topic, anna) = chatdesk::doc_support::desk_with_agent()?;
+    /// # let (id, _customer) = chatdesk::doc_support::ongoing_chat(&desk, topic, anna)?;
+    /// let closed = desk.close_chat_session(&Caller::agent(anna), id)?;
+    /// assert_eq!(closed.status, ChatSessionStatus::Closed);
+    ///
+    /// # let (waiting, customer) = chatdesk::doc_support::waiting_session(&desk, topic)?;
+    /// // A customer who gives up while waiting:
+    /// let left = desk.close_chat_session(&customer, waiting)?;
+    /// assert_eq!(left.status, ChatSessionStatus::ClosedFromQueue);
+    /// # Ok(())
+    /// # }
+    /// ```
     ///
     /// # Errors
-    /// NotFound, Forbidden, InvalidTransition.
+    /// [`NotFound`](crate::Error::NotFound),
+    /// [`Forbidden`](crate::Error::Forbidden),
+    /// [`InvalidTransition`](crate::Error::InvalidTransition) (already ended;
+    /// or an agent closing a session that is not going on).
     pub fn close_chat_session(&self, caller: &Caller, id: SessionId) -> Result<ChatSessionEntity> {
         self.session_op(
             caller,
@@ -789,12 +937,33 @@ impl<S: Storage> ChatDesk<S> {
         )
     }
 
-    /// The customer reopens a Closed session within the reopen window: it is
-    /// cleared and routed by rules 3–4.
+    /// The customer reopens a Closed session within the reopen window
+    /// ([`Config::reopen_window`](crate::Config::reopen_window), 15 minutes by
+    /// default): User, Rank, TransferTo, WhenStarted, WhenEnded, AlertLevel and
+    /// ChatbotIsActive are cleared and the session is routed: OfflineForm when
+    /// the topic is closed or no member with CanRespond is present, else into
+    /// the queue.
+    ///
+    /// ```
+    /// use chatdesk::{Caller, ChatSessionStatus};
+    /// # fn main() -> chatdesk::Result<()> {
+    /// # let (desk, topic, anna) = chatdesk::doc_support::desk_with_agent()?;
+    /// # let (id, customer) = chatdesk::doc_support::ongoing_chat(&desk, topic, anna)?;
+    /// desk.close_chat_session(&customer, id)?;
+    /// let again = desk.reopen_chat_session(&customer, id)?; // "one more question"
+    /// assert_eq!(again.status, ChatSessionStatus::InQueue);
+    /// # Ok(())
+    /// # }
+    /// ```
     ///
     /// # Errors
-    /// NotFound, Forbidden, InvalidTransition (not Closed, or past the
-    /// window), Validation (RequiredFields or consent on queue entry).
+    /// - [`NotFound`](crate::Error::NotFound),
+    ///   [`Forbidden`](crate::Error::Forbidden) (not the session's customer
+    ///   or System).
+    /// - [`InvalidTransition`](crate::Error::InvalidTransition): not Closed,
+    ///   or past the window.
+    /// - [`Validation`](crate::Error::Validation): a required field or
+    ///   consent missing as it enters the queue.
     pub fn reopen_chat_session(&self, caller: &Caller, id: SessionId) -> Result<ChatSessionEntity> {
         let window = super::whole_secs(self.config.reopen_window);
         self.session_op(
@@ -829,9 +998,25 @@ impl<S: Storage> ChatDesk<S> {
 
     /// The customer finishes (the post-chat form is done) with a Rating: 0
     /// (none) always, 1–5 only when the topic's WidgetEnableRating is on.
+    /// The session is Finished and can no longer be reopened.
+    ///
+    /// ```
+    /// use chatdesk::{Caller, ChatSessionStatus};
+    /// # fn main() -> chatdesk::Result<()> {
+    /// # let (desk, topic, anna) = chatdesk::doc_support::desk_with_agent()?;
+    /// # let (id, customer) = chatdesk::doc_support::ongoing_chat(&desk, topic, anna)?;
+    /// desk.close_chat_session(&customer, id)?;
+    /// let done = desk.finish_chat_session(&customer, id, 0)?; // no rating given
+    /// assert_eq!(done.status, ChatSessionStatus::Finished);
+    /// # Ok(())
+    /// # }
+    /// ```
     ///
     /// # Errors
-    /// NotFound, Forbidden, InvalidTransition (not Closed), Validation naming Rating.
+    /// [`NotFound`](crate::Error::NotFound),
+    /// [`Forbidden`](crate::Error::Forbidden),
+    /// [`InvalidTransition`](crate::Error::InvalidTransition) (not Closed),
+    /// [`Validation`](crate::Error::Validation) naming Rating.
     pub fn finish_chat_session(
         &self,
         caller: &Caller,
@@ -865,10 +1050,28 @@ impl<S: Storage> ChatDesk<S> {
     }
 
     /// Soft-deletes a session (managers and System): it is Deleted, NotFound
-    /// for everyone else, and removed by [`Self::purge`] after the purge age.
+    /// for everyone else, and removed with its messages by [`Self::purge`]
+    /// once it has been deleted longer than
+    /// [`Config::purge_after`](crate::Config::purge_after).
+    ///
+    /// ```
+    /// use chatdesk::{Caller, ChatSessionStatus};
+    /// # fn main() -> chatdesk::Result<()> {
+    /// # let (desk, topic, anna) = chatdesk::doc_support::desk_with_agent()?;
+    /// # let (id, _customer) = chatdesk::doc_support::ongoing_chat(&desk, topic, anna)?;
+    /// let host = Caller::system();
+    /// desk.delete_chat_session_entity(&host, id)?;
+    /// assert_eq!(desk.get_chat_session_entity(&host, id)?.status, ChatSessionStatus::Deleted);
+    /// assert!(desk.get_chat_session_entity(&Caller::agent(anna), id).is_err()); // NotFound
+    /// # Ok(())
+    /// # }
+    /// ```
     ///
     /// # Errors
-    /// NotFound, Forbidden, InvalidTransition (already Deleted).
+    /// [`NotFound`](crate::Error::NotFound),
+    /// [`Forbidden`](crate::Error::Forbidden) (not System or a manager of the
+    /// topic), [`InvalidTransition`](crate::Error::InvalidTransition)
+    /// (already Deleted).
     pub fn delete_chat_session_entity(&self, caller: &Caller, id: SessionId) -> Result<()> {
         self.session_op(
             caller,

@@ -1,4 +1,4 @@
-//! Topic memberships (`ChatTopicAgent`, SPEC §1, §5).
+//! Topic memberships (`ChatTopicAgent`).
 
 use super::build::TopicView;
 use super::routing::routing_pass;
@@ -135,7 +135,8 @@ impl<S: Storage> ChatDesk<S> {
     /// One membership.
     ///
     /// # Errors
-    /// As [`Self::get_chat_topic_user_agent_list`], and NotFound when `user` is not a member.
+    /// As [`Self::get_chat_topic_user_agent_list`], and NotFound when `user` is
+    /// not a member.
     pub fn get_chat_topic_user_agent(
         &self,
         caller: &Caller,
@@ -176,11 +177,34 @@ impl<S: Storage> ChatDesk<S> {
         Ok(list.iter().map(|m| self.agent_carrier(m)).collect())
     }
 
-    /// Adds a membership (System and the topic's managers).
+    /// Adds a membership (System and the topic's managers): CanListen reads
+    /// the topic's sessions, CanRespond also picks them up, CanManage manages
+    /// the topic, CanNotify is told of alerts (see [`crate::guide::rights`]).
+    ///
+    /// ```
+    /// use chatdesk::{Caller, ChatTopicAgent, UserId};
+    /// # fn main() -> chatdesk::Result<()> {
+    /// # let (desk, topic, _anna) = chatdesk::doc_support::desk_with_agent()?;
+    /// let carl = UserId(9);
+    /// desk.add_chat_topic_user_agent(&Caller::system(), &ChatTopicAgent {
+    ///     can_respond: true,
+    ///     can_notify: true,
+    ///     ..ChatTopicAgent::new(topic, carl)
+    /// })?;
+    /// let members = desk.get_chat_topic_user_agent_list(&Caller::system(), topic)?;
+    /// assert!(members.iter().any(|m| m.user_id() == Some(carl) && m.can_respond));
+    /// # Ok(())
+    /// # }
+    /// ```
     ///
     /// # Errors
-    /// NotFound, Forbidden, Validation (all four rights off, or no User id),
-    /// Conflict (already a member).
+    /// - [`NotFound`](crate::Error::NotFound): no such topic (or an agent
+    ///   who is not a member of it).
+    /// - [`Forbidden`](crate::Error::Forbidden): not System or a manager.
+    /// - [`Validation`](crate::Error::Validation): all four rights off, or no
+    ///   user.
+    /// - [`Conflict`](crate::Error::Conflict): already a member (use
+    ///   [`Self::update_chat_topic_user_agent`]).
     pub fn add_chat_topic_user_agent(
         &self,
         caller: &Caller,
@@ -246,7 +270,8 @@ impl<S: Storage> ChatDesk<S> {
             .collect()
     }
 
-    /// Removes a membership. The user keeps the sessions they own (SPEC §1).
+    /// Removes a membership. The user keeps the sessions they own; they only
+    /// stop getting new ones.
     ///
     /// # Errors
     /// NotFound (topic or membership), Forbidden.

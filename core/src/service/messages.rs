@@ -1,4 +1,4 @@
-//! Messages: add (per caller), fetch, transcript, typing (SPEC §1, §3.3).
+//! Messages: add (per caller), fetch, transcript, typing.
 
 use super::build::wire_time;
 use super::feed::{Emit, actor_of, record_event};
@@ -30,7 +30,7 @@ pub enum TranscriptFormat {
     Html,
 }
 
-/// The typing state the service keeps in memory (SPEC §2: not stored).
+/// The typing state the service keeps in memory (never stored, no event).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Typing {
     /// The customer is typing.
@@ -64,7 +64,7 @@ fn check_param(p: &str) -> Result<()> {
     Ok(())
 }
 
-/// Applies a customer message's transition (SPEC §3.3).
+/// Applies a customer message's transition.
 fn after_customer_message(s: &mut SessionRecord, now: Timestamp) {
     if s.in_human_queue() {
         return;
@@ -150,10 +150,37 @@ impl<S: Storage> ChatDesk<S> {
     /// ClickedOption with the label in SpecialParam); the session's User
     /// writes ToCustomer; System writes bot messages (BotMessage, or Options
     /// with a JSON list of labels in SpecialParam) while the bot owns the session.
+    /// A customer's message makes the session CustomerLast (it stays InQueue
+    /// while waiting), an agent's UserLast. A [`MessageHook`](crate::MessageHook)
+    /// sees the message first and may rewrite or refuse it.
+    ///
+    /// ```
+    /// use chatdesk::{Caller, ChatMessage, ChatMessageType, ChatSessionStatus};
+    /// # fn main() -> chatdesk::Result<()> {
+    /// # let (desk, topic, anna) = chatdesk::doc_support::desk_with_agent()?;
+    /// # let (id, customer) = chatdesk::doc_support::ongoing_chat(&desk, topic, anna)?;
+    /// let hi = ChatMessage { message: "My order has not arrived".into(), ..Default::default() };
+    /// let sent = desk.add_chat_message(&customer, id, &hi)?;
+    /// assert_eq!(sent.message_type, ChatMessageType::ToUser);
+    /// assert_eq!(sent.author, "Ann");
+    ///
+    /// let answer = ChatMessage { message: "Let me look".into(), ..Default::default() };
+    /// desk.add_chat_message(&Caller::agent(anna), id, &answer)?;
+    /// assert_eq!(desk.get_chat_session_entity(&customer, id)?.status, ChatSessionStatus::UserLast);
+    /// # Ok(())
+    /// # }
+    /// ```
     ///
     /// # Errors
-    /// NotFound, Forbidden, InvalidTransition, Validation (Message over 4000,
-    /// SpecialParam over 255, a SpecialType the caller may not use).
+    /// - [`NotFound`](crate::Error::NotFound),
+    ///   [`Forbidden`](crate::Error::Forbidden) (an agent who is not the
+    ///   session's User).
+    /// - [`InvalidTransition`](crate::Error::InvalidTransition): the session
+    ///   is not in a state that takes messages (e.g. it has ended).
+    /// - [`Validation`](crate::Error::Validation): Message over 4000
+    ///   characters, SpecialParam over 255, a SpecialType the caller may not
+    ///   use.
+    /// - [`Rejected`](crate::Error::Rejected): the message hook refused it.
     pub fn add_chat_message(
         &self,
         caller: &Caller,
@@ -292,14 +319,34 @@ impl<S: Storage> ChatDesk<S> {
         Ok(message_carrier(caller, &rec))
     }
 
-    /// The messages of a session in order, after message `after` (`None`:
-    /// from the first), at most `limit` (≤ 500); page on by passing the last
-    /// message's [`ChatMessage::id`]. A fetch by the session's own customer marks what it returns
-    /// ReadByCustomer and sets WhenFetched (written only when the stored
-    /// value is older than 5 s, so polling is not a write per poll).
+    /// The messages of a session in order, after message `after` (`None`: from
+    /// the first), at most `limit` (≤ 500); page on by passing the last
+    /// message's [`ChatMessage::id`]. A fetch by the session's own customer
+    /// marks what it returns ReadByCustomer and sets WhenFetched (written only
+    /// when the stored value is older than 5 s, so polling is not a write per
+    /// poll).
+    ///
+    /// ```
+    /// use chatdesk::{Caller, ChatMessage};
+    /// # fn main() -> chatdesk::Result<()> {
+    /// # let (desk, topic, anna) = chatdesk::doc_support::desk_with_agent()?;
+    /// # let (id, customer) = chatdesk::doc_support::ongoing_chat(&desk, topic, anna)?;
+    /// # for text in ["Hello", "Are you there?"] {
+    /// #     desk.add_chat_message(&customer, id, &ChatMessage { message: text.into(), ..Default::default() })?;
+    /// # }
+    /// let anna = Caller::agent(anna);
+    /// let mut seen = None; // the last message shown so far
+    /// let new = desk.get_chat_messages(&anna, id, seen, 100)?;
+    /// assert_eq!(new.len(), 2);
+    /// seen = new.last().map(|m| m.id());
+    /// assert!(desk.get_chat_messages(&anna, id, seen, 100)?.is_empty()); // nothing newer
+    /// # Ok(())
+    /// # }
+    /// ```
     ///
     /// # Errors
-    /// NotFound; Validation naming `limit` above 500.
+    /// [`NotFound`](crate::Error::NotFound);
+    /// [`Validation`](crate::Error::Validation) naming `limit` above 500.
     pub fn get_chat_messages(
         &self,
         caller: &Caller,
@@ -320,7 +367,7 @@ impl<S: Storage> ChatDesk<S> {
             Ok((s, rel, list))
         })?;
         if rel.is_customer {
-            // "Older than 5 s": strictly (SPEC §3.3).
+            // "Older than the interval": strictly.
             let interval = super::whole_secs(self.config.fetch_write_interval)
                 .saturating_mul(crate::clock::ticks_per_second());
             let stale = s
@@ -350,10 +397,25 @@ impl<S: Storage> ChatDesk<S> {
 
     /// The whole chat as plain text or HTML, times in the caller's zone;
     /// everything the customer, agents and the bot wrote is HTML-escaped in
-    /// the HTML form.
+    /// the HTML form. One line per message: `[YYYY-MM-DD HH:MM:SS] author:
+    /// text`, system messages as `* text`.
+    ///
+    /// ```
+    /// use chatdesk::{Caller, ChatMessage, TranscriptFormat};
+    /// # fn main() -> chatdesk::Result<()> {
+    /// # let (desk, topic, anna) = chatdesk::doc_support::desk_with_agent()?;
+    /// # let (id, customer) = chatdesk::doc_support::ongoing_chat(&desk, topic, anna)?;
+    /// desk.add_chat_message(&customer, id, &ChatMessage { message: "Hello".into(), ..Default::default() })?;
+    /// let oslo = Caller::agent(anna).with_zone("Europe/Oslo")?;
+    /// let text = desk.get_chat_transcript(&oslo, id, TranscriptFormat::Text)?;
+    /// assert!(text.ends_with("Ann: Hello\n"));
+    /// # Ok(())
+    /// # }
+    /// ```
     ///
     /// # Errors
-    /// NotFound.
+    /// [`NotFound`](crate::Error::NotFound) when there is no such session or
+    /// the caller may not see it.
     pub fn get_chat_transcript(
         &self,
         caller: &Caller,

@@ -1,5 +1,5 @@
-//! The service: [`ChatDesk`] owns a storage and runs every operation of SPEC
-//! §9, each one atomic storage transaction.
+//! The service: [`ChatDesk`] owns a storage and runs every operation, each one
+//! atomic storage transaction.
 
 pub use directory::{Directory, MemoryDirectory};
 pub use events::{ChatEvent, ChatEventKind, EventMessage};

@@ -1,4 +1,4 @@
-//! Presence (`ChatPresence`, SPEC §1): who is there to answer.
+//! Presence (`ChatPresence`): who is there to answer.
 
 use super::build::presence_carrier;
 use super::routing::routing_pass;
@@ -62,10 +62,25 @@ impl<S: Storage> ChatDesk<S> {
     }
 
     /// Saves Present and DisplayName (agents their own, System anyone's); the
-    /// other fields are computed and ignored on input.
+    /// other fields are computed and ignored on input. An agent who is not
+    /// present gets no new chats: when no member with CanRespond is present,
+    /// new sessions go to the offline form.
+    ///
+    /// ```
+    /// use chatdesk::{Caller, ChatPresence};
+    /// # fn main() -> chatdesk::Result<()> {
+    /// # let (desk, _topic, anna) = chatdesk::doc_support::desk_with_agent()?;
+    /// let me = Caller::agent(anna);
+    /// desk.save_chat_presence(&me, &ChatPresence::new(anna, false, "Anna"))?; // lunch
+    /// assert!(!desk.get_chat_presence(&me, anna)?.present);
+    /// # Ok(())
+    /// # }
+    /// ```
     ///
     /// # Errors
-    /// Forbidden; Validation for a UserId ≤ 0.
+    /// [`Forbidden`](crate::Error::Forbidden) (an agent saving someone else's,
+    /// customers); [`Validation`](crate::Error::Validation) for a UserId ≤ 0
+    /// or a DisplayName over 255 characters.
     pub fn save_chat_presence(
         &self,
         caller: &Caller,

@@ -1,5 +1,5 @@
 //! Listing sessions: the caller's open sessions, a topic's human queue in
-//! order, and a paged query by topic, status and time (SPEC §9).
+//! order, and a paged query by topic, status and time.
 
 use super::{ChatDesk, Who};
 use crate::caller::Caller;

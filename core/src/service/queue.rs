@@ -18,10 +18,26 @@ use crate::wire::ChatSessionEntity;
 /// [`crate::guide::queue`].
 impl<S: Storage> ChatDesk<S> {
     /// The session's current position in its topic's human queue (1 = next);
-    /// `None` when it is not in the human queue.
+    /// `None` when it is not in the human queue. Cheap enough to poll: it
+    /// does not count the queue. A customer asking counts as seen
+    /// (WhenFetched), so a patient customer is not closed as gone.
+    ///
+    /// ```
+    /// use chatdesk::Caller;
+    /// # fn main() -> chatdesk::Result<()> {
+    /// # let (desk, topic, anna) = chatdesk::doc_support::desk_with_agent()?;
+    /// # let (_first, _) = chatdesk::doc_support::waiting_session(&desk, topic)?;
+    /// # let (id, customer) = chatdesk::doc_support::waiting_session(&desk, topic)?;
+    /// assert_eq!(desk.get_queue_position(&customer, id)?, Some(2));
+    /// desk.pick_up_first_chat_session(&Caller::agent(anna))?; // takes the first
+    /// assert_eq!(desk.get_queue_position(&customer, id)?, Some(1));
+    /// # Ok(())
+    /// # }
+    /// ```
     ///
     /// # Errors
-    /// NotFound when there is no such session or the caller may not see it.
+    /// [`NotFound`](crate::Error::NotFound) when there is no such session or
+    /// the caller may not see it.
     pub fn get_queue_position(&self, caller: &Caller, id: SessionId) -> Result<Option<u32>> {
         let (s, rel, position) = self.read(|tx| {
             let who = Who::resolve(tx, caller)?;
@@ -33,13 +49,31 @@ impl<S: Storage> ChatDesk<S> {
         Ok(position)
     }
 
-    /// The topic's queue text for the session (SPEC §1): CustomQueueText with
+    /// The topic's queue text for the session: CustomQueueText with
     /// `{cque}` (the current queue position, empty when not queued) and
     /// `{cavw}` (SecondsPrAccept / 60 as HH:MM); "" when the topic's
     /// CustomQueueTextEnabled is off.
     ///
+    /// ```
+    /// use chatdesk::Caller;
+    /// # fn main() -> chatdesk::Result<()> {
+    /// # let (desk, topic, _anna) = chatdesk::doc_support::desk_with_agent()?;
+    /// let host = Caller::system();
+    /// let mut settings = desk.get_chat_topic_entity(&host, topic)?;
+    /// settings.custom_queue_text_enabled = true;
+    /// settings.custom_queue_text = "You are number {cque} in the queue.".into();
+    /// desk.save_chat_topic_entity(&host, &settings)?;
+    /// # let (id, customer) = chatdesk::doc_support::waiting_session(&desk, topic)?;
+    ///
+    /// let text = desk.get_queue_text(&customer, id)?;
+    /// assert_eq!(text, "You are number 1 in the queue.");
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
     /// # Errors
-    /// NotFound when there is no such session or the caller may not see it.
+    /// [`NotFound`](crate::Error::NotFound) when there is no such session or
+    /// the caller may not see it.
     pub fn get_queue_text(&self, caller: &Caller, id: SessionId) -> Result<String> {
         let (s, rel, text) = self.read(|tx| {
             let who = Who::resolve(tx, caller)?;
@@ -63,9 +97,23 @@ impl<S: Storage> ChatDesk<S> {
     /// The sessions of a topic's human queue, in queue order (position 1
     /// first), as far as the caller may see them.
     ///
+    /// ```
+    /// use chatdesk::Caller;
+    /// # fn main() -> chatdesk::Result<()> {
+    /// # let (desk, topic, anna) = chatdesk::doc_support::desk_with_agent()?;
+    /// # let (first, _) = chatdesk::doc_support::waiting_session(&desk, topic)?;
+    /// # let (second, _) = chatdesk::doc_support::waiting_session(&desk, topic)?;
+    /// let queue = desk.get_topic_queue(&Caller::agent(anna), topic)?;
+    /// let ids: Vec<_> = queue.iter().map(|s| s.id()).collect();
+    /// assert_eq!(ids, [first, second]);
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
     /// # Errors
-    /// NotFound for an unknown topic or an agent who is not a member;
-    /// Forbidden for customers.
+    /// [`NotFound`](crate::Error::NotFound) for an unknown topic or an agent
+    /// who is not a member; [`Forbidden`](crate::Error::Forbidden) for
+    /// customers.
     pub fn get_topic_queue(
         &self,
         caller: &Caller,

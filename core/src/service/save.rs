@@ -1,4 +1,4 @@
-//! `save_chat_session_entity` (SPEC §5): only the fields writable at all are
+//! `save_chat_session_entity`: only the fields writable at all are
 //! compared; a stale carrier is Conflict; nothing is written when nothing
 //! differs.
 
@@ -26,13 +26,32 @@ impl<S: Storage> ChatDesk<S> {
     /// CustomerConsented and the Person / Contact / Project / Sale / Ticket
     /// links (by id). Every other field is ignored, except that a Status,
     /// User or TransferTo different from the stored one makes the carrier
-    /// stale. A save with no difference writes nothing.
+    /// stale. A save with no difference writes nothing. Read the carrier, change
+    /// it, save it:
+    ///
+    /// ```
+    /// use chatdesk::Caller;
+    /// # fn main() -> chatdesk::Result<()> {
+    /// # let (desk, topic, anna) = chatdesk::doc_support::desk_with_agent()?;
+    /// # let (id, _customer) = chatdesk::doc_support::ongoing_chat(&desk, topic, anna)?;
+    /// let anna = Caller::agent(anna);
+    /// let mut session = desk.get_chat_session_entity(&anna, id)?;
+    /// session.customer_name = "Ann Smith".into();
+    /// let saved = desk.save_chat_session_entity(&anna, &session)?;
+    /// assert_eq!(saved.customer_name, "Ann Smith");
+    /// # Ok(())
+    /// # }
+    /// ```
     ///
     /// # Errors
-    /// In this order: NotFound (ChatSessionId 0, no such session, or not
-    /// visible), Conflict (stale carrier), Validation (a field over its
-    /// length), FieldRightDenied naming the first differing field, in
-    /// carrier order, that the caller may not write.
+    /// In this order:
+    /// - [`NotFound`](crate::Error::NotFound): ChatSessionId 0, no such
+    ///   session, or the caller may not see it.
+    /// - [`Conflict`](crate::Error::Conflict): the carrier is stale (the
+    ///   session moved on since it was read); read it again and redo the change.
+    /// - [`Validation`](crate::Error::Validation): a field over its length.
+    /// - [`FieldRightDenied`](crate::Error::FieldRightDenied) naming the first
+    ///   differing field, in carrier order, that the caller may not write.
     pub fn save_chat_session_entity(
         &self,
         caller: &Caller,

@@ -1,5 +1,4 @@
-//! Sessions: create (the seed endpoint), read with rights, queue position
-//! (SPEC §3.1, §3.2, §4, §5).
+//! Sessions: create (the seed endpoint), read with rights, queue position.
 
 use super::events::ChatEventKind;
 use super::feed::{Emit, actor_of, record_event};
@@ -46,7 +45,7 @@ pub(crate) fn visible_session(
     Ok((s, rel, bits))
 }
 
-/// The customer fields of a carrier, checked against SPEC §1's lengths.
+/// The customer fields of a carrier, checked against their length limits.
 pub(crate) fn customer_info(e: &ChatSessionEntity) -> Result<CustomerInfo> {
     let check = |field: &str, v: &str, max: usize| -> Result<String> {
         let n = v.chars().count();
@@ -80,7 +79,7 @@ pub(crate) fn crm_links(e: &ChatSessionEntity) -> CrmLinks {
     }
 }
 
-/// The topic's RequiredFields and consent rule, in carrier order (SPEC §3.1).
+/// The topic's RequiredFields and consent rule, checked in carrier order.
 pub(crate) fn check_required(topic: &TopicRecord, c: &CustomerInfo) -> Result<()> {
     let flags = topic.settings.widget.required_fields.bits();
     let missing = |v: &str| v.trim().is_empty();
@@ -118,7 +117,8 @@ pub(crate) fn has_present_responder(tx: &dyn ReadTx, topic: TopicId) -> Result<b
     Ok(false)
 }
 
-/// Rules 3–4 of SPEC §3.1: OfflineForm when closed or nobody can answer.
+/// Where routing sends a session: OfflineForm when the topic is closed or no
+/// member with CanRespond is present, else InQueue.
 pub(crate) fn route_target(
     tx: &dyn ReadTx,
     topic: &TopicRecord,
@@ -131,7 +131,7 @@ pub(crate) fn route_target(
     }
 }
 
-/// Puts `s` in the queue (SPEC §3.2): next sequence, entry time, AlertLevel 0,
+/// Puts `s` in the queue: next sequence, entry time, AlertLevel 0,
 /// and InitialQueuePos the first time it joins the human queue.
 pub(crate) fn enter_queue(
     tx: &mut dyn WriteTx,
@@ -156,7 +156,7 @@ pub(crate) fn freeze_initial_queue_pos(tx: &dyn ReadTx, s: &mut SessionRecord) -
     Ok(())
 }
 
-/// The position of `s` in its topic's human queue (SPEC §4), if it is in it.
+/// The position of `s` in its topic's human queue, if it is in it.
 pub(crate) fn queue_position_of(tx: &dyn ReadTx, s: &SessionRecord) -> Result<Option<u32>> {
     match s.human_queue_seq() {
         Some(seq) => Ok(Some(tx.queue_count_before(s.topic, seq)? + 1)),
@@ -176,15 +176,45 @@ impl<S: Storage> ChatDesk<S> {
         ChatSessionEntity::default()
     }
 
-    /// Creates a session on a topic (REST `POST /api/v1/ChatTopic/{id}/Sessions`).
-    /// The customer fields and (for System) the CRM links are taken from
-    /// `input`; everything else is set by SPEC §3.1. The returned carrier is the
-    /// only one that ever holds the SessionKey.
+    /// Creates a session on a topic (REST `POST /api/v1/ChatTopic/{id}/Sessions`):
+    /// a customer asks for a chat. The caller is an anonymous customer (the
+    /// chat widget) or System. The customer fields and (for System) the CRM
+    /// links are taken from `input`; the service sets the rest: the next id,
+    /// WhenRequested, a new SessionKey and the first status that applies —
+    /// PreChatForm when the topic has a pre-chat form, else Faq when it has
+    /// the automatic FAQ, else OfflineForm when the topic is closed or no
+    /// member with CanRespond is present, else InQueue (see
+    /// [`crate::guide::lifecycle`]).
+    ///
+    /// The returned carrier is the only one that ever holds the SessionKey:
+    /// hand it to the customer, who calls as [`Caller::customer`] from then
+    /// on.
+    ///
+    /// ```
+    /// use chatdesk::{Caller, ChatSessionEntity, ChatSessionStatus};
+    /// # fn main() -> chatdesk::Result<()> {
+    /// # let (desk, topic, _anna) = chatdesk::doc_support::desk_with_agent()?;
+    /// let request = ChatSessionEntity {
+    ///     customer_alias: "Ann".into(),
+    ///     customer_email: "ann@example.com".into(),
+    ///     ..Default::default()
+    /// };
+    /// let session = desk.create_chat_session_for_topic(&Caller::anonymous(), topic, &request)?;
+    /// assert_eq!(session.status, ChatSessionStatus::InQueue); // an agent is present
+    /// assert_eq!(session.session_key.len(), 43);
+    /// let customer = Caller::customer(session.session_key.clone());
+    /// # let _ = customer;
+    /// # Ok(())
+    /// # }
+    /// ```
     ///
     /// # Errors
-    /// NotFound (unknown topic), Forbidden (agents, customers who already have
-    /// a session), Validation (a field over its length, RequiredFields or
-    /// consent missing when the session would enter the queue, ids exhausted).
+    /// - [`NotFound`](crate::Error::NotFound): no such topic.
+    /// - [`Forbidden`](crate::Error::Forbidden): the caller is an agent, or a
+    ///   customer who already has a session.
+    /// - [`Validation`](crate::Error::Validation) naming the field: a customer
+    ///   field over its length; one of the topic's RequiredFields empty, or
+    ///   consent missing, when the session would enter the queue.
     pub fn create_chat_session_for_topic(
         &self,
         caller: &Caller,
@@ -280,10 +310,27 @@ impl<S: Storage> ChatDesk<S> {
         Ok(self.session_entity(caller, &rec, bits, customer, Some(key)))
     }
 
-    /// A session as the caller may see it, with TableRight and FieldProperties.
+    /// A session as the caller may see it, with TableRight and FieldProperties
+    /// (what the caller may do with it and with each field; see
+    /// [`crate::guide::rights`]). Times carry the caller's time zone. A
+    /// customer reading their own session counts as seen (WhenFetched).
+    ///
+    /// ```
+    /// use chatdesk::{Caller, ChatSessionStatus, TableRightMask};
+    /// # fn main() -> chatdesk::Result<()> {
+    /// # let (desk, topic, anna) = chatdesk::doc_support::desk_with_agent()?;
+    /// # let (id, _customer) = chatdesk::doc_support::ongoing_chat(&desk, topic, anna)?;
+    /// let session = desk.get_chat_session_entity(&Caller::agent(anna), id)?;
+    /// assert_eq!(session.status, ChatSessionStatus::UserLast);
+    /// assert_eq!(session.user_id(), Some(anna));
+    /// assert!(session.table_right.mask.contains(TableRightMask::UPDATE)); // she may save it
+    /// # Ok(())
+    /// # }
+    /// ```
     ///
     /// # Errors
-    /// NotFound when there is no such session or the caller may not see it.
+    /// [`NotFound`](crate::Error::NotFound) when there is no such session or
+    /// the caller may not see it (on purpose the same error).
     pub fn get_chat_session_entity(
         &self,
         caller: &Caller,

@@ -1,4 +1,4 @@
-//! The sweeps the host calls (SPEC §3.4, §4): "now" comes from the clock; no
+//! The sweeps the host calls: "now" comes from the clock; no
 //! threads or timers of our own. Each commits in batches of at most 256
 //! sessions, each batch atomic, so the single writer is never held for long.
 
@@ -122,15 +122,33 @@ impl<S: Storage> ChatDesk<S> {
         }
     }
 
-    /// Closes idle chats and chats whose customer is gone (SPEC §3.4): an
+    /// Closes idle chats and chats whose customer is gone: an
     /// active session idle for the idle limit is Closed; an open session
     /// whose customer has not been seen for the dead limit is Closed, or
-    /// ClosedFromQueue from InQueue. Each gets a ClosedByIdle message.
-    /// System only.
+    /// ClosedFromQueue from InQueue. Each gets a ClosedByIdle message. The
+    /// limits are [`Config::idle_limit`](crate::Config::idle_limit) and
+    /// [`Config::dead_customer`](crate::Config::dead_customer). System only;
+    /// call it every minute or so.
+    ///
+    /// ```
+    /// use chatdesk::{Caller, ChatDesk, ChatSessionStatus, ManualClock, MemoryStorage};
+    /// # fn main() -> chatdesk::Result<()> {
+    /// let clock = ManualClock::at_default();
+    /// let desk = ChatDesk::new(MemoryStorage::new()).with_clock(clock.clone());
+    /// # let (topic, anna) = chatdesk::doc_support::topic_with_agent(&desk)?;
+    /// # let (id, _customer) = chatdesk::doc_support::ongoing_chat(&desk, topic, anna)?;
+    /// clock.advance_secs(31 * 60); // half an hour without a word
+    /// let closed = desk.idle_sweep(&Caller::system())?;
+    /// assert_eq!(closed.len(), 1);
+    /// assert_eq!((closed[0].session, closed[0].to), (id, ChatSessionStatus::Closed));
+    /// # Ok(())
+    /// # }
+    /// ```
     ///
     /// # Errors
-    /// Forbidden for other callers; the backend's failure (batches already
-    /// committed stay committed).
+    /// [`Forbidden`](crate::Error::Forbidden) for callers other than System;
+    /// the backend's failure (batches already committed stay committed: call
+    /// again).
     pub fn idle_sweep(&self, caller: &Caller) -> Result<Vec<IdleClose>> {
         if !caller.is_system() {
             return Err(Error::forbidden("idle_sweep", "only System runs sweeps"));
@@ -179,13 +197,37 @@ impl<S: Storage> ChatDesk<S> {
         Ok(out)
     }
 
-    /// Raises alert levels (SPEC §4) and returns every change, so that the
+    /// Raises alert levels and returns every change, so that the
     /// host can notify CanNotify members (level 1) and managers (level 2).
-    /// Levels never drop inside a sweep; bot-owned sessions raise none.
-    /// System only.
+    /// Levels never drop inside a sweep; bot-owned sessions raise none. The
+    /// limits are the topic's Warn*Minutes settings (see
+    /// [`crate::guide::queue`]). System only.
+    ///
+    /// ```
+    /// use chatdesk::{Caller, ChatDesk, ManualClock, MemoryStorage};
+    /// # fn main() -> chatdesk::Result<()> {
+    /// let clock = ManualClock::at_default();
+    /// let desk = ChatDesk::new(MemoryStorage::new()).with_clock(clock.clone());
+    /// # let (topic, _anna) = chatdesk::doc_support::topic_with_agent(&desk)?;
+    /// let host = Caller::system();
+    /// let mut settings = desk.get_chat_topic_entity(&host, topic)?;
+    /// settings.warn_new_chat_minutes = 2; // level 1 after 2 minutes in the queue
+    /// settings.warn_manager_new_chat_minutes = 5; // level 2 after 5
+    /// desk.save_chat_topic_entity(&host, &settings)?;
+    /// # let (id, _customer) = chatdesk::doc_support::waiting_session(&desk, topic)?;
+    ///
+    /// clock.advance_secs(3 * 60);
+    /// let changes = desk.alert_sweep(&host)?;
+    /// assert_eq!(changes.len(), 1);
+    /// assert_eq!((changes[0].session, changes[0].old, changes[0].new), (id, 0, 1));
+    /// // Now tell the topic's CanNotify members (level 1) or managers (level 2).
+    /// # Ok(())
+    /// # }
+    /// ```
     ///
     /// # Errors
-    /// Forbidden for other callers; the backend's failure.
+    /// [`Forbidden`](crate::Error::Forbidden) for callers other than System;
+    /// the backend's failure.
     pub fn alert_sweep(&self, caller: &Caller) -> Result<Vec<AlertChange>> {
         if !caller.is_system() {
             return Err(Error::forbidden("alert_sweep", "only System runs sweeps"));

@@ -134,7 +134,7 @@ pub(crate) fn week_hours(topic: &ChatTopicEntity) -> Result<Option<WeekHours>> {
     Ok(Some(WeekHours { zone, days, lunch }))
 }
 
-/// Whether the topic is open at `now` (SPEC §3.5). Settings are validated on
+/// Whether the topic is open at `now`. Settings are validated on
 /// save, so a parse failure here can only come from an older store: it counts
 /// as closed.
 pub(crate) fn is_open(topic: &ChatTopicEntity, now: Timestamp) -> bool {

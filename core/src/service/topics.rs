@@ -1,4 +1,4 @@
-//! Topics: save, get, delete, list, opening hours (SPEC §1, §3.5, §5).
+//! Topics: save, get, delete, list, opening hours.
 
 use super::build::{TopicView, topic_entity};
 use super::events::ChatEventKind;
@@ -51,10 +51,31 @@ impl<S: Storage> ChatDesk<S> {
     /// managers) a topic, and returns it as the caller now sees it.
     /// LastAccept and SecondsPrAccept are kept by pick-ups and ignored here.
     ///
+    /// ```
+    /// use chatdesk::{Caller, ChatDesk, MemoryStorage};
+    /// # fn main() -> chatdesk::Result<()> {
+    /// let desk = ChatDesk::new(MemoryStorage::new());
+    /// let host = Caller::system();
+    /// let mut topic = desk.create_default_chat_topic_entity(&host);
+    /// topic.name = "Support".into();
+    /// topic.welcome_message = "Hello! How can we help?".into();
+    /// let topic = desk.save_chat_topic_entity(&host, &topic)?;
+    /// assert_ne!(topic.id().get(), 0); // created: it has its id now
+    ///
+    /// let mut changed = topic.clone();
+    /// changed.description = "Orders and deliveries".into();
+    /// desk.save_chat_topic_entity(&host, &changed)?; // same id: an update
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
     /// # Errors
-    /// NotFound (unknown non-zero id, or an agent who is not a member),
-    /// Forbidden (customers, non-manager members, agents creating),
-    /// Validation (opening-hour times that are read and do not parse).
+    /// - [`NotFound`](crate::Error::NotFound): an unknown non-zero id, or an
+    ///   agent who is not a member.
+    /// - [`Forbidden`](crate::Error::Forbidden): customers, members who are
+    ///   not managers, agents creating a topic.
+    /// - [`Validation`](crate::Error::Validation) naming the field: a text
+    ///   over its length, opening-hour times that do not parse.
     pub fn save_chat_topic_entity(
         &self,
         caller: &Caller,
@@ -111,8 +132,19 @@ impl<S: Storage> ChatDesk<S> {
 
     /// A topic as the caller sees it (customers see the widget fields only).
     ///
+    /// ```
+    /// use chatdesk::Caller;
+    /// # fn main() -> chatdesk::Result<()> {
+    /// # let (desk, topic, _anna) = chatdesk::doc_support::desk_with_agent()?;
+    /// let seen = desk.get_chat_topic_entity(&Caller::anonymous(), topic)?;
+    /// assert_eq!(seen.name, "Support");
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
     /// # Errors
-    /// NotFound for an unknown topic or an agent who is not a member.
+    /// [`NotFound`](crate::Error::NotFound) for an unknown topic or an agent
+    /// who is not a member.
     pub fn get_chat_topic_entity(&self, caller: &Caller, id: TopicId) -> Result<ChatTopicEntity> {
         let (rec, view) = self.read(|tx| {
             let who = Who::resolve(tx, caller)?;
@@ -185,8 +217,19 @@ impl<S: Storage> ChatDesk<S> {
 
     /// The topics where the caller is a member (System: every topic), by id.
     ///
+    /// ```
+    /// use chatdesk::Caller;
+    /// # fn main() -> chatdesk::Result<()> {
+    /// # let (desk, _topic, anna) = chatdesk::doc_support::desk_with_agent()?;
+    /// let mine = desk.chat_topics_for_user(&Caller::agent(anna))?;
+    /// assert_eq!(mine.len(), 1);
+    /// assert_eq!(mine[0].name, "Support");
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
     /// # Errors
-    /// The backend's failure.
+    /// Only the backend's failure ([`Storage`](crate::Error::Storage)).
     pub fn chat_topics_for_user(&self, caller: &Caller) -> Result<Vec<ChatTopicEntity>> {
         let list = self.read(|tx| {
             let who = Who::resolve(tx, caller)?;
@@ -219,7 +262,8 @@ impl<S: Storage> ChatDesk<S> {
             .collect())
     }
 
-    /// Whether the topic is open now (SPEC §3.5).
+    /// Whether the topic is open now, by its opening hours in their own time
+    /// zone (see [`crate::guide::time_and_sweeps`]).
     ///
     /// # Errors
     /// NotFound for an unknown topic (or an agent who is not a member).

@@ -1,4 +1,4 @@
-//! Typing state: ephemeral, per service instance (SPEC §2).
+//! Typing state: ephemeral, per service instance (never stored).
 
 use super::messages::Typing;
 use crate::clock::Timestamp;

@@ -1,5 +1,5 @@
 //! The storage seam: a transactional, serializable, single-writer store with
-//! typed access paths (STYLE §2).
+//! typed access paths.
 //!
 //! # Contract every backend keeps
 //! - [`Storage::write_tx`] runs its closure **exactly once**, inside one
@@ -37,7 +37,8 @@ use crate::model::{
 };
 use crate::wire::ChatSessionStatus;
 
-/// How hard a disk backend works to keep what it acknowledged (SPEC §7).
+/// How hard a disk backend works to keep what it acknowledged (see
+/// [`crate::guide::storage`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Durability {
     /// An acknowledged operation survives a process crash and a power loss

@@ -1,6 +1,7 @@
-//! Real threads on the lifecycle (SPEC §3 "concurrent callers never see half
-//! of it", §4 rank invariant, §7 isolated): agents pick up (given and first),
-//! transfer, accept, reject, answer and close while customers write.
+//! Real threads on the lifecycle (concurrent callers never see half of an
+//! operation, a user's ranks stay distinct, the store is isolated): agents pick
+//! up (given and first), transfer, accept, reject, answer and close while
+//! customers write.
 
 use super::Fixture;
 use super::lifecycle::{Kind, agent, cust, kind, text};

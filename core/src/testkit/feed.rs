@@ -203,7 +203,7 @@ pub fn feed_events_for_a_chat<S: Storage>(store: S) {
     );
     has(&e, &["User", "TransferTo"]);
 
-    // A customer's fetch writes no event (SPEC §3.3).
+    // A customer's fetch writes no event.
     fx.clock.advance_secs(60);
     fx.desk.get_chat_messages(&cust, id, None, 100).unwrap();
     none(&fx, &mut c);

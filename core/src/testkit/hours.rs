@@ -1,4 +1,4 @@
-//! Opening hours and time zones (SPEC §3.5).
+//! Opening hours and time zones.
 
 use super::Fixture;
 use crate::storage::Storage;

@@ -1,5 +1,5 @@
-//! The lifecycle rows of SPEC §3.3 one by one: their side effects, ranks and
-//! the queue (§3.2, §4). Helpers shared by the lifecycle, message and sweep
+//! The rows of the lifecycle table one by one: their side effects, ranks and
+//! the queue. Helpers shared by the lifecycle, message and sweep
 //! tests live here too.
 
 use super::{Fixture, dump};
@@ -193,7 +193,7 @@ pub fn seconds_pr_accept_ewma<S: Storage>(store: S) {
     let t = fx.staffed_topic("avg");
     let topic = |fx: &Fixture<S>| fx.desk.get_chat_topic_entity(&fx.sys(), t).unwrap();
     assert!(topic(&fx).last_accept.is_unset());
-    // SPEC §4 written out: first = wait; then old + round_half_away((wait − old) / 10).
+    // The wait average written out: first = wait; then old + round_half_away((wait − old) / 10).
     let mut model: Option<i64> = None;
     let mut step = |wait: i64| {
         let new = match model {
@@ -446,7 +446,7 @@ pub fn reset_and_bot_hand_off<S: Storage>(store: S) {
         (pos(&fx, b1), pos(&fx, b3), pos(&fx, b2)),
         (Some(1), Some(2), Some(3))
     );
-    // Nobody present: rules 3–4 give the offline form.
+    // Nobody present: routing gives the offline form.
     pick(&fx, 10, b1);
     fx.present(10, false);
     let e = fx.desk.reset_chat_session(&fx.sys(), b1).unwrap();

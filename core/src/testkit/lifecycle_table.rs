@@ -1,6 +1,7 @@
-//! SPEC §3.3's table × §5's visibility, as data written from SPEC (not from
-//! `crate::status`): every operation × caller role × state gives the outcome
-//! kind SPEC names, and every error leaves the store as it was.
+//! The lifecycle table × session visibility, as data written again from the
+//! rules (not from `crate::status`): every operation × caller role × state
+//! gives the outcome kind the rules name, and every error leaves the store as
+//! it was.
 
 use super::lifecycle::{Kind, kind, put, rec};
 use super::{Fixture, dump};
@@ -175,7 +176,7 @@ const OPS: [Op; 14] = [
 
 const CUSTOMER_STEP: &[Role] = &[Role::Customer, Role::System];
 
-/// The row of SPEC §3.3 that applies to `who` calling `op`: (who column, from).
+/// The row of the lifecycle table that applies to `who` calling `op`: (who column, from).
 fn row(op: Op, who: Who) -> (&'static [Role], &'static [ChatSessionStatus]) {
     match op {
         Op::SubmitPreChatForm => (CUSTOMER_STEP, &[PreChatForm]),
@@ -218,7 +219,7 @@ fn row(op: Op, who: Who) -> (&'static [Role], &'static [ChatSessionStatus]) {
     }
 }
 
-/// SPEC §5: may `who` see a session in state `s` at all?
+/// May `who` see a session in state `s` at all?
 fn visible(who: Who, s: State) -> bool {
     let deleted = s.status == Deleted;
     match who {
@@ -244,7 +245,7 @@ fn role_passes(role: Role, who: Who, s: State) -> bool {
     }
 }
 
-/// The outcome SPEC gives, and the status after an Ok.
+/// The outcome the rules give, and the status after an Ok.
 fn expected(op: Op, who: Who, s: State) -> (Kind, Option<ChatSessionStatus>) {
     if !visible(who, s) {
         return (Kind::NotFound, None);
@@ -410,7 +411,7 @@ impl<S: Storage> Table<S> {
     }
 }
 
-/// Every operation × caller × state against SPEC §3.3 and §5.
+/// Every operation × caller × state against the lifecycle and rights tables.
 pub fn lifecycle_table_outcomes<S: Storage>(store: S) {
     let fx = Fixture::new(store);
     let topic = fx.staffed_topic("table");
@@ -475,7 +476,7 @@ pub fn lifecycle_table_outcomes<S: Storage>(store: S) {
     }
     assert!(
         failures.is_empty(),
-        "{} of the table's cases differ from SPEC:\n{}",
+        "{} of the table's cases differ from the rules:\n{}",
         failures.len(),
         failures.join("\n")
     );

@@ -1,4 +1,4 @@
-//! Messages (SPEC §1 ChatMessage, §3.3 message rows): Type and Author per
+//! Messages (`ChatMessage`, the message rows of the lifecycle): Type and Author per
 //! caller, special types, limits, the session fields messages keep, fetches
 //! and the transcript.
 

@@ -1,4 +1,4 @@
-//! The shared conformance suite (STYLE §3): every behaviour is a test function
+//! The shared conformance suite: every behaviour is a test function
 //! here, written once against the service and a fresh storage; every backend
 //! runs them all through [`conformance_suite!`](crate::conformance_suite).
 //! Not semver-stable: enable the `testkit` feature only in dev-dependencies.

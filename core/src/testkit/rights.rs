@@ -1,10 +1,10 @@
-//! The session rights table of SPEC §5, cell by cell.
+//! The session rights table, cell by cell.
 
 use super::Fixture;
 use crate::storage::{Storage, StorageExt};
 use crate::{Caller, ChatSessionStatus, Error, SessionId, UserId};
 
-/// What SPEC §5 gives: `None` = NotFound, else the TableRight mask as written.
+/// What the rights table gives: `None` = NotFound, else the TableRight mask as written.
 type Cell = Option<&'static str>;
 
 pub fn session_rights_table<S: Storage>(store: S) {
@@ -56,7 +56,7 @@ pub fn session_rights_table<S: Storage>(store: S) {
         ("anonymous", Caller::anonymous()),
         ("non-member", Caller::agent(99)),
     ];
-    // Rows: sessions; columns: callers in the order above (SPEC §5 table).
+    // Rows: sessions; columns: callers in the order above.
     let full = Some("FULL");
     let sel = Some("Select");
     let ur = Some("UR");

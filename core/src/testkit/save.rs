@@ -1,4 +1,4 @@
-//! `save_chat_session_entity` (SPEC §5).
+//! `save_chat_session_entity`: writable fields, stale carriers, refusals.
 
 use super::{Fixture, dump};
 use crate::storage::{Storage, StorageExt};
@@ -28,7 +28,7 @@ pub fn save_session_rules<S: Storage>(store: S) {
     fx.desk.save_chat_session_entity(&sys, &saved).unwrap();
     assert_eq!(dump(fx.desk.storage()), before);
 
-    // Refusals, in SPEC's order, and nothing written.
+    // Refusals, in the documented order, and nothing written.
     let mut zero = saved.clone();
     zero.chat_session_id = 0;
     assert!(matches!(

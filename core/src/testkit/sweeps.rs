@@ -1,4 +1,4 @@
-//! The sweeps (SPEC §3.4, §4): alert levels and the idle / dead-customer
+//! The sweeps: alert levels and the idle / dead-customer
 //! sweep, including more sessions than one batch holds.
 
 use super::Fixture;

@@ -1,4 +1,4 @@
-//! A stream of real service operations for the kill tests (SPEC §7 durable):
+//! A stream of real service operations for the kill tests (durability):
 //! a child process runs it until it is killed and prints one line per
 //! ACKNOWLEDGED operation; the parent reopens the store and checks that every
 //! acknowledged operation is there and that the invariants hold.

@@ -3,7 +3,7 @@
 use super::raw::Associate;
 
 carrier! {
-    /// `ChatTopicAgent`: a user's membership of a topic (SPEC §1).
+    /// `ChatTopicAgent`: a user's membership of a topic.
     ChatTopicAgent {
         /// The topic.
         "TopicId" => topic_id: i32,

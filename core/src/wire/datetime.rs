@@ -1,4 +1,4 @@
-//! Date-times on the wire (SPEC §6): Unset, or a date-time with an offset,
+//! Date-times on the wire: Unset, or a date-time with an offset,
 //! written with 7 fractional digits (100 ns ticks) and the offset held.
 
 use std::fmt;
@@ -40,7 +40,8 @@ fn min_instant() -> NaiveDateTime {
 
 impl WireDateTime {
     /// The date-time `utc` shown in `offset`, truncated to 100 ns ticks
-    /// (SPEC §6). The instant 0001-01-01T00:00:00Z gives `Unset`.
+    /// (the precision the store keeps). The instant 0001-01-01T00:00:00Z gives
+    /// `Unset`.
     pub fn from_utc(utc: DateTime<Utc>, offset: FixedOffset) -> Self {
         let ticks = utc.nanosecond() / 100 * 100;
         let utc = utc.with_nanosecond(ticks).unwrap_or(utc);
@@ -64,7 +65,7 @@ impl WireDateTime {
         matches!(self, Self::Unset)
     }
 
-    /// Parses SPEC §6's input forms: RFC 3339 with any number of fractional
+    /// Parses the input forms: RFC 3339 with any number of fractional
     /// digits (more than 7 are truncated to ticks), `Z`, or no offset (UTC);
     /// [`UNSET_WIRE`], or any text naming the instant 0001-01-01T00:00:00Z,
     /// gives `Unset`. Leap seconds (`:60`) are refused, as .NET refuses them.
@@ -153,7 +154,7 @@ impl WireDateTime {
         }
     }
 
-    /// Writes the value as SPEC §6 says: 7 fractional digits and the held
+    /// Writes the value as SuperOffice does: 7 fractional digits and the held
     /// offset (`+00:00`, never `Z`), or [`UNSET_WIRE`]. An offset with
     /// seconds is written rounded down to whole minutes (the instant is
     /// kept: the local time shown moves with it).

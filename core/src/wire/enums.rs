@@ -1,5 +1,5 @@
-//! Plain (non-flag) enums of SPEC §2: exact names and codes, serde by exact,
-//! case-sensitive name.
+//! Plain (non-flag) enums of SuperOffice's chat API: exact names and codes,
+//! serde by exact, case-sensitive name.
 
 use super::flags::{FlagTable, FromStrVisitor};
 
@@ -107,7 +107,8 @@ macro_rules! deserialize_by_name {
 }
 
 wire_enum! {
-    /// The state of a chat session (SPEC §3).
+    /// The state of a chat session (which operation leads where:
+    /// [`crate::guide::lifecycle`]).
     ChatSessionStatus {
         /// Not a real state.
         Invalid = 0,
@@ -213,7 +214,7 @@ wire_enum! {
 }
 
 wire_enum! {
-    /// Typing state of a session: output only (SPEC §2). On input both names,
+    /// Typing state of a session: output only. On input both names,
     /// and comma-separated lists of them (case-insensitive, as for any flag
     /// enum), are accepted and ignored: deserializing always gives
     /// `CustomerIsTyping`.

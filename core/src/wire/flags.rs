@@ -1,7 +1,7 @@
-//! Flag enums, written and parsed as SPEC §2 says (.NET style, deterministic).
+//! Flag enums, written and parsed as .NET does (deterministic).
 //!
 //! One formatter and one parser serve every flag type; each type only brings
-//! its name table, in the order SPEC §2 lists the names.
+//! its name table, in SuperOffice's order.
 
 use std::fmt;
 
@@ -29,7 +29,7 @@ pub enum FlagParseError {
     },
 }
 
-/// A flag type's names and values, in the order SPEC §2 lists them.
+/// A flag type's names and values, in SuperOffice's order.
 #[derive(Debug)]
 pub(crate) struct FlagTable {
     /// The wire type name, for error messages.
@@ -58,13 +58,13 @@ impl FlagTable {
         self.preferred.contains(&candidate) && !self.preferred.contains(&best)
     }
 
-    /// Writes `bits` by SPEC §2's rule.
+    /// Writes `bits` as .NET writes a flag enum.
     ///
     /// 0 is the zero-valued name (`None`). Otherwise greedy: repeatedly take
     /// the largest-valued name whose bits all lie in what remains, ties going
     /// to the preferred name, else the first listed; the chosen names are
     /// written in ascending value order, joined by `", "`. The "exact name"
-    /// step of SPEC §2 is the greedy's first pick: a name equal to the whole
+    /// step is the greedy's first pick: a name equal to the whole
     /// mask is the largest that fits, and then nothing remains. For example
     /// TableRight 47 is `Select, Delete, WRITE` (WRITE 38 is the largest name
     /// inside 47; 9 remains, giving Delete then Select).
@@ -143,7 +143,7 @@ impl FlagTable {
     }
 }
 
-/// Defines a flag newtype over `u32` with its SPEC §2 name table.
+/// Defines a flag newtype over `u32` with its name table.
 macro_rules! flag_type {
     (
         $(#[$meta:meta])*
@@ -161,7 +161,8 @@ macro_rules! flag_type {
                 pub const $konst: Self = Self($val);
             )+
 
-            /// The names and values, in the order SPEC §2 lists them.
+            /// The names and values, in SuperOffice's order (where two names
+            /// share a value, the first listed is written).
             pub const NAMES: &'static [(&'static str, u32)] = &[$(($name, $val)),+];
 
             const TABLE: $crate::wire::flags::FlagTable = $crate::wire::flags::FlagTable {
@@ -239,7 +240,8 @@ macro_rules! flag_type {
 }
 
 flag_type! {
-    /// ETableRight: what a caller may do with a row (SPEC §2, §5).
+    /// ETableRight: what a caller may do with a row (see
+    /// [`crate::guide::rights`]).
     TableRightMask = "ETableRight", preferred [] {
         NONE = "None": 0,
         SELECT = "Select": 1,
@@ -265,7 +267,8 @@ flag_type! {
 }
 
 flag_type! {
-    /// EFieldRight: what a caller may do with one field (SPEC §2, §5).
+    /// EFieldRight: what a caller may do with one field (see
+    /// [`crate::guide::rights`]).
     /// 3 is written `FULL` (not `Update`), as in the seed sample.
     FieldRightMask = "EFieldRight", preferred ["FULL"] {
         NONE = "None": 0,

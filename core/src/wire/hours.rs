@@ -1,9 +1,10 @@
-//! The opening hours carrier (SPEC §3.5).
+//! The opening hours carrier.
 
 use super::raw::TimeZoneData;
 
 carrier! {
-    /// `ChatOpeningHours`: when a topic is open (SPEC §3.5).
+    /// `ChatOpeningHours`: when a topic is open (the rule:
+    /// [`crate::guide::time_and_sweeps`]).
     ///
     /// Start/Stop/Lunch strings are kept as given; only their time part
     /// counts (`HH:MM[:SS]` or the wall-clock part of a date-time).

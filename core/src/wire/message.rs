@@ -4,7 +4,7 @@ use super::datetime::WireDateTime;
 use super::enums::{ChatMessageSpecialType, ChatMessageType};
 
 carrier! {
-    /// `ChatMessage`: one message of a session (SPEC §1).
+    /// `ChatMessage`: one message of a session.
     ChatMessage {
         /// The message's id.
         "ChatMessageId" => chat_message_id: i32,

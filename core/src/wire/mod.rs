@@ -1,8 +1,8 @@
-//! Wire carriers (SPEC §6): the SuperOffice JSON shapes, built at the edge.
+//! Wire carriers: the SuperOffice JSON shapes, built at the edge.
 //!
 //! - Carriers chatdesk builds ([`ChatSessionEntity`], [`ChatMessage`],
 //!   [`ChatTopicEntity`] and its settings, [`ChatTopicAgent`],
-//!   [`ChatPresence`]) write every field, in CARRIERS.md order. On input a
+//!   [`ChatPresence`]) write every field, in SuperOffice's order. On input a
 //!   missing field takes its default and unknown keys are ignored (so a
 //!   client sending a newer carrier still gets through); present fields must
 //!   have their exact JSON type.
@@ -10,7 +10,7 @@
 //!   …) are [`RawObject`]s: the JSON object as received, type-checked against
 //!   its [`Schema`], written back exactly.
 //! - Enums are written by name; flag values ([`TableRightMask`],
-//!   [`FieldRightMask`], [`CustomerFieldFlags`]) as SPEC §2 says.
+//!   [`FieldRightMask`], [`CustomerFieldFlags`]) as .NET writes flag enums.
 //! - Date-times are [`WireDateTime`].
 //!
 //! Deserialization never panics: every bad input is a serde error.
@@ -61,7 +61,7 @@ macro_rules! carrier {
         }
 
         impl $ty {
-            /// The JSON keys, in CARRIERS.md order (the order they are written).
+            /// The JSON keys, in SuperOffice's order (the order they are written).
             pub const FIELDS: &'static [&'static str] = &[$($json),+];
         }
 

@@ -3,7 +3,7 @@
 use super::rights::{FieldProperties, TableRight};
 
 carrier! {
-    /// `ChatPresence`: whether a user is available for chats (SPEC §1).
+    /// `ChatPresence`: whether a user is available for chats.
     ChatPresence {
         /// The user (associate id).
         "UserId" => user_id: i32,

@@ -1,4 +1,4 @@
-//! Summaries of records chatdesk does not own (SPEC §6): kept as the JSON
+//! Summaries of records chatdesk does not own: kept as the JSON
 //! object received, key order included, type-checked for the known fields
 //! present, and written back exactly.
 
@@ -211,7 +211,7 @@ impl Associate {
 }
 
 impl TimeZoneData {
-    /// The `TZLocationCode` (read as an IANA zone name, SPEC §3.5), if present
+    /// The `TZLocationCode` (read as an IANA zone name), if present
     /// as a string.
     pub fn location_code(&self) -> Option<&str> {
         self.get_str("TZLocationCode")

@@ -1,5 +1,5 @@
-//! TableRight and FieldProperties as chatdesk's own carriers write them
-//! (SPEC §5). Inside raw summaries they stay raw (see `raw`).
+//! TableRight and FieldProperties as chatdesk's own carriers write them.
+//! Inside raw summaries they stay raw (see `raw`).
 
 use std::fmt;
 

@@ -1,12 +1,12 @@
-//! Field lists of the carriers chatdesk keeps raw (SPEC §6), copied once from
-//! CARRIERS.md, used to type-check the summaries it receives.
+//! Field lists of the carriers chatdesk keeps raw, as SuperOffice publishes
+//! them, used to type-check the summaries it receives.
 
 use serde_json::{Map, Value};
 
 use super::datetime::WireDateTime;
 use super::flags::{FieldRightMask, TableRightMask};
 
-/// The JSON type CARRIERS.md gives a field.
+/// The JSON type SuperOffice gives a field.
 ///
 /// Null is accepted where .NET has a reference type (string, date-time,
 /// nested carrier, map, list) and refused where it has a value type
@@ -38,7 +38,7 @@ pub enum FieldKind {
     FieldRightMask,
 }
 
-/// A carrier's name and its fields in CARRIERS.md order.
+/// A carrier's name and its fields in SuperOffice's order.
 #[derive(Debug)]
 pub struct Schema {
     name: &'static str,
@@ -49,7 +49,8 @@ pub struct Schema {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{path}: expected {expected}, found {found}")]
 pub struct SchemaError {
-    /// Where: the carrier name and the path of keys, e.g. `Contact.Address.Street.AtypeIdx`.
+    /// Where: the carrier name and the path of keys, e.g.
+    /// `Contact.Address.Street.AtypeIdx`.
     pub path: String,
     /// The type the field must have.
     pub expected: String,
@@ -96,17 +97,17 @@ fn describe(v: &Value) -> String {
 }
 
 impl Schema {
-    /// The carrier's name as CARRIERS.md spells it.
+    /// The carrier's name as SuperOffice spells it.
     pub fn name(&self) -> &'static str {
         self.name
     }
 
-    /// The fields and their kinds, in CARRIERS.md order.
+    /// The fields and their kinds, in SuperOffice's order.
     pub fn fields(&self) -> &'static [(&'static str, FieldKind)] {
         self.fields
     }
 
-    /// The field names, in CARRIERS.md order.
+    /// The field names, in SuperOffice's order.
     pub fn field_names(&self) -> impl Iterator<Item = &'static str> {
         self.fields.iter().map(|&(n, _)| n)
     }
@@ -207,7 +208,7 @@ const STRING_MAP: FieldKind = FieldKind::MapOf(&FieldKind::String);
 macro_rules! schemas {
     ($($(#[$m:meta])* $konst:ident = $name:literal { $($field:literal: $kind:expr),+ $(,)? })+) => {$(
         $(#[$m])*
-        #[doc = concat!("The `", $name, "` carrier of CARRIERS.md.")]
+        #[doc = concat!("SuperOffice's `", $name, "` carrier.")]
         pub static $konst: Schema = Schema {
             name: $name,
             fields: &[$(($field, $kind)),+],

@@ -6,7 +6,7 @@ use super::raw::{Associate, Contact, Person, Project, Sale, Ticket};
 use super::rights::{FieldProperties, TableRight};
 
 carrier! {
-    /// `ChatSessionEntity`: one customer chat, as a caller sees it (SPEC §1).
+    /// `ChatSessionEntity`: one customer chat, as a caller sees it.
     ///
     /// Summaries are `None` (null) when absent. `Rating` sits between
     /// `ChatbotIsActive` and `TableRight` (the seed predates it).
@@ -53,7 +53,7 @@ carrier! {
         "SessionKey" => session_key: String as secret,
         /// The queue position when the session first joined the human queue.
         "InitialQueuePos" => initial_queue_pos: i32,
-        /// The alert level (0, 1 or 2, SPEC §4).
+        /// The alert level (0, 1 or 2; see [`crate::guide::queue`]).
         "AlertLevel" => alert_level: i32,
         /// The session's rank among its User's active sessions.
         "Rank" => rank: i32,

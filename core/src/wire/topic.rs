@@ -7,7 +7,7 @@ use super::rights::{FieldProperties, TableRight};
 use super::widget::ChatWidgetSettings;
 
 carrier! {
-    /// `ChatTopicEntity`: a chat channel and its settings (SPEC §1).
+    /// `ChatTopicEntity`: a chat channel and its settings.
     ///
     /// Language, AlertTemplate, TicketCategory and TicketPriority are kept as
     /// received, `None` (null) when absent; OpeningHours, Widget and
@@ -25,7 +25,8 @@ carrier! {
         "Language" => language: Option<CustomerLanguage>,
         /// When a session of the topic was last picked up.
         "LastAccept" => last_accept: WireDateTime,
-        /// The average queue wait in seconds (SPEC §4).
+        /// The average queue wait in seconds, kept by pick-ups (see
+        /// [`crate::guide::queue`]); ignored when a topic is saved.
         "SecondsPrAccept" => seconds_pr_accept: i32,
         /// Who receives alerts.
         "AlertRecipient" => alert_recipient: String,

@@ -1,7 +1,7 @@
 //! Randomized proof against a reference model (issue #5, part 1): random
 //! sequences of every public operation — several topics, agents and
 //! customers, a manual clock that jumps both ways, sweeps — run on the
-//! reference model of [`reference`] and on a service over any [`Storage`];
+//! reference model of [`reference`](mod@reference) and on a service over any [`Storage`];
 //! every answer is compared, and the whole observable state every
 //! [`driver::FULL_CHECK_EVERY`] steps and at the end of each case.
 //!

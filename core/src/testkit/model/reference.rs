@@ -1,5 +1,6 @@
-//! The reference model: SPEC §3–§5 written out again as plain data and
-//! plain functions, with no storage and no code shared with the service's
+//! The reference model: the domain rules (lifecycle, queue, rank, alerts,
+//! rights; see `crate::guide`) written out again as plain data and plain
+//! functions, with no storage and no code shared with the service's
 //! rules (no `status`, `rights`, `rank`, `queue` or `alerts` calls). Time is in
 //! whole seconds since the Unix epoch (every clock move of the driver is a
 //! whole number of seconds).
@@ -7,7 +8,7 @@
 use crate::wire::ChatSessionStatus as St;
 use std::collections::BTreeMap;
 
-/// Default limits of the service's `Config` (SPEC §3.3, §3.4), in seconds.
+/// Default limits of the service's `Config`, in seconds.
 pub const IDLE_LIMIT: i64 = 30 * 60;
 /// The dead-customer limit.
 pub const DEAD_LIMIT: i64 = 3 * 60;
@@ -18,7 +19,7 @@ pub const PURGE_AFTER: i64 = 24 * 3600;
 /// A customer fetch writes WhenFetched only when the stored one is this old.
 pub const FETCH_INTERVAL: i64 = 5;
 
-/// The kind of an error, with the field where SPEC makes it part of the answer.
+/// The kind of an error, with the field where it is part of the answer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Fail {
     NotFound,
@@ -219,7 +220,7 @@ impl Model {
         self.members.get(&(topic, user)).copied()
     }
 
-    /// SPEC §5's session table: the TableRight bits, or None (NotFound).
+    /// The session rights table: the TableRight bits, or None (NotFound).
     pub fn table_bits(&self, who: Who, i: usize) -> Option<u32> {
         let s = self.sessions.get(i)?;
         if s.purged {
@@ -296,7 +297,7 @@ impl Model {
         Ok(bits)
     }
 
-    /// SPEC §3.5 for the one schedule the model uses.
+    /// Opening hours for the one schedule the model uses.
     fn topic_open(&self, t: usize) -> bool {
         if !self.topics[t].cfg.hours {
             return true;
@@ -339,7 +340,7 @@ impl Model {
         q.into_iter().map(|(_, i)| i).collect()
     }
 
-    /// Queue position (SPEC §4).
+    /// Queue position: 1 + the human-queue sessions of the topic ahead of it.
     pub fn queue_pos(&self, i: usize) -> Option<u32> {
         let s = &self.sessions[i];
         if s.purged || !s.in_human_queue() {
@@ -386,7 +387,7 @@ impl Model {
         })
     }
 
-    /// Enter the queue (SPEC §3.2) with session `i` already holding `s`.
+    /// Enter the queue with session `i` already holding `s`.
     fn enter_queue(&mut self, i: usize, s: &mut MSession) {
         s.status = St::InQueue;
         s.seq = Some(self.next_seq);
@@ -417,7 +418,7 @@ impl Model {
         Ok(())
     }
 
-    /// The invariants of SPEC §3.3 after every change.
+    /// The lifecycle's invariants after every change.
     fn settle(&self, s: &mut MSession) {
         if !active(s.status) || s.user.is_none() {
             s.rank = 0;
