@@ -18,6 +18,9 @@ pub mod model;
 pub mod queries;
 pub mod rights;
 pub mod rng;
+pub mod routing;
+pub mod routing_pass;
+pub mod routing_sweep;
 pub mod save;
 pub mod sessions;
 pub mod storage;
@@ -123,6 +126,28 @@ macro_rules! conformance_suite {
             feed_live::webhook_json_has_superoffice_envelope,
             feed_live::message_hook_rewrites_and_rejects,
             feed_live::reentrant_call_from_the_hook_is_conflict,
+            routing::routing_settings_defaults_rights_and_ranges,
+            routing::routing_settings_leave_the_topic_carrier_alone,
+            routing::agent_capacity_rights_and_range,
+            routing::load_capacity_and_eligibility,
+            routing::manual_paths_ignore_capacity_and_presence,
+            routing::explain_routing_rights_and_fields,
+            routing_pass::routed_assignment_is_a_pick_up,
+            routing_pass::pass_runs_after_queue_entries,
+            routing_pass::pass_runs_when_a_load_falls,
+            routing_pass::pass_runs_when_an_agent_becomes_eligible,
+            routing_pass::pass_order_over_auto_topics,
+            routing_pass::least_busy_tie_breaks,
+            routing_pass::longest_idle_tie_breaks,
+            routing_pass::one_pass_spreads_waiting_sessions,
+            routing_pass::routed_welcome_skips_the_hook_and_events_follow,
+            routing_pass::manual_topics_and_bot_sessions_are_not_routed,
+            routing_sweep::answer_timeout_requeues_in_place,
+            routing_sweep::exclusion_survives_reset_and_ends_with_the_session,
+            routing_sweep::answer_timeout_only_for_routed_sessions_of_auto_topics,
+            routing_sweep::transfer_timeout_rejects_as_the_target,
+            routing_sweep::routing_sweep_order_and_rights,
+            routing_sweep::routing_sweep_covers_more_than_one_batch,
         );
     };
     (@tests $open:expr; $($module:ident :: $name:ident),* $(,)?) => {

@@ -1,0 +1,776 @@
+//! Routing (SPEC §10), part one: the settings and their rights (§10.1), who
+//! can take a session (§10.2) and why a session is not routed (§10.5).
+//! Helpers the other routing files share live here too. The pass is in
+//! `routing_pass`, the sweep in `routing_sweep`. Every expected value is
+//! worked out by hand from the SPEC text.
+
+use super::lifecycle::{Kind, agent, cust, invalid_field, kind, text};
+use super::{Fixture, dump};
+use crate::storage::Storage;
+use crate::{
+    Caller, ChatAgentCapacity, ChatSessionStatus, ChatTopicRouting, RoutingMode, RoutingStrategy,
+    RoutingVerdict, SessionId, TopicId, UserId,
+};
+use ChatSessionStatus::*;
+use RoutingVerdict::*;
+
+/// Saves the topic's routing as System with `edit` applied to what it has now.
+pub fn set_routing<S: Storage>(
+    fx: &Fixture<S>,
+    t: TopicId,
+    edit: impl FnOnce(&mut ChatTopicRouting),
+) -> ChatTopicRouting {
+    let mut r = fx.desk.get_chat_topic_routing(&fx.sys(), t).unwrap();
+    edit(&mut r);
+    fx.desk.save_chat_topic_routing(&fx.sys(), &r).unwrap()
+}
+
+/// Turns the topic Auto with this DefaultCapacity (the rest unchanged).
+pub fn auto<S: Storage>(fx: &Fixture<S>, t: TopicId, capacity: i32) {
+    set_routing(fx, t, |r| {
+        r.mode = RoutingMode::Auto;
+        r.default_capacity = capacity;
+    });
+}
+
+/// Saves a user's MaxChats as System.
+pub fn max_chats<S: Storage>(fx: &Fixture<S>, user: i32, max: Option<i32>) {
+    let c = ChatAgentCapacity {
+        user_id: user,
+        max_chats: max,
+    };
+    fx.desk.save_chat_agent_capacity(&fx.sys(), &c).unwrap();
+}
+
+/// Adds `user` to `t` with CanRespond only.
+pub fn responder<S: Storage>(fx: &Fixture<S>, t: TopicId, user: i32) {
+    fx.member(t, user, (false, true, false, false));
+}
+
+/// (Status, User, Rank) of a session, read by System.
+pub fn st<S: Storage>(fx: &Fixture<S>, id: SessionId) -> (ChatSessionStatus, Option<i32>, i32) {
+    let e = fx.desk.get_chat_session_entity(&fx.sys(), id).unwrap();
+    (e.status, e.user_id().map(|u| u.0), e.rank)
+}
+
+/// Asserts the session waits in the human queue at this position.
+pub fn waits<S: Storage>(fx: &Fixture<S>, id: SessionId, position: u32) {
+    assert_eq!(st(fx, id), (InQueue, None, 0), "{id} waits");
+    assert_eq!(
+        fx.desk.get_queue_position(&fx.sys(), id).unwrap(),
+        Some(position),
+        "{id}'s position"
+    );
+}
+
+/// Asserts the session is UserLast with this User and Rank.
+pub fn taken<S: Storage>(fx: &Fixture<S>, id: SessionId, user: i32, rank: i32) {
+    assert_eq!(st(fx, id), (UserLast, Some(user), rank), "{id} taken");
+}
+
+/// The verdicts of an explanation as (user, verdict), asked by System.
+pub fn verdicts<S: Storage>(fx: &Fixture<S>, id: SessionId) -> Vec<(i32, RoutingVerdict)> {
+    fx.desk
+        .explain_routing(&fx.sys(), id)
+        .unwrap()
+        .agents
+        .into_iter()
+        .map(|a| (a.user.0, a.verdict))
+        .collect()
+}
+
+/// A manual pick-up that must succeed.
+pub fn pick<S: Storage>(fx: &Fixture<S>, user: i32, id: SessionId) {
+    let e = fx
+        .desk
+        .pick_up_chat_session(&agent(user), id)
+        .unwrap()
+        .expect("the session was waiting");
+    assert_eq!(e.user_id(), Some(UserId(user)));
+}
+
+/// Creates a session and returns its id.
+pub fn new_session<S: Storage>(fx: &Fixture<S>, t: TopicId) -> SessionId {
+    fx.customer_session(t, "c").0
+}
+
+fn routing_of<S: Storage>(fx: &Fixture<S>, caller: &Caller, t: TopicId) -> Kind {
+    kind(&fx.desk.get_chat_topic_routing(caller, t))
+}
+
+pub fn routing_settings_defaults_rights_and_ranges<S: Storage>(store: S) {
+    let fx = Fixture::new(store);
+    let t = fx.topic("t");
+    let other = fx.topic("other");
+    fx.member(t, 20, (false, false, true, false)); // manager
+    fx.member(t, 21, (false, true, false, false)); // responder
+    fx.member(t, 22, (true, false, false, false)); // listener
+    fx.member(t, 23, (false, false, false, true)); // notified only
+    fx.member(other, 24, (false, false, true, false)); // manager elsewhere
+    fx.present(21, true);
+    let (_, key) = fx.customer_session(t, "c");
+    let sys = fx.sys();
+
+    // A topic that never saved one reads the defaults.
+    let d = fx.desk.get_chat_topic_routing(&sys, t).unwrap();
+    assert_eq!(d, ChatTopicRouting::defaults_for(t));
+    assert_eq!(
+        (
+            d.chat_topic_id,
+            d.mode,
+            d.strategy,
+            d.default_capacity,
+            d.answer_timeout_seconds,
+            d.transfer_timeout_seconds
+        ),
+        (
+            t.0,
+            RoutingMode::Manual,
+            RoutingStrategy::LeastBusy,
+            3,
+            0,
+            0
+        )
+    );
+    // Read: System and every member, whatever their rights.
+    for u in [20, 21, 22, 23] {
+        assert_eq!(fx.desk.get_chat_topic_routing(&agent(u), t).unwrap(), d);
+    }
+    // A non-member agent, a customer (even of this topic), anonymous: NotFound.
+    for c in [agent(24), agent(99), cust(&key), Caller::anonymous()] {
+        assert_eq!(routing_of(&fx, &c, t), Kind::NotFound, "{c:?}");
+    }
+    // An unknown topic: NotFound for everyone, System included.
+    for c in [sys.clone(), agent(20)] {
+        assert_eq!(routing_of(&fx, &c, TopicId(999)), Kind::NotFound);
+        let unknown = ChatTopicRouting::defaults_for(TopicId(999));
+        assert_eq!(
+            kind(&fx.desk.save_chat_topic_routing(&c, &unknown)),
+            Kind::NotFound
+        );
+        let zero = ChatTopicRouting::defaults_for(TopicId(0));
+        assert_eq!(
+            kind(&fx.desk.save_chat_topic_routing(&c, &zero)),
+            Kind::NotFound
+        );
+    }
+
+    // Save: the check order is NotFound → Forbidden → Validation, so a bad
+    // value does not change the error of a caller who may not save.
+    let before = dump(fx.desk.storage());
+    let bad_all = ChatTopicRouting {
+        mode: RoutingMode::Auto,
+        default_capacity: 0,
+        answer_timeout_seconds: -1,
+        transfer_timeout_seconds: 86_401,
+        ..d.clone()
+    };
+    let good = ChatTopicRouting {
+        mode: RoutingMode::Auto,
+        ..d.clone()
+    };
+    for r in [&good, &bad_all] {
+        for c in [agent(24), agent(99), cust(&key), Caller::anonymous()] {
+            let k = kind(&fx.desk.save_chat_topic_routing(&c, r));
+            assert_eq!(k, Kind::NotFound, "{c:?}");
+        }
+        for u in [21, 22, 23] {
+            let k = kind(&fx.desk.save_chat_topic_routing(&agent(u), r));
+            assert_eq!(k, Kind::Forbidden, "member {u} without CanManage");
+        }
+    }
+    // Out of range: Validation naming the first bad field in carrier order.
+    let field = |edit: &dyn Fn(&mut ChatTopicRouting)| {
+        let mut r = good.clone();
+        edit(&mut r);
+        invalid_field(fx.desk.save_chat_topic_routing(&agent(20), &r))
+    };
+    assert_eq!(field(&|r| *r = bad_all.clone()), "DefaultCapacity");
+    for cap in [0, -1, 1001, i32::MIN, i32::MAX] {
+        assert_eq!(field(&|r| r.default_capacity = cap), "DefaultCapacity");
+    }
+    for secs in [-1, 86_401, i32::MAX] {
+        assert_eq!(
+            field(&|r| r.answer_timeout_seconds = secs),
+            "AnswerTimeoutSeconds"
+        );
+        assert_eq!(
+            field(&|r| r.transfer_timeout_seconds = secs),
+            "TransferTimeoutSeconds"
+        );
+    }
+    assert_eq!(
+        field(&|r| {
+            r.answer_timeout_seconds = 86_401;
+            r.transfer_timeout_seconds = -1;
+        }),
+        "AnswerTimeoutSeconds"
+    );
+    assert_eq!(
+        dump(fx.desk.storage()),
+        before,
+        "failed saves write nothing"
+    );
+    assert_eq!(fx.desk.get_chat_topic_routing(&sys, t).unwrap(), d);
+
+    // The boundaries are allowed, by a manager and by System.
+    let low = ChatTopicRouting {
+        chat_topic_id: t.0,
+        mode: RoutingMode::Manual,
+        strategy: RoutingStrategy::LongestIdle,
+        default_capacity: 1,
+        answer_timeout_seconds: 0,
+        transfer_timeout_seconds: 0,
+    };
+    assert_eq!(
+        fx.desk.save_chat_topic_routing(&agent(20), &low).unwrap(),
+        low
+    );
+    assert_eq!(fx.desk.get_chat_topic_routing(&agent(22), t).unwrap(), low);
+    let high = ChatTopicRouting {
+        chat_topic_id: t.0,
+        mode: RoutingMode::Manual,
+        strategy: RoutingStrategy::LeastBusy,
+        default_capacity: 1000,
+        answer_timeout_seconds: 86_400,
+        transfer_timeout_seconds: 86_400,
+    };
+    assert_eq!(fx.desk.save_chat_topic_routing(&sys, &high).unwrap(), high);
+    assert_eq!(fx.desk.get_chat_topic_routing(&agent(21), t).unwrap(), high);
+    // Another topic is untouched.
+    assert_eq!(
+        fx.desk.get_chat_topic_routing(&sys, other).unwrap(),
+        ChatTopicRouting::defaults_for(other)
+    );
+}
+
+pub fn routing_settings_leave_the_topic_carrier_alone<S: Storage>(store: S) {
+    let fx = Fixture::new(store);
+    let sys = fx.sys();
+    let t = fx.staffed_topic("t");
+    let json = |fx: &Fixture<S>| {
+        serde_json::to_value(fx.desk.get_chat_topic_entity(&fx.sys(), t).unwrap()).unwrap()
+    };
+    let before = json(&fx);
+    let keys: Vec<String> = before.as_object().unwrap().keys().cloned().collect();
+    let saved = set_routing(&fx, t, |r| {
+        r.mode = RoutingMode::Auto;
+        r.strategy = RoutingStrategy::LongestIdle;
+        r.default_capacity = 7;
+        r.answer_timeout_seconds = 30;
+        r.transfer_timeout_seconds = 40;
+    });
+    // ChatTopicEntity is SuperOffice's: the same JSON, no new keys.
+    assert_eq!(json(&fx), before);
+    for k in [
+        "Mode",
+        "Strategy",
+        "DefaultCapacity",
+        "AnswerTimeoutSeconds",
+        "TransferTimeoutSeconds",
+        "Routing",
+    ] {
+        assert!(!keys.iter().any(|x| x == k), "{k} in {keys:?}");
+    }
+    // Saving the topic carrier keeps its routing.
+    let mut te = fx.desk.get_chat_topic_entity(&sys, t).unwrap();
+    te.name = "renamed".into();
+    fx.desk.save_chat_topic_entity(&sys, &te).unwrap();
+    assert_eq!(fx.desk.get_chat_topic_routing(&sys, t).unwrap(), saved);
+
+    // The carrier's JSON: PascalCase keys in carrier order, enums by name.
+    let v = serde_json::to_value(&saved).unwrap();
+    let keys: Vec<&str> = v.as_object().unwrap().keys().map(String::as_str).collect();
+    assert_eq!(
+        keys,
+        [
+            "ChatTopicId",
+            "Mode",
+            "Strategy",
+            "DefaultCapacity",
+            "AnswerTimeoutSeconds",
+            "TransferTimeoutSeconds"
+        ]
+    );
+    assert_eq!(
+        v,
+        serde_json::json!({"ChatTopicId": t.0, "Mode": "Auto", "Strategy": "LongestIdle",
+            "DefaultCapacity": 7, "AnswerTimeoutSeconds": 30, "TransferTimeoutSeconds": 40})
+    );
+    assert_eq!(
+        serde_json::from_value::<ChatTopicRouting>(v).unwrap(),
+        saved
+    );
+    // Plain enums parse by exact name only.
+    let lower = serde_json::json!({"ChatTopicId": t.0, "Mode": "auto"});
+    assert!(serde_json::from_value::<ChatTopicRouting>(lower).is_err());
+    let cap = ChatAgentCapacity {
+        user_id: 10,
+        max_chats: None,
+    };
+    assert_eq!(
+        serde_json::to_string(&cap).unwrap(),
+        r#"{"UserId":10,"MaxChats":null}"#
+    );
+    let cap5: ChatAgentCapacity = serde_json::from_str(r#"{"UserId":10,"MaxChats":5}"#).unwrap();
+    assert_eq!(cap5.max_chats, Some(5));
+
+    // Deleting the topic deletes its routing.
+    let gone = fx.staffed_topic("gone");
+    auto(&fx, gone, 2);
+    fx.desk.delete_chat_topic_entity(&sys, gone).unwrap();
+    assert_eq!(routing_of(&fx, &sys, gone), Kind::NotFound);
+    let r = ChatTopicRouting::defaults_for(gone);
+    assert_eq!(
+        kind(&fx.desk.save_chat_topic_routing(&sys, &r)),
+        Kind::NotFound
+    );
+    // … and the deleted Auto topic leaves nothing behind that routing trips on.
+    let (s, _) = fx.customer_session(t, "after");
+    assert_eq!(st(&fx, s), (UserLast, Some(10), 1));
+}
+
+pub fn agent_capacity_rights_and_range<S: Storage>(store: S) {
+    let fx = Fixture::new(store);
+    let sys = fx.sys();
+    let t = fx.staffed_topic("t");
+    let other = fx.topic("other");
+    fx.member(t, 20, (false, false, true, false)); // manager of t
+    fx.member(t, 21, (false, true, false, false)); // the agent whose capacity we set
+    fx.member(t, 22, (true, false, false, false)); // listener of t
+    fx.member(other, 24, (false, false, true, false)); // manager of other only
+    fx.member(other, 25, (false, true, false, false));
+    let (_, key) = fx.customer_session(t, "c");
+    let get = |c: &Caller, u: i32| fx.desk.get_chat_agent_capacity(c, UserId(u));
+    let save = |c: &Caller, u: i32, m: Option<i32>| {
+        fx.desk.save_chat_agent_capacity(
+            c,
+            &ChatAgentCapacity {
+                user_id: u,
+                max_chats: m,
+            },
+        )
+    };
+    // Never saved: MaxChats null.
+    let none = ChatAgentCapacity {
+        user_id: 21,
+        max_chats: None,
+    };
+    assert_eq!(get(&sys, 21).unwrap(), none);
+    assert_eq!(get(&sys, 999).unwrap().max_chats, None);
+    // Save: System, or a manager of a topic where the user is a member.
+    let two = ChatAgentCapacity {
+        user_id: 21,
+        max_chats: Some(2),
+    };
+    assert_eq!(save(&sys, 21, Some(2)).unwrap(), two);
+    // Read: System, the user, those managers.
+    for c in [sys.clone(), agent(21), agent(20)] {
+        assert_eq!(get(&c, 21).unwrap(), two, "{c:?}");
+    }
+    // Anyone else, customers included: Forbidden.
+    let others = [
+        agent(22),
+        agent(24),
+        agent(25),
+        agent(99),
+        cust(&key),
+        Caller::anonymous(),
+    ];
+    for c in &others {
+        assert_eq!(kind(&get(c, 21)), Kind::Forbidden, "read {c:?}");
+    }
+    let before = dump(fx.desk.storage());
+    // The user themself may not save it (they are not a manager) …
+    for c in others.iter().chain([&agent(21)]) {
+        assert_eq!(kind(&save(c, 21, Some(5))), Kind::Forbidden, "save {c:?}");
+        assert_eq!(
+            kind(&save(c, 21, Some(0))),
+            Kind::Forbidden,
+            "rights before range"
+        );
+    }
+    // Out of range: Validation naming MaxChats.
+    for c in [&sys, &agent(20)] {
+        for bad in [0, -1, 1001, i32::MIN, i32::MAX] {
+            assert_eq!(invalid_field(save(c, 21, Some(bad))), "MaxChats");
+        }
+    }
+    assert_eq!(dump(fx.desk.storage()), before);
+    assert_eq!(get(&sys, 21).unwrap(), two);
+    // The bounds and null are allowed.
+    assert_eq!(save(&agent(20), 21, Some(1)).unwrap().max_chats, Some(1));
+    assert_eq!(
+        save(&agent(20), 21, Some(1000)).unwrap().max_chats,
+        Some(1000)
+    );
+    assert_eq!(get(&agent(21), 21).unwrap().max_chats, Some(1000));
+    assert_eq!(save(&agent(20), 21, None).unwrap(), none);
+    assert_eq!(get(&sys, 21).unwrap(), none);
+    // A manager is a member of the topic they manage: their own too.
+    assert_eq!(save(&agent(20), 20, Some(4)).unwrap().max_chats, Some(4));
+    // A manager of a topic where the user is not a member: Forbidden.
+    assert_eq!(kind(&save(&agent(24), 21, Some(4))), Kind::Forbidden);
+    assert_eq!(save(&agent(24), 25, Some(4)).unwrap().max_chats, Some(4));
+    // The user leaves the manager's topic: the manager loses the right.
+    fx.desk
+        .delete_chat_topic_user_agent(&sys, t, UserId(21))
+        .unwrap();
+    assert_eq!(kind(&get(&agent(20), 21)), Kind::Forbidden);
+    assert_eq!(kind(&save(&agent(20), 21, Some(2))), Kind::Forbidden);
+    assert_eq!(
+        get(&agent(21), 21).unwrap(),
+        none,
+        "the user still reads it"
+    );
+}
+
+/// §10.2: load, capacity and the verdicts built from them, on Manual topics
+/// (verdicts are computed the same whatever the mode).
+pub fn load_capacity_and_eligibility<S: Storage>(store: S) {
+    let fx = Fixture::new(store);
+    let sys = fx.sys();
+    let t = fx.topic("t");
+    let u = fx.topic("u");
+    set_routing(&fx, t, |r| r.default_capacity = 2);
+    set_routing(&fx, u, |r| r.default_capacity = 4);
+    let bot = fx.topic_with("bot", |x| x.bot_enabled = true);
+    // Membership order is not id order: verdicts come by user id.
+    for user in [13, 11, 12, 10] {
+        responder(&fx, t, user);
+        responder(&fx, u, user);
+        responder(&fx, bot, user);
+    }
+    fx.member(t, 14, (true, false, false, false)); // no CanRespond: no verdict
+    fx.member(t, 15, (false, false, true, true));
+    for user in [10, 11, 12] {
+        fx.present(user, true);
+    }
+    max_chats(&fx, 12, Some(1));
+    // 10: x1 (t, UserLast), x2 (u, CustomerLast) and a pending transfer of
+    // x3 to them → load 3. 11: the User of x3 → load 1. 12: one ended chat
+    // and a bot-run chat (no User) → load 0. 13: not Present, one chat.
+    let x1 = new_session(&fx, t);
+    let (x2, k2) = fx.customer_session(u, "x2");
+    let x3 = new_session(&fx, t);
+    let x4 = new_session(&fx, u);
+    let y = new_session(&fx, t);
+    let b = new_session(&fx, bot);
+    pick(&fx, 10, x1);
+    pick(&fx, 10, x2);
+    fx.desk
+        .add_chat_message(&cust(&k2), x2, &text("hello"))
+        .unwrap();
+    assert_eq!(st(&fx, x2).0, CustomerLast);
+    pick(&fx, 11, x3);
+    fx.desk
+        .transfer_chat_session(&agent(11), x3, UserId(10))
+        .unwrap();
+    pick(&fx, 13, x4);
+    pick(&fx, 12, y);
+    fx.desk.close_chat_session(&agent(12), y).unwrap();
+    fx.desk
+        .add_chat_message(
+            &sys,
+            b,
+            &crate::ChatMessage {
+                special_type: crate::ChatMessageSpecialType::BotMessage,
+                ..text("bot here")
+            },
+        )
+        .unwrap();
+    assert_eq!(st(&fx, b), (UserLast, None, 0));
+    // Two waiting sessions, one per topic.
+    let q = new_session(&fx, t);
+    let r = new_session(&fx, u);
+    let in_t = vec![
+        (
+            10,
+            AtCapacity {
+                load: 3,
+                capacity: 2,
+            },
+        ),
+        (
+            11,
+            Eligible {
+                load: 1,
+                capacity: 2,
+            },
+        ),
+        (
+            12,
+            Eligible {
+                load: 0,
+                capacity: 1,
+            },
+        ),
+        (13, NotPresent),
+    ];
+    let in_u = vec![
+        (
+            10,
+            Eligible {
+                load: 3,
+                capacity: 4,
+            },
+        ),
+        (
+            11,
+            Eligible {
+                load: 1,
+                capacity: 4,
+            },
+        ),
+        (
+            12,
+            Eligible {
+                load: 0,
+                capacity: 1,
+            },
+        ),
+        (13, NotPresent),
+    ];
+    assert_eq!(verdicts(&fx, q), in_t);
+    assert_eq!(verdicts(&fx, r), in_u, "capacity is per topic");
+    // The same whatever the session's status: active, pending transfer, ended.
+    for s in [x1, x3, y] {
+        assert_eq!(verdicts(&fx, s), in_t, "{s}");
+    }
+    assert_eq!(verdicts(&fx, x2), in_u);
+    // MaxChats wins over every topic's DefaultCapacity; null gives it back.
+    max_chats(&fx, 10, Some(3));
+    let full = AtCapacity {
+        load: 3,
+        capacity: 3,
+    };
+    assert_eq!(verdicts(&fx, q)[0], (10, full));
+    assert_eq!(verdicts(&fx, r)[0], (10, full));
+    max_chats(&fx, 10, None);
+    assert_eq!(verdicts(&fx, q), in_t);
+    // The pending transfer ends (rejected): 10's load falls to 2.
+    fx.desk
+        .reject_chat_session_transfer(&agent(10), x3)
+        .unwrap();
+    assert_eq!(
+        verdicts(&fx, q)[0],
+        (
+            10,
+            AtCapacity {
+                load: 2,
+                capacity: 2
+            }
+        )
+    );
+    // Not Present comes first, whatever the load.
+    fx.present(10, false);
+    assert_eq!(verdicts(&fx, r)[0], (10, NotPresent));
+    fx.present(10, true);
+    // Losing CanRespond removes the verdict; the chats stay theirs.
+    let listen_respond = crate::ChatTopicAgent {
+        can_listen: true,
+        can_respond: true,
+        ..crate::ChatTopicAgent::new(t, UserId(14))
+    };
+    fx.desk
+        .update_chat_topic_user_agent(&sys, &listen_respond)
+        .unwrap();
+    let with_14 = verdicts(&fx, q);
+    assert_eq!(
+        with_14.iter().map(|v| v.0).collect::<Vec<_>>(),
+        [10, 11, 12, 13, 14]
+    );
+    assert_eq!(
+        with_14[4],
+        (14, NotPresent),
+        "never saved a presence: not Present"
+    );
+    let listen = crate::ChatTopicAgent {
+        can_listen: true,
+        ..crate::ChatTopicAgent::new(t, UserId(11))
+    };
+    fx.desk.update_chat_topic_user_agent(&sys, &listen).unwrap();
+    assert_eq!(
+        verdicts(&fx, q).iter().map(|v| v.0).collect::<Vec<_>>(),
+        [10, 12, 13, 14]
+    );
+    assert_eq!(st(&fx, x3), (UserLast, Some(11), 1));
+    // Turning t Auto routes q at once: to 12, the only eligible agent.
+    auto(&fx, t, 2);
+    assert_eq!(st(&fx, q), (UserLast, Some(12), 1));
+    assert_eq!(
+        verdicts(&fx, q)[1],
+        (
+            12,
+            AtCapacity {
+                load: 1,
+                capacity: 1
+            }
+        )
+    );
+    assert_eq!(
+        fx.desk.explain_routing(&sys, q).unwrap().mode,
+        RoutingMode::Auto
+    );
+}
+
+/// §10.2's last rule: the manual paths ignore capacity, presence and the
+/// exclusion set (the last one is in `routing_sweep`).
+pub fn manual_paths_ignore_capacity_and_presence<S: Storage>(store: S) {
+    let fx = Fixture::new(store);
+    let t = fx.topic("t");
+    for user in [10, 11, 12] {
+        responder(&fx, t, user);
+    }
+    fx.present(10, true);
+    auto(&fx, t, 1);
+    let a = new_session(&fx, t);
+    taken(&fx, a, 10, 1);
+    // 10 is at capacity, 11 and 12 are not Present: b and c wait.
+    let b = new_session(&fx, t);
+    let c = new_session(&fx, t);
+    let d = new_session(&fx, t);
+    waits(&fx, b, 1);
+    waits(&fx, d, 3);
+    // Not Present: a pick-up of a given session still works.
+    pick(&fx, 11, b);
+    taken(&fx, b, 11, 1);
+    // At capacity: pick up first still works, and takes the oldest.
+    let e = fx
+        .desk
+        .pick_up_first_chat_session(&agent(10))
+        .unwrap()
+        .unwrap();
+    assert_eq!(e.id(), c);
+    taken(&fx, c, 10, 2);
+    // A transfer to an agent who is not Present, accepted beyond capacity.
+    fx.desk
+        .transfer_chat_session(&agent(10), c, UserId(12))
+        .unwrap();
+    let e = fx.desk.accept_chat_session_transfer(&agent(12), c).unwrap();
+    assert_eq!((e.user_id(), e.rank), (Some(UserId(12)), 1));
+    fx.desk
+        .transfer_chat_session(&agent(12), c, UserId(11))
+        .unwrap();
+    fx.desk.accept_chat_session_transfer(&agent(11), c).unwrap();
+    taken(&fx, c, 11, 2);
+    // None of that routed d (nobody is eligible) and 11 holds 2 > capacity 1.
+    waits(&fx, d, 1);
+    assert_eq!(
+        verdicts(&fx, d),
+        vec![
+            (
+                10,
+                AtCapacity {
+                    load: 1,
+                    capacity: 1
+                }
+            ),
+            (11, NotPresent),
+            (12, NotPresent)
+        ]
+    );
+}
+
+pub fn explain_routing_rights_and_fields<S: Storage>(store: S) {
+    let fx = Fixture::new(store);
+    let sys = fx.sys();
+    let t = fx.topic("t");
+    responder(&fx, t, 10);
+    responder(&fx, t, 11); // not Present
+    fx.member(t, 12, (true, false, false, false)); // listener
+    fx.member(t, 13, (false, false, false, true)); // notified only
+    fx.member(t, 14, (false, false, true, false)); // manager
+    responder(&fx, t, 16);
+    fx.present(10, true);
+    let bot = fx.topic_with("bot", |x| x.bot_enabled = true);
+    responder(&fx, bot, 10);
+    let (q0, _) = fx.customer_session(t, "q0");
+    let (q, kq) = fx.customer_session(t, "q");
+    let a = new_session(&fx, t);
+    pick(&fx, 10, a);
+    let (former, _) = fx.customer_session(t, "former");
+    pick(&fx, 16, former);
+    fx.desk
+        .delete_chat_topic_user_agent(&sys, t, UserId(16))
+        .unwrap();
+    let (b, _) = fx.customer_session(bot, "b");
+    let closed = new_session(&fx, t);
+    pick(&fx, 10, closed);
+    fx.desk.close_chat_session(&agent(10), closed).unwrap();
+    let deleted = new_session(&fx, t);
+    fx.desk.delete_chat_session_entity(&sys, deleted).unwrap();
+    let (other, _) = fx.customer_session(fx.staffed_topic("other"), "o");
+    let x = |c: &Caller, id: SessionId| fx.desk.explain_routing(c, id);
+
+    // The fields: status, position in the human queue, Mode, verdicts.
+    let load1 = Eligible {
+        load: 1,
+        capacity: 3,
+    };
+    let e = x(&sys, q).unwrap();
+    assert_eq!(e.session, q);
+    assert_eq!(e.status, InQueue);
+    assert_eq!(e.queue_position, Some(2), "behind q0");
+    assert_eq!(e.mode, RoutingMode::Manual);
+    assert_eq!(
+        e.agents
+            .iter()
+            .map(|v| (v.user.0, v.verdict))
+            .collect::<Vec<_>>(),
+        vec![(10, load1), (11, NotPresent)],
+        "CanRespond members only (16 left the topic)"
+    );
+    assert_eq!(x(&sys, q0).unwrap().queue_position, Some(1));
+    // Who may ask: System, the topic's managers, its members with CanRespond
+    // (Present or not).
+    for c in [agent(14), agent(10), agent(11)] {
+        assert_eq!(x(&c, q).unwrap(), e, "{c:?}");
+    }
+    // Who may read the session but not ask: Forbidden.
+    for (c, id) in [
+        (agent(12), q),      // a listener
+        (agent(13), q),      // notified only, q is in the human queue
+        (agent(16), former), // its User, no longer a member
+        (cust(&kq), q),      // its customer
+    ] {
+        assert_eq!(kind(&x(&c, id)), Kind::Forbidden, "{c:?} on {id}");
+    }
+    // Who may not read it: NotFound, as §5 says.
+    for (c, id) in [
+        (agent(13), a), // notified only: not in the human queue
+        (agent(99), q),
+        (agent(11), other),
+        (cust(&kq), a),
+        (Caller::anonymous(), q),
+        (agent(10), deleted),
+        (agent(12), deleted),
+        (sys.clone(), SessionId(9999)),
+    ] {
+        assert_eq!(kind(&x(&c, id)), Kind::NotFound, "{c:?} on {id}");
+    }
+    // No queue position unless in the human queue.
+    for (id, status) in [
+        (a, UserLast),
+        (closed, Closed),
+        (deleted, Deleted),
+        (b, InQueue),
+    ] {
+        let e = x(&sys, id).unwrap();
+        assert_eq!((e.status, e.queue_position), (status, None), "{id}");
+    }
+    assert_eq!(x(&agent(14), deleted).unwrap().status, Deleted);
+    assert_eq!(x(&agent(10), closed).unwrap().status, Closed);
+    assert_eq!(
+        x(&sys, b).unwrap().agents,
+        vec![crate::AgentVerdict {
+            user: UserId(10),
+            verdict: load1
+        }]
+    );
+    // The Mode is the topic's.
+    auto(&fx, bot, 3);
+    assert_eq!(x(&sys, b).unwrap().mode, RoutingMode::Auto);
+    assert_eq!(st(&fx, b), (InQueue, None, 0), "bot-owned: not routed");
+    assert_eq!(x(&sys, q).unwrap().mode, RoutingMode::Manual);
+}
