@@ -128,6 +128,7 @@ macro_rules! conformance_suite {
             feed_live::reentrant_call_from_the_hook_is_conflict,
             routing::routing_settings_defaults_rights_and_ranges,
             routing::routing_settings_leave_the_topic_carrier_alone,
+            routing::routing_carriers_json,
             routing::agent_capacity_rights_and_range,
             routing::load_capacity_and_eligibility,
             routing::manual_paths_ignore_capacity_and_presence,

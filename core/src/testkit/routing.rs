@@ -278,43 +278,6 @@ pub fn routing_settings_leave_the_topic_carrier_alone<S: Storage>(store: S) {
     fx.desk.save_chat_topic_entity(&sys, &te).unwrap();
     assert_eq!(fx.desk.get_chat_topic_routing(&sys, t).unwrap(), saved);
 
-    // The carrier's JSON: PascalCase keys in carrier order, enums by name.
-    let v = serde_json::to_value(&saved).unwrap();
-    let keys: Vec<&str> = v.as_object().unwrap().keys().map(String::as_str).collect();
-    assert_eq!(
-        keys,
-        [
-            "ChatTopicId",
-            "Mode",
-            "Strategy",
-            "DefaultCapacity",
-            "AnswerTimeoutSeconds",
-            "TransferTimeoutSeconds"
-        ]
-    );
-    assert_eq!(
-        v,
-        serde_json::json!({"ChatTopicId": t.0, "Mode": "Auto", "Strategy": "LongestIdle",
-            "DefaultCapacity": 7, "AnswerTimeoutSeconds": 30, "TransferTimeoutSeconds": 40})
-    );
-    assert_eq!(
-        serde_json::from_value::<ChatTopicRouting>(v).unwrap(),
-        saved
-    );
-    // Plain enums parse by exact name only.
-    let lower = serde_json::json!({"ChatTopicId": t.0, "Mode": "auto"});
-    assert!(serde_json::from_value::<ChatTopicRouting>(lower).is_err());
-    let cap = ChatAgentCapacity {
-        user_id: 10,
-        max_chats: None,
-    };
-    assert_eq!(
-        serde_json::to_string(&cap).unwrap(),
-        r#"{"UserId":10,"MaxChats":null}"#
-    );
-    let cap5: ChatAgentCapacity = serde_json::from_str(r#"{"UserId":10,"MaxChats":5}"#).unwrap();
-    assert_eq!(cap5.max_chats, Some(5));
-
     // Deleting the topic deletes its routing.
     let gone = fx.staffed_topic("gone");
     auto(&fx, gone, 2);
@@ -773,4 +736,70 @@ pub fn explain_routing_rights_and_fields<S: Storage>(store: S) {
     assert_eq!(x(&sys, b).unwrap().mode, RoutingMode::Auto);
     assert_eq!(st(&fx, b), (InQueue, None, 0), "bot-owned: not routed");
     assert_eq!(x(&sys, q).unwrap().mode, RoutingMode::Manual);
+}
+
+pub fn routing_carriers_json<S: Storage>(store: S) {
+    let fx = Fixture::new(store);
+    let t = fx.topic("t");
+    let saved = set_routing(&fx, t, |r| {
+        r.mode = RoutingMode::Auto;
+        r.strategy = RoutingStrategy::LongestIdle;
+        r.default_capacity = 7;
+        r.answer_timeout_seconds = 30;
+        r.transfer_timeout_seconds = 40;
+    });
+    // The carrier's JSON: PascalCase keys in carrier order, enums by name.
+    let v = serde_json::to_value(&saved).unwrap();
+    let keys: Vec<&str> = v.as_object().unwrap().keys().map(String::as_str).collect();
+    assert_eq!(
+        keys,
+        [
+            "ChatTopicId",
+            "Mode",
+            "Strategy",
+            "DefaultCapacity",
+            "AnswerTimeoutSeconds",
+            "TransferTimeoutSeconds"
+        ]
+    );
+    assert_eq!(
+        v,
+        serde_json::json!({"ChatTopicId": t.0, "Mode": "Auto", "Strategy": "LongestIdle",
+            "DefaultCapacity": 7, "AnswerTimeoutSeconds": 30, "TransferTimeoutSeconds": 40})
+    );
+    assert_eq!(
+        serde_json::from_value::<ChatTopicRouting>(v).unwrap(),
+        saved
+    );
+    // Plain enums parse by exact name only.
+    let lower = serde_json::json!({"ChatTopicId": t.0, "Mode": "auto"});
+    assert!(serde_json::from_value::<ChatTopicRouting>(lower).is_err());
+    let cap = ChatAgentCapacity {
+        user_id: 10,
+        max_chats: None,
+    };
+    assert_eq!(
+        serde_json::to_string(&cap).unwrap(),
+        r#"{"UserId":10,"MaxChats":null}"#
+    );
+    let cap5: ChatAgentCapacity = serde_json::from_str(r#"{"UserId":10,"MaxChats":5}"#).unwrap();
+    assert_eq!(cap5.max_chats, Some(5));
+
+    // A field missing from the input takes its default (§6), §10.1's
+    // defaults: Manual, LeastBusy, 3, 0, 0.
+    let partial = serde_json::json!({"ChatTopicId": t.0, "Mode": "Auto"});
+    let r: ChatTopicRouting = serde_json::from_value(partial).unwrap();
+    assert_eq!(
+        r,
+        ChatTopicRouting {
+            mode: RoutingMode::Auto,
+            ..ChatTopicRouting::defaults_for(t)
+        }
+    );
+    assert_eq!(fx.desk.save_chat_topic_routing(&fx.sys(), &r).unwrap(), r);
+    let empty: ChatTopicRouting = serde_json::from_str("{}").unwrap();
+    assert_eq!(empty, ChatTopicRouting::defaults_for(TopicId(0)));
+    assert_eq!(ChatTopicRouting::default(), empty);
+    let none: ChatAgentCapacity = serde_json::from_str(r#"{"UserId": 4}"#).unwrap();
+    assert_eq!(none.max_chats, None);
 }

@@ -21,15 +21,21 @@
 /// Deserialization goes through a private twin struct, entered only through
 /// `deserialize_map`: serde's derive would also accept a JSON array of the
 /// fields in order, which is not the carrier's JSON type.
+///
+/// A field may name its default (`"Key" => field: Type = expr`); the others
+/// take their type's. `Default` and a field missing from the input both
+/// give it.
 macro_rules! carrier {
+    (@default) => { ::std::default::Default::default() };
+    (@default $e:expr) => { $e };
     (
         $(#[$m:meta])*
         $ty:ident {
-            $($(#[$fm:meta])* $json:literal => $field:ident: $fty:ty),+ $(,)?
+            $($(#[$fm:meta])* $json:literal => $field:ident: $fty:ty $(= $def:expr)?),+ $(,)?
         }
     ) => {
         $(#[$m])*
-        #[derive(Debug, Clone, PartialEq, Default, ::serde::Serialize)]
+        #[derive(Debug, Clone, PartialEq, ::serde::Serialize)]
         pub struct $ty {
             $(
                 $(#[$fm])*
@@ -38,19 +44,35 @@ macro_rules! carrier {
             )+
         }
 
+        #[allow(clippy::derivable_impls)]
+        impl ::std::default::Default for $ty {
+            fn default() -> Self {
+                $ty {
+                    $($field: carrier!(@default $($def)?),)+
+                }
+            }
+        }
+
         impl $ty {
             /// The JSON keys, in CARRIERS.md order (the order they are written).
             pub const FIELDS: &'static [&'static str] = &[$($json),+];
         }
 
         const _: () = {
-            #[derive(Default, ::serde::Deserialize)]
+            #[derive(::serde::Deserialize)]
             #[serde(default)]
             struct Twin {
                 $(
                     #[serde(rename = $json)]
                     $field: $fty,
                 )+
+            }
+
+            impl ::std::default::Default for Twin {
+                fn default() -> Self {
+                    let d = <$ty as ::std::default::Default>::default();
+                    Twin { $($field: d.$field),+ }
+                }
             }
 
             struct ObjectVisitor;
