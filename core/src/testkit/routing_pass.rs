@@ -116,13 +116,17 @@ pub fn routed_assignment_is_a_pick_up<S: Storage>(store: S) {
     assert_eq!(te.last_accept.to_utc(), Some(now(&fx)));
     assert_eq!(te.seconds_pr_accept, 0);
 
-    // A session that waited 100 s, with an alert raised meanwhile.
+    // Sessions that waited 100 s (with an alert raised meanwhile) and 40 s.
     let s2 = new_session(&fx, a);
     waits(&fx, s2, 1);
     assert_eq!(rec(&fx, s2).initial_queue_pos, 1);
-    fx.clock.advance_secs(100);
+    fx.clock.advance_secs(60);
+    let s3 = new_session(&fx, a);
+    waits(&fx, s3, 2);
+    fx.clock.advance_secs(40);
     fx.desk.alert_sweep(&fx.sys()).unwrap();
     assert_eq!(rec(&fx, s2).alert_level, 1);
+    assert_eq!(rec(&fx, s3).alert_level, 0);
     dir.register_associate(associate(11, "Anna Berg"));
     fx.present(11, true);
     waits(&fx, s2, 1); // 11 is not a member yet
@@ -144,10 +148,13 @@ pub fn routed_assignment_is_a_pick_up<S: Storage>(store: S) {
         "Anna Berg",
         "the directory name first"
     );
-    // SecondsPrAccept: 0 + round((100 − 0) / 10) = 10.
+    // Both in one pass, s2 first: SecondsPrAccept 0 + round((100 − 0) / 10)
+    // = 10, then 10 + round((40 − 10) / 10) = 13.
+    taken(&fx, s3, 11, 2);
+    assert_eq!(rec(&fx, s3).initial_queue_pos, 2);
     let te = topic_entity(&fx, a);
     assert_eq!(te.last_accept.to_utc(), Some(now(&fx)));
-    assert_eq!(te.seconds_pr_accept, 10);
+    assert_eq!(te.seconds_pr_accept, 13);
 }
 
 pub fn pass_runs_after_queue_entries<S: Storage>(store: S) {
@@ -195,6 +202,33 @@ pub fn pass_runs_after_queue_entries<S: Storage>(store: S) {
         (UserLast, Some(UserId(10)), 3, 1)
     );
     assert!(!e.chatbot_is_active);
+    // A bot-run chat (active, no User) handed off.
+    let (b2, _) = fx.customer_session(bot, "b2");
+    let bot_says = crate::ChatMessage {
+        special_type: ChatMessageSpecialType::BotMessage,
+        ..text("bot")
+    };
+    fx.desk.add_chat_message(&sys, b2, &bot_says).unwrap();
+    assert_eq!(st(&fx, b2), (UserLast, None, 0));
+    let e = fx.desk.reset_chat_session(&sys, b2).unwrap();
+    assert_eq!(
+        (e.status, e.user_id(), e.rank, e.initial_queue_pos),
+        (UserLast, Some(UserId(10)), 4, 1)
+    );
+    // A reset by the User: back in the queue with a new sequence, and, with
+    // nobody else eligible, straight back to them (the reset adds nobody to
+    // the exclusion set).
+    let before = rec(&fx, b2);
+    fx.clock.advance_secs(5);
+    let e = fx.desk.reset_chat_session(&agent(10), b2).unwrap();
+    assert_eq!(
+        (e.status, e.user_id(), e.rank, e.initial_queue_pos),
+        (UserLast, Some(UserId(10)), 4, 1)
+    );
+    let after = rec(&fx, b2);
+    assert!(after.queue_seq > before.queue_seq, "a new queue entry");
+    assert_eq!(after.queue_entered, Some(fx.desk.now()));
+    fx.desk.close_chat_session(&agent(10), b2).unwrap();
     // Reopen.
     let (r, kr) = fx.customer_session(plain, "r");
     taken(&fx, r, 10, 4);
@@ -342,15 +376,18 @@ pub fn pass_runs_when_an_agent_becomes_eligible<S: Storage>(store: S) {
     waits(&fx, w[10], 11);
     // T+1: an agent saves their own presence.
     fx.clock.advance_secs(1);
-    fx.desk
+    let p = fx
+        .desk
         .save_chat_presence(&agent(11), &ChatPresence::new(UserId(11), true, "Eleven"))
         .unwrap();
+    assert_eq!(p.ongoing_chats, 1, "returned as committed, after the pass");
     taken(&fx, w[0], 11, 1);
     waits(&fx, w[1], 1);
     // T+2: several presences at once: one pass, 12 then 13 (load 0, never
     // assigned, lowest id first).
     fx.clock.advance_secs(1);
-    fx.desk
+    let saved = fx
+        .desk
         .save_all_chat_presence(
             &sys,
             &[
@@ -359,6 +396,10 @@ pub fn pass_runs_when_an_agent_becomes_eligible<S: Storage>(store: S) {
             ],
         )
         .unwrap();
+    assert_eq!(
+        saved.iter().map(|p| p.ongoing_chats).collect::<Vec<_>>(),
+        [1, 1]
+    );
     taken(&fx, w[1], 12, 1);
     taken(&fx, w[2], 13, 1);
     // T+3: a membership added.

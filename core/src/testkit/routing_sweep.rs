@@ -207,6 +207,11 @@ pub fn exclusion_survives_reset_and_ends_with_the_session<S: Storage>(store: S) 
     let other = new_session(&fx, t);
     taken(&fx, other, 10, 1);
     assert_eq!(
+        rec(&fx, other).initial_queue_pos,
+        2,
+        "its position when it joined: behind s"
+    );
+    assert_eq!(
         verdicts(&fx, s),
         vec![
             (10, RoutingVerdict::Excluded),
