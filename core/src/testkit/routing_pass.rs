@@ -896,3 +896,113 @@ pub fn manual_topics_and_bot_sessions_are_not_routed<S: Storage>(store: S) {
         )]
     );
 }
+
+/// A directory that calls back into the desk and notes whether the call was
+/// refused as re-entrant (that is: made inside the desk's write transaction).
+struct CallingDirectory<S: Storage> {
+    desk: std::sync::OnceLock<std::sync::Weak<ChatDesk<S>>>,
+    inside: parking_lot::Mutex<Vec<(UserId, bool)>>,
+}
+
+impl<S: Storage> std::fmt::Debug for CallingDirectory<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("CallingDirectory")
+    }
+}
+
+impl<S: Storage> crate::Directory for CallingDirectory<S> {
+    fn associate(&self, id: UserId) -> Option<crate::Associate> {
+        if let Some(desk) = self.desk.get().and_then(std::sync::Weak::upgrade) {
+            let r = desk.get_chat_presence(&Caller::system(), id);
+            self.inside
+                .lock()
+                .push((id, matches!(r, Err(Error::Conflict { .. }))));
+        }
+        Some(associate(id.0, &format!("Full {}", id.0)))
+    }
+    fn person(&self, _: i32) -> Option<crate::Person> {
+        None
+    }
+    fn contact(&self, _: i32) -> Option<crate::Contact> {
+        None
+    }
+    fn project(&self, _: i32) -> Option<crate::Project> {
+        None
+    }
+    fn sale(&self, _: i32) -> Option<crate::Sale> {
+        None
+    }
+    fn ticket(&self, _: i32) -> Option<crate::Ticket> {
+        None
+    }
+}
+
+/// SPEC §1: chatdesk calls the directory outside the storage transaction —
+/// for the routed welcome's Author too (§10.3: the Author a pick-up by that
+/// agent would write).
+///
+/// Not in `conformance_suite!` yet: it fails against the first routing
+/// implementation, which asks the directory for the chosen agent's name
+/// inside the write transaction (reported to the lead: the fix is a design
+/// choice — resolve outside and retry, or pre-resolve the candidates —
+/// with a cost the ratio report must show).
+pub fn routed_welcome_asks_the_directory_outside_the_transaction<S: Storage>(store: S) {
+    let dir = Arc::new(CallingDirectory::<S> {
+        desk: std::sync::OnceLock::new(),
+        inside: parking_lot::Mutex::default(),
+    });
+    let clock = ManualClock::at_default();
+    let desk = Arc::new(
+        ChatDesk::new(store)
+            .with_clock(clock.clone())
+            .with_directory(dir.clone()),
+    );
+    dir.desk.set(Arc::downgrade(&desk)).unwrap();
+    let sys = Caller::system();
+    let mk = |name: &str, auto: bool| {
+        let mut t = desk.create_default_chat_topic_entity(&sys);
+        t.name = name.into();
+        t.welcome_message = "Hello".into();
+        let t = desk.save_chat_topic_entity(&sys, &t).unwrap().id();
+        let m = ChatTopicAgent {
+            can_respond: true,
+            ..ChatTopicAgent::new(t, UserId(10))
+        };
+        desk.add_chat_topic_user_agent(&sys, &m).unwrap();
+        if auto {
+            let mut r = desk.get_chat_topic_routing(&sys, t).unwrap();
+            r.mode = RoutingMode::Auto;
+            desk.save_chat_topic_routing(&sys, &r).unwrap();
+        }
+        t
+    };
+    let manual = mk("manual", false);
+    let routed = mk("routed", true);
+    desk.save_chat_presence(&sys, &ChatPresence::new(UserId(10), true, "Ten"))
+        .unwrap();
+    let input = ChatSessionEntity::default();
+    let m = desk
+        .create_chat_session_for_topic(&Caller::anonymous(), manual, &input)
+        .unwrap();
+    dir.inside.lock().clear();
+    desk.pick_up_chat_session(&Caller::agent(10), m.id())
+        .unwrap()
+        .unwrap();
+    assert!(
+        dir.inside.lock().iter().all(|(_, inside)| !inside),
+        "manual pick-up: {:?}",
+        dir.inside.lock()
+    );
+    dir.inside.lock().clear();
+    let r = desk
+        .create_chat_session_for_topic(&Caller::anonymous(), routed, &input)
+        .unwrap();
+    assert_eq!(r.user_id(), Some(UserId(10)));
+    let msgs = desk.get_chat_messages(&sys, r.id(), None, 10).unwrap();
+    assert_eq!(msgs[0].author, "Full 10");
+    let calls = dir.inside.lock().clone();
+    assert!(
+        calls.iter().any(|(u, _)| *u == UserId(10)) && calls.iter().all(|(_, inside)| !inside),
+        "routed assignment: {calls:?}"
+    );
+}
