@@ -6,7 +6,7 @@
 
 use super::lifecycle::{Kind, agent, cust, invalid_field, kind, text};
 use super::{Fixture, dump};
-use crate::storage::Storage;
+use crate::storage::{Storage, StorageExt};
 use crate::{
     Caller, ChatAgentCapacity, ChatSessionStatus, ChatTopicRouting, RoutingMode, RoutingStrategy,
     RoutingVerdict, SessionId, TopicId, UserId,
@@ -53,8 +53,32 @@ pub fn st<S: Storage>(fx: &Fixture<S>, id: SessionId) -> (ChatSessionStatus, Opt
     (e.status, e.user_id().map(|u| u.0), e.rank)
 }
 
-/// Asserts the session waits in the human queue at this position.
+/// Asserts SPEC §10.3's invariant from the outside: no session waiting in
+/// the human queue of an Auto topic has an Eligible verdict.
+pub fn assert_invariant<S: Storage>(fx: &Fixture<S>) {
+    let sessions = fx
+        .desk
+        .storage()
+        .read(|tx| tx.sessions(SessionId(0), usize::MAX))
+        .unwrap();
+    for s in sessions.iter().filter(|s| s.in_human_queue()) {
+        let e = fx.desk.explain_routing(&fx.sys(), s.id).unwrap();
+        if e.mode == RoutingMode::Auto {
+            assert!(
+                !e.agents
+                    .iter()
+                    .any(|a| matches!(a.verdict, Eligible { .. })),
+                "{} waits with an eligible agent: {e:?}",
+                s.id
+            );
+        }
+    }
+}
+
+/// Asserts the session waits in the human queue at this position (and the
+/// invariant).
 pub fn waits<S: Storage>(fx: &Fixture<S>, id: SessionId, position: u32) {
+    assert_invariant(fx);
     assert_eq!(st(fx, id), (InQueue, None, 0), "{id} waits");
     assert_eq!(
         fx.desk.get_queue_position(&fx.sys(), id).unwrap(),
@@ -63,8 +87,10 @@ pub fn waits<S: Storage>(fx: &Fixture<S>, id: SessionId, position: u32) {
     );
 }
 
-/// Asserts the session is UserLast with this User and Rank.
+/// Asserts the session is UserLast with this User and Rank (and the
+/// invariant).
 pub fn taken<S: Storage>(fx: &Fixture<S>, id: SessionId, user: i32, rank: i32) {
+    assert_invariant(fx);
     assert_eq!(st(fx, id), (UserLast, Some(user), rank), "{id} taken");
 }
 

@@ -300,8 +300,13 @@ pub fn answer_timeout_only_for_routed_sessions_of_auto_topics<S: Storage>(store:
     fx.clock.advance_secs(100);
     assert_eq!(sweep(&fx), []);
     taken(&fx, a, 10, 1);
-    // Auto again: the time still counts from T.
-    set_routing(&fx, t, |r| r.mode = RoutingMode::Auto);
+    // Auto again: the time still counts from T. a's transfer would be due
+    // too (TransferTimeoutSeconds 60, asked at T+10) but the answer timeout
+    // comes first and drops it: no TransferTimeout.
+    set_routing(&fx, t, |r| {
+        r.mode = RoutingMode::Auto;
+        r.transfer_timeout_seconds = 60;
+    });
     assert_eq!(sweep(&fx), [at(a, 10), at(d, 10)]);
     let e = fx.desk.get_chat_session_entity(&fx.sys(), a).unwrap();
     assert_eq!((e.status, e.user_id(), e.rank), (InQueue, None, 0));
