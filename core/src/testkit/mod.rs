@@ -19,6 +19,9 @@ pub mod queries;
 pub mod rights;
 pub mod rng;
 pub mod routing;
+pub mod routing_assign;
+pub mod routing_choice;
+pub mod routing_explain;
 pub mod routing_pass;
 pub mod routing_sweep;
 pub mod save;
@@ -130,18 +133,18 @@ macro_rules! conformance_suite {
             routing::routing_settings_leave_the_topic_carrier_alone,
             routing::routing_carriers_json,
             routing::agent_capacity_rights_and_range,
-            routing::load_capacity_and_eligibility,
-            routing::manual_paths_ignore_capacity_and_presence,
-            routing::explain_routing_rights_and_fields,
-            routing_pass::routed_assignment_is_a_pick_up,
+            routing_explain::load_capacity_and_eligibility,
+            routing_explain::manual_paths_ignore_capacity_and_presence,
+            routing_explain::explain_routing_rights_and_fields,
+            routing_assign::routed_assignment_is_a_pick_up,
             routing_pass::pass_runs_after_queue_entries,
             routing_pass::pass_runs_when_a_load_falls,
             routing_pass::pass_runs_when_an_agent_becomes_eligible,
-            routing_pass::pass_order_over_auto_topics,
-            routing_pass::least_busy_tie_breaks,
-            routing_pass::longest_idle_tie_breaks,
-            routing_pass::one_pass_spreads_waiting_sessions,
-            routing_pass::routed_welcome_skips_the_hook_and_events_follow,
+            routing_choice::pass_order_over_auto_topics,
+            routing_choice::least_busy_tie_breaks,
+            routing_choice::longest_idle_tie_breaks,
+            routing_choice::one_pass_spreads_waiting_sessions,
+            routing_assign::routed_welcome_skips_the_hook_and_events_follow,
             routing_pass::manual_topics_and_bot_sessions_are_not_routed,
             routing_sweep::answer_timeout_requeues_in_place,
             routing_sweep::exclusion_survives_reset_and_ends_with_the_session,
