@@ -19,6 +19,12 @@ pub mod queries;
 pub mod rights;
 pub mod rng;
 pub mod routing_live;
+pub mod routing;
+pub mod routing_assign;
+pub mod routing_choice;
+pub mod routing_explain;
+pub mod routing_pass;
+pub mod routing_sweep;
 pub mod save;
 pub mod sessions;
 pub mod storage;
@@ -133,6 +139,29 @@ macro_rules! conformance_suite {
             feed_live::reentrant_call_from_the_hook_is_conflict,
             feed_live::hook_calling_a_second_instance_is_conflict_not_deadlock,
             routing_live::eight_threads_keep_the_routing_invariant,
+            routing::routing_settings_defaults_rights_and_ranges,
+            routing::routing_settings_leave_the_topic_carrier_alone,
+            routing::routing_carriers_json,
+            routing::agent_capacity_rights_and_range,
+            routing_explain::load_capacity_and_eligibility,
+            routing_explain::manual_paths_ignore_capacity_and_presence,
+            routing_explain::explain_routing_rights_and_fields,
+            routing_assign::routed_assignment_is_a_pick_up,
+            routing_pass::pass_runs_after_queue_entries,
+            routing_pass::pass_runs_when_a_load_falls,
+            routing_pass::pass_runs_when_an_agent_becomes_eligible,
+            routing_choice::pass_order_over_auto_topics,
+            routing_choice::least_busy_tie_breaks,
+            routing_choice::longest_idle_tie_breaks,
+            routing_choice::one_pass_spreads_waiting_sessions,
+            routing_assign::routed_welcome_skips_the_hook_and_events_follow,
+            routing_pass::manual_topics_and_bot_sessions_are_not_routed,
+            routing_sweep::answer_timeout_requeues_in_place,
+            routing_sweep::exclusion_survives_reset_and_ends_with_the_session,
+            routing_sweep::answer_timeout_only_for_routed_sessions_of_auto_topics,
+            routing_sweep::transfer_timeout_rejects_as_the_target,
+            routing_sweep::routing_sweep_order_and_rights,
+            routing_sweep::routing_sweep_covers_more_than_one_batch,
         );
     };
     (@tests $open:expr; $($module:ident :: $name:ident),* $(,)?) => {

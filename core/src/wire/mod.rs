@@ -31,21 +31,36 @@ macro_rules! debug_field {
     };
 }
 
+///
+/// A field may name its default (`"Key" => field: Type = expr`); the others
+/// take their type's. `Default` and a field missing from the input both
+/// give it. A field marked `as secret` shows as `"…"` in `Debug`.
 macro_rules! carrier {
+    (@default) => { ::std::default::Default::default() };
+    (@default $e:expr) => { $e };
     (
         $(#[$m:meta])*
         $ty:ident {
-            $($(#[$fm:meta])* $json:literal => $field:ident: $fty:ty $(as $secret:ident)?),+ $(,)?
+            $($(#[$fm:meta])* $json:literal => $field:ident: $fty:ty $(as $secret:ident)? $(= $def:expr)?),+ $(,)?
         }
     ) => {
         $(#[$m])*
-        #[derive(Clone, PartialEq, Default, ::serde::Serialize)]
+        #[derive(Clone, PartialEq, ::serde::Serialize)]
         pub struct $ty {
             $(
                 $(#[$fm])*
                 #[serde(rename = $json)]
                 pub $field: $fty,
             )+
+        }
+
+        #[allow(clippy::derivable_impls)]
+        impl ::std::default::Default for $ty {
+            fn default() -> Self {
+                $ty {
+                    $($field: carrier!(@default $($def)?),)+
+                }
+            }
         }
 
         /// Every field, except that a session key is shown as `"…"` (or
@@ -66,13 +81,20 @@ macro_rules! carrier {
         }
 
         const _: () = {
-            #[derive(Default, ::serde::Deserialize)]
+            #[derive(::serde::Deserialize)]
             #[serde(default)]
             struct Twin {
                 $(
                     #[serde(rename = $json)]
                     $field: $fty,
                 )+
+            }
+
+            impl ::std::default::Default for Twin {
+                fn default() -> Self {
+                    let d = <$ty as ::std::default::Default>::default();
+                    Twin { $($field: d.$field),+ }
+                }
             }
 
             struct ObjectVisitor;

@@ -6,7 +6,8 @@ use super::enums::{RoutingMode, RoutingStrategy};
 carrier! {
     /// `ChatTopicRouting`: how a topic's waiting sessions are assigned. A
     /// topic that never saved one reads the defaults (Manual, LeastBusy,
-    /// capacity 3, no timeouts). See [`crate::guide::routing`].
+    /// capacity 3, no timeouts); so does `Default`, and a field missing from
+    /// the JSON takes its default. See [`crate::guide::routing`].
     ChatTopicRouting {
         /// The topic.
         "ChatTopicId" => chat_topic_id: i32,
@@ -16,7 +17,8 @@ carrier! {
         "Strategy" => strategy: RoutingStrategy,
         /// An agent's capacity in this topic when they have no MaxChats of
         /// their own (1–1000, default 3).
-        "DefaultCapacity" => default_capacity: i32,
+        "DefaultCapacity" => default_capacity: i32 =
+            crate::model::TopicRouting::default().default_capacity,
         /// A routed session whose agent has not written within this many
         /// seconds goes back to the queue (0–86 400; 0 = off, the default).
         "AnswerTimeoutSeconds" => answer_timeout_seconds: i32,
