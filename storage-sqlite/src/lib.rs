@@ -23,11 +23,24 @@
 //!   process are served in arrival order and never rely on SQLite's busy
 //!   handler between threads; `BEGIN IMMEDIATE` takes SQLite's write lock
 //!   before the closure reads anything, so writers of different processes run
-//!   one after the other too. A writer still waiting for another process after
-//!   [`SqliteOptions::busy_timeout`] gets [`chatdesk::Error::Conflict`]
-//!   (retryable). Readers use their own connections and a deferred read
-//!   transaction: one WAL snapshot for the whole closure, never a writer's
-//!   uncommitted state, and they do not wait for writers.
+//!   one after the other too. Readers use their own connections and a
+//!   deferred read transaction: one WAL snapshot for the whole closure, never
+//!   a writer's uncommitted state, and they do not wait for writers.
+//! - **Fair between processes**: before `BEGIN IMMEDIATE`, a writer takes a
+//!   ticket and waits for its turn, in the order the tickets were drawn,
+//!   with OS file locks in the directory `<file>-turns` beside the database
+//!   (SQLite's busy handler sleeps and polls, and left some processes
+//!   waiting for seconds while others wrote). Each process holds one ticket
+//!   at a time, so processes take turns whatever their number of threads. A
+//!   writer whose turn has not come after [`SqliteOptions::busy_timeout`]
+//!   gets [`chatdesk::Error::Conflict`] (retryable), never a hang. The OS
+//!   drops a killed process's locks, so a crashed writer never blocks the
+//!   others; processes that do not take turns (another program, an older
+//!   chatdesk) still write safely, SQLite's lock keeps them apart, but are
+//!   not ordered. A `file:` URI or `:memory:` takes no turns. Measured
+//!   (the `fairness` benchmark: 1 creator and 4 agent processes, 2 000
+//!   sessions, durable): each agent's share of the pick-ups 0.31–0.78 of a
+//!   fair share → 1.00, the longest write 14–26 s → 0.19–0.35 s.
 //! - **Durable**: `synchronous=FULL` in [`Durability::Durable`] (a commit that
 //!   returned survives a power loss); `synchronous=NORMAL` in
 //!   [`Durability::Relaxed`] (survives a process crash; [`Storage::flush`]
@@ -83,6 +96,7 @@ mod checkpointer;
 mod errors;
 mod schema;
 pub mod testing;
+mod turns;
 mod tx;
 
 use crate::errors::sql_err;
@@ -135,6 +149,9 @@ pub struct SqliteStorage {
     path: PathBuf,
     options: SqliteOptions,
     writer: FairMutex<Connection>,
+    /// Turn-taking with the writers of other processes (none for a
+    /// database that is not a plain file).
+    turns: Option<turns::Turns>,
     readers: Mutex<Vec<Connection>>,
     /// Runs the WAL checkpoints the writer no longer runs inside its
     /// commits (relaxed mode; see the crate docs).
@@ -206,10 +223,18 @@ impl SqliteStorage {
             Durability::Durable => None,
             Durability::Relaxed => Some(start_checkpointer(&path, &options, &writer)?),
         };
+        // Only once the file is known to be ours: a refused file gets no
+        // lock files beside it.
+        let turns = if turns::is_plain_file(&path) {
+            Some(turns::Turns::open(&path)?)
+        } else {
+            None
+        };
         Ok(SqliteStorage {
             path,
             options,
             writer: FairMutex::new(writer),
+            turns,
             readers: Mutex::new(Vec::new()),
             checkpointer,
         })
@@ -235,9 +260,11 @@ impl SqliteStorage {
             writer,
             readers,
             checkpointer,
+            turns,
             ..
         } = self;
         drop(checkpointer);
+        drop(turns);
         let mut first_err = None;
         for conn in readers.into_inner() {
             if let Err((_, e)) = conn.close() {
@@ -326,6 +353,11 @@ impl Storage for SqliteStorage {
 
     fn write_tx(&self, f: &mut dyn FnMut(&mut dyn WriteTx) -> Result<()>) -> Result<()> {
         let mut conn = self.writer.lock();
+        // Dropped before the connection's guard: the turn goes back first.
+        let _turn = match &self.turns {
+            Some(t) => Some(t.take(self.options.busy_timeout)?),
+            None => None,
+        };
         if !conn.is_autocommit() {
             // Left open by an earlier failure: nothing of it may survive.
             conn.execute_batch("ROLLBACK")
