@@ -41,6 +41,9 @@
 //!   (the `fairness` benchmark: 1 creator and 4 agent processes, 2 000
 //!   sessions, durable): each agent's share of the pick-ups 0.31–0.78 of a
 //!   fair share → 1.00, the longest write 14–26 s → 0.19–0.35 s.
+//! - **Re-entry**: a write (or `flush`) started from inside a write
+//!   transaction of the same store on the same thread fails at once with
+//!   [`chatdesk::Error::Conflict`] instead of waiting for itself.
 //! - **Durable**: `synchronous=FULL` in [`Durability::Durable`] (a commit that
 //!   returned survives a power loss); `synchronous=NORMAL` in
 //!   [`Durability::Relaxed`] (survives a process crash; [`Storage::flush`]
@@ -104,6 +107,7 @@ use chatdesk::{Durability, ReadTx, Result, Storage, WriteTx};
 use parking_lot::{FairMutex, Mutex};
 use rusqlite::{Connection, TransactionBehavior};
 use std::path::{Path, PathBuf};
+use std::thread::ThreadId;
 use std::time::Duration;
 use tx::SqlTx;
 
@@ -149,6 +153,9 @@ pub struct SqliteStorage {
     path: PathBuf,
     options: SqliteOptions,
     writer: FairMutex<Connection>,
+    /// The thread holding `writer`, so that a write started from inside a
+    /// write on the same thread fails instead of waiting for itself.
+    writer_thread: Mutex<Option<ThreadId>>,
     /// Turn-taking with the writers of other processes (none for a
     /// database that is not a plain file).
     turns: Option<turns::Turns>,
@@ -234,6 +241,7 @@ impl SqliteStorage {
             path,
             options,
             writer: FairMutex::new(writer),
+            writer_thread: Mutex::new(None),
             turns,
             readers: Mutex::new(Vec::new()),
             checkpointer,
@@ -281,6 +289,25 @@ impl SqliteStorage {
         first_err.map_or(Ok(()), Err)
     }
 
+    /// Takes the writer connection (in arrival order), or fails with
+    /// Conflict when this thread already holds it: waiting would be waiting
+    /// for itself.
+    fn lock_writer(&self, what: &str) -> Result<WriterGuard<'_>> {
+        let me = std::thread::current().id();
+        if *self.writer_thread.lock() == Some(me) {
+            return Err(chatdesk::Error::conflict(format!(
+                "{what} on a SQLite store from inside a write transaction of the same store on the same thread \
+                 (e.g. a message hook calling another service on this store): it would wait for itself"
+            )));
+        }
+        let conn = self.writer.lock();
+        *self.writer_thread.lock() = Some(me);
+        Ok(WriterGuard {
+            conn,
+            thread: &self.writer_thread,
+        })
+    }
+
     fn take_reader(&self) -> Result<Connection> {
         if let Some(conn) = self.readers.lock().pop() {
             return Ok(conn);
@@ -300,6 +327,31 @@ impl SqliteStorage {
         if idle.len() < MAX_IDLE_READERS {
             idle.push(conn);
         }
+    }
+}
+
+/// The writer connection, with its holder recorded until dropped.
+struct WriterGuard<'a> {
+    conn: parking_lot::FairMutexGuard<'a, Connection>,
+    thread: &'a Mutex<Option<ThreadId>>,
+}
+
+impl Drop for WriterGuard<'_> {
+    fn drop(&mut self) {
+        *self.thread.lock() = None;
+    }
+}
+
+impl std::ops::Deref for WriterGuard<'_> {
+    type Target = Connection;
+    fn deref(&self) -> &Connection {
+        &self.conn
+    }
+}
+
+impl std::ops::DerefMut for WriterGuard<'_> {
+    fn deref_mut(&mut self) -> &mut Connection {
+        &mut self.conn
     }
 }
 
@@ -352,7 +404,7 @@ impl Storage for SqliteStorage {
     }
 
     fn write_tx(&self, f: &mut dyn FnMut(&mut dyn WriteTx) -> Result<()>) -> Result<()> {
-        let mut conn = self.writer.lock();
+        let mut conn = self.lock_writer("write_tx")?;
         // Dropped before the connection's guard: the turn goes back first.
         let _turn = match &self.turns {
             Some(t) => Some(t.take(self.options.busy_timeout)?),
@@ -386,7 +438,7 @@ impl Storage for SqliteStorage {
     }
 
     fn flush(&self) -> Result<()> {
-        let conn = self.writer.lock();
+        let conn = self.lock_writer("flush")?;
         match self.options.durability {
             // Commits are already durable: a passive checkpoint only keeps the
             // WAL short.
