@@ -21,7 +21,7 @@ fn options(mode: &str) -> SledOptions {
         } else {
             Durability::Relaxed
         },
-        migrate: false,
+        ..SledOptions::default()
     }
 }
 
