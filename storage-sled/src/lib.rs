@@ -66,7 +66,10 @@
 //! One directory can be opened by one handle at a time (sled locks it).
 //! Unlike the memory backend, a read closure holds the read lock until it
 //! returns, so starting a write transaction on the same store from inside a
-//! read closure deadlocks (a write inside a write does on every backend).
+//! read closure deadlocks. A write transaction started from inside a write
+//! transaction of the same store on the same thread (say, a message hook
+//! calling a second service on this store) fails at once with
+//! [`Error::Conflict`] instead of waiting for itself.
 
 #[doc(hidden)]
 pub mod bench_support;
@@ -82,9 +85,10 @@ mod tx;
 
 use chatdesk::{Durability, Error, ReadTx, Result, Storage, StorageError, WriteTx};
 use engine::{Engine, panic_text};
-use parking_lot::{FairMutex, RwLock};
+use parking_lot::{FairMutex, Mutex, RwLock};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::Path;
+use std::thread::ThreadId;
 use tx::Tx;
 
 /// How [`SledStorage::open`] opens a store.
@@ -129,6 +133,9 @@ pub struct SledStorage {
     engine: Engine,
     /// Writers queue here, in arrival order.
     writer: FairMutex<()>,
+    /// The thread holding `writer`, so that a write started from inside a
+    /// write on the same thread fails instead of waiting for itself.
+    writer_thread: Mutex<Option<ThreadId>>,
     /// Readers (and a writer's closure) share it; a commit takes it
     /// exclusively. It guards the in-memory copy of the queue index, which
     /// changes together with the tree.
@@ -249,6 +256,7 @@ impl SledStorage {
         Ok(SledStorage {
             engine,
             writer: FairMutex::new(()),
+            writer_thread: Mutex::new(None),
             gate: RwLock::new(queue),
             durability: options.durability,
         })
@@ -268,6 +276,16 @@ impl SledStorage {
     }
 }
 
+/// Clears the writer's thread when its transaction ends (before the writer
+/// mutex is released: it is declared after that guard).
+struct Holder<'a>(&'a Mutex<Option<ThreadId>>);
+
+impl Drop for Holder<'_> {
+    fn drop(&mut self) {
+        *self.0.lock() = None;
+    }
+}
+
 impl Storage for SledStorage {
     fn read_tx(&self, f: &mut dyn FnMut(&dyn ReadTx) -> Result<()>) -> Result<()> {
         let shared = self.gate.read();
@@ -276,7 +294,17 @@ impl Storage for SledStorage {
     }
 
     fn write_tx(&self, f: &mut dyn FnMut(&mut dyn WriteTx) -> Result<()>) -> Result<()> {
+        let me = std::thread::current().id();
+        if *self.writer_thread.lock() == Some(me) {
+            return Err(Error::conflict(
+                "a write transaction on a sled store from inside a write transaction of the same store \
+                 on the same thread (e.g. a message hook calling another service on this store): \
+                 it would wait for itself",
+            ));
+        }
         let _writer = self.writer.lock();
+        *self.writer_thread.lock() = Some(me);
+        let _holder = Holder(&self.writer_thread);
         self.engine.check()?;
         // The closure reads the queue index's copy under the shared gate;
         // no other writer can change it meanwhile (the writer mutex).
