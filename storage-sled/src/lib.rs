@@ -102,12 +102,16 @@ pub struct SledOptions {
     pub migrate: bool,
     /// The most memory sled's page cache may hold, in bytes (sled's
     /// `cache_capacity`; default [`DEFAULT_CACHE_BYTES`]). The cache fills
-    /// as pages are read, so a large store read widely (opening it reads
-    /// the whole queue index; an upgrade reads everything) grows to this
-    /// bound. A smaller bound keeps the process smaller at the cost of
-    /// reading pages from disk again; sled keeps some memory per stored
-    /// item beyond the cache, so resident memory still grows with the
-    /// store (see the README's footprint figures).
+    /// as pages are read, so a store read widely (a report over the whole
+    /// history, an upgrade) grows towards this bound; a smaller bound keeps
+    /// the process smaller at the cost of decoding pages again when they
+    /// are read again. sled also keeps memory per stored item outside the
+    /// cache (its page table, loaded on open), so a process's memory grows
+    /// with the store whatever the bound. Measured with 1 000 000 ended
+    /// sessions (two messages each): about 190 MB once open; after reading
+    /// every session once 518 MB with the default bound, 285 MB with
+    /// 64 MiB, 215 MB with 8 MiB, with the same median time for a random
+    /// read.
     pub cache_bytes: u64,
 }
 
