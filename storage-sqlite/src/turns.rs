@@ -60,13 +60,13 @@ use crate::errors::BACKEND;
 use chatdesk::{Error, Result, StorageError};
 use parking_lot::{Condvar, Mutex};
 use std::fs::{File, OpenOptions, TryLockError};
-use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// Slot files: how many stores may wait at once with the order kept.
-pub(crate) const SLOTS: u64 = 32;
+/// Slot files: how many stores may wait at once with the order kept (each
+/// store keeps the ones it used open: at most this many descriptors).
+pub(crate) const SLOTS: u64 = 16;
 
 /// The turn-taking of one store (one per [`crate::SqliteStorage`]).
 #[derive(Debug)]
@@ -80,6 +80,10 @@ struct Shared {
     dir: PathBuf,
     /// `<file>-turns/counter`: the next ticket, and the lock drawing one.
     counter: File,
+    /// The slot files opened so far, kept open: opening and closing two
+    /// files per write cost more than the locks (measured: an empty write
+    /// 4 µs without turns, 14 µs with, 8 µs with the files kept open).
+    slots: Mutex<Vec<Option<Arc<File>>>>,
     state: Mutex<State>,
     /// Signals changes of `state` both ways (writer ↔ helper).
     changed: Condvar,
@@ -89,11 +93,10 @@ struct Shared {
 struct State {
     /// The store's current writer waits for the helper.
     wanted: bool,
-    /// The ticket the helper waits with: its own slot (locked, unless
-    /// more than [`SLOTS`] wait) and the previous ticket's slot.
-    queued: Option<(Option<File>, File)>,
+    /// The ticket the helper waits with.
+    queued: Option<Ticket>,
     /// The helper's ticket came up; its own slot is here for the writer.
-    granted: Option<Option<File>>,
+    granted: Option<Option<Arc<File>>>,
     /// The helper holds the store's ticket: a writer must not draw another.
     busy: bool,
     /// What the helper's last wait failed with.
@@ -104,19 +107,33 @@ struct State {
     stop: bool,
 }
 
+/// A drawn ticket: its own slot (locked, unless more than [`SLOTS`]
+/// tickets are out) and the previous ticket's slot.
+#[derive(Debug)]
+struct Ticket {
+    own: Option<Arc<File>>,
+    previous: Arc<File>,
+}
+
+/// Unlocks a ticket's own slot (which passes the turn on).
+fn release(own: Option<Arc<File>>) {
+    if let Some(slot) = own {
+        // Unlocking an open file's lock does not fail in practice; if it
+        // did, the next ticket's holder would wait until the busy timeout
+        // (Conflict), and the lock would go with the store's files.
+        let _ = slot.unlock();
+    }
+}
+
 /// The turn, held until dropped: the ticket's slot, locked.
 #[derive(Debug)]
 pub(crate) struct Turn {
-    slot: Option<File>,
+    slot: Option<Arc<File>>,
 }
 
 impl Drop for Turn {
     fn drop(&mut self) {
-        if let Some(slot) = self.slot.take() {
-            // Closing the file would release the lock as well; unlocking
-            // first says so.
-            let _ = slot.unlock();
-        }
+        release(self.slot.take());
     }
 }
 
@@ -169,20 +186,35 @@ fn try_lock(file: &File) -> std::io::Result<bool> {
 }
 
 /// Reads the counter (0 for a new or short file).
-fn read_counter(mut f: &File) -> std::io::Result<u64> {
+fn read_counter(f: &File) -> std::io::Result<u64> {
     let mut buf = [0u8; 8];
-    f.seek(SeekFrom::Start(0))?;
-    let mut got = 0;
-    while got < buf.len() {
-        match f.read(&mut buf[got..])? {
-            0 => return Ok(0),
-            n => got += n,
-        }
+    match read_at_start(f, &mut buf) {
+        Ok(()) => Ok(u64::from_le_bytes(buf)),
+        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => Ok(0),
+        Err(e) => Err(e),
     }
-    Ok(u64::from_le_bytes(buf))
 }
 
+#[cfg(unix)]
+fn read_at_start(f: &File, buf: &mut [u8]) -> std::io::Result<()> {
+    std::os::unix::fs::FileExt::read_exact_at(f, buf, 0)
+}
+
+#[cfg(unix)]
+fn write_counter(f: &File, value: u64) -> std::io::Result<()> {
+    std::os::unix::fs::FileExt::write_all_at(f, &value.to_le_bytes(), 0)
+}
+
+#[cfg(not(unix))]
+fn read_at_start(mut f: &File, buf: &mut [u8]) -> std::io::Result<()> {
+    use std::io::{Read, Seek, SeekFrom};
+    f.seek(SeekFrom::Start(0))?;
+    f.read_exact(buf)
+}
+
+#[cfg(not(unix))]
 fn write_counter(mut f: &File, value: u64) -> std::io::Result<()> {
+    use std::io::{Seek, SeekFrom, Write};
     f.seek(SeekFrom::Start(0))?;
     f.write_all(&value.to_le_bytes())
 }
@@ -197,8 +229,19 @@ impl Drop for CounterLock<'_> {
 }
 
 impl Shared {
-    fn slot(&self, n: u64) -> std::io::Result<File> {
-        open_rw(&self.dir.join(format!("slot-{:02}", n % SLOTS)))
+    /// Slot `n % SLOTS`, opened once and kept.
+    fn slot(&self, n: u64) -> std::io::Result<Arc<File>> {
+        let i = usize::try_from(n % SLOTS).unwrap_or(0);
+        let mut slots = self.slots.lock();
+        if let Some(Some(f)) = slots.get(i) {
+            return Ok(Arc::clone(f));
+        }
+        let f = Arc::new(open_rw(&self.dir.join(format!("slot-{i:02}")))?);
+        if slots.len() <= i {
+            slots.resize(i + 1, None);
+        }
+        slots[i] = Some(Arc::clone(&f));
+        Ok(f)
     }
 
     /// Tries the counter's lock until `deadline` (it is held for a few
@@ -224,9 +267,8 @@ impl Shared {
         }
     }
 
-    /// Draws a ticket: its own slot (locked, unless more than [`SLOTS`]
-    /// tickets are out) and the previous ticket's slot.
-    fn draw(&self, deadline: Instant) -> Result<(Option<File>, File)> {
+    /// Draws a ticket.
+    fn draw(&self, deadline: Instant) -> Result<Ticket> {
         let ctx = "drawing a write ticket";
         let held = self.lock_counter(deadline)?;
         let t = read_counter(held.0).map_err(|e| io_err(ctx, e))?;
@@ -236,8 +278,14 @@ impl Shared {
         drop(held);
         let previous = self
             .slot(t.wrapping_add(SLOTS - 1))
-            .map_err(|e| io_err(ctx, e))?;
-        Ok((own, previous))
+            .map_err(|e| io_err(ctx, e));
+        match previous {
+            Ok(previous) => Ok(Ticket { own, previous }),
+            Err(e) => {
+                release(own);
+                Err(e)
+            }
+        }
     }
 }
 
@@ -257,6 +305,7 @@ impl Turns {
             shared: Arc::new(Shared {
                 dir,
                 counter,
+                slots: Mutex::new(Vec::new()),
                 state: Mutex::new(State::default()),
                 changed: Condvar::new(),
             }),
@@ -278,21 +327,23 @@ impl Turns {
         if shared.state.lock().busy {
             return self.wait_for_helper(None, deadline, timeout);
         }
-        let (own, previous) = shared.draw(deadline)?;
-        match try_lock(&previous) {
+        let ticket = shared.draw(deadline)?;
+        match try_lock(&ticket.previous) {
             Ok(true) => {
-                let _ = previous.unlock();
-                Ok(Turn { slot: own })
+                let _ = ticket.previous.unlock();
+                Ok(Turn { slot: ticket.own })
             }
-            Ok(false) => self.wait_for_helper(Some((own, previous)), deadline, timeout),
-            // `own` is dropped (closed), which passes the turn on.
-            Err(e) => Err(io_err("waiting for the write turn", e)),
+            Ok(false) => self.wait_for_helper(Some(ticket), deadline, timeout),
+            Err(e) => {
+                release(ticket.own);
+                Err(io_err("waiting for the write turn", e))
+            }
         }
     }
 
     fn wait_for_helper(
         &self,
-        ticket: Option<(Option<File>, File)>,
+        ticket: Option<Ticket>,
         deadline: Instant,
         timeout: Duration,
     ) -> Result<Turn> {
@@ -300,11 +351,14 @@ impl Turns {
         let mut state = shared.state.lock();
         if !state.running {
             let theirs = Arc::clone(&self.shared);
-            std::thread::Builder::new()
+            let started = std::thread::Builder::new()
                 .name("chatdesk-sqlite-turns".into())
-                .spawn(move || helper(&theirs))
-                // The ticket is dropped: its slot passes the turn on.
-                .map_err(|e| io_err("starting the write-turn thread", e))?;
+                .spawn(move || helper(&theirs));
+            if let Err(e) = started {
+                // Pass the turn on rather than keep it.
+                release(ticket.and_then(|t| t.own));
+                return Err(io_err("starting the write-turn thread", e));
+            }
             state.running = true;
         }
         state.wanted = true;
@@ -348,7 +402,7 @@ impl Drop for Turns {
 /// The helper thread: waits in the kernel for the store's ticket to come up.
 fn helper(shared: &Shared) {
     loop {
-        let (own, previous) = {
+        let Ticket { own, previous } = {
             let mut state = shared.state.lock();
             loop {
                 if state.stop {
@@ -364,16 +418,14 @@ fn helper(shared: &Shared) {
         if waited.is_ok() {
             let _ = previous.unlock();
         }
-        drop(previous);
         let mut state = shared.state.lock();
         state.busy = false;
         match waited {
             Ok(()) if state.wanted && !state.stop => state.granted = Some(own),
-            // Nobody waits any more: `own` is dropped, which passes the
-            // turn on.
-            Ok(()) => drop(own),
+            // Nobody waits any more: pass the turn on.
+            Ok(()) => release(own),
             Err(e) => {
-                drop(own);
+                release(own);
                 if state.wanted {
                     state.failed = Some(e);
                 }
