@@ -97,14 +97,7 @@ fn must<T>(r: chatdesk::Result<T>, what: &str) -> T {
 
 /// Builds the busy desk in `desk`: every agent a responder of two topics,
 /// present, capacity 1, with one chat each; `waiting` customers queued.
-fn fill<S: Storage>(
-    desk: &ChatDesk<S>,
-    auto: bool,
-) -> (
-    Vec<TopicId>,
-    Vec<(UserId, SessionId)>,
-    Vec<(SessionId, String)>,
-) {
+fn fill<S: Storage>(desk: &ChatDesk<S>, auto: bool) -> Filled {
     let z = sizes();
     let host = Caller::system();
     let topics: Vec<TopicId> = (0..z.topics)

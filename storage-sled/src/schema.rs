@@ -14,7 +14,11 @@
 //! empty database, without an error. So that such damage is not mistaken for
 //! a new store (and silently re-initialised), initialisation also leaves a
 //! marker file, [`MARKER_FILE`], beside sled's files once the version key is on
-//! disk: an empty tree next to the marker is `Corrupt`.
+//! disk: an empty tree next to the marker is `Corrupt`. The marker names the
+//! version (`chatdesk sled store v4`) and is rewritten after an upgrade, so
+//! that [`crate::preflight`] can tell, before sled touches the directory,
+//! whether it holds a current store (opened directly) or something to be
+//! checked on a copy first.
 //!
 //! # Upgrading the format
 //! To change the layout, bump [`CURRENT`] to N+1 and append a [`Migration`]
@@ -159,7 +163,7 @@ fn write_marker(dir: &Path) -> Result<()> {
         ))
     };
     let path = dir.join(MARKER_FILE);
-    std::fs::write(&path, format!("chatdesk sled store v{CURRENT}\n")).map_err(io)?;
+    std::fs::write(&path, marker_text()).map_err(io)?;
     std::fs::File::open(&path)
         .and_then(|f| f.sync_all())
         .map_err(io)?;
@@ -168,12 +172,20 @@ fn write_marker(dir: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Checks the store's version; initialises an empty store and upgrades an
-/// older one when `migrate` is set. The history tree is opened (created, in
-/// a new store) only once the store is known to be chatdesk's and of a
-/// version this build may write: a refused store is left as it was.
-pub(crate) fn prepare(engine: &mut Engine, dir: &Path, migrate: bool) -> Result<()> {
-    let marked = dir.join(MARKER_FILE).exists();
+/// What opening a store has to do, decided before anything is written.
+#[derive(Debug)]
+pub(crate) enum Plan {
+    /// A blank sled database: initialise it.
+    Initialise,
+    /// Upgrade through these steps (none: the store is current).
+    Upgrade(u32, Vec<&'static Migration>),
+}
+
+/// Reads the store's version and decides what opening it does, or refuses
+/// it. Reads only: a refused store is left as it was. `marked` says the
+/// directory holds [`MARKER_FILE`] (a blank database next to it is damage,
+/// not a new store).
+pub(crate) fn plan(engine: &Engine, dir: &Path, marked: bool, migrate: bool) -> Result<Plan> {
     let Some(value) = engine.get(SCHEMA_KEY)? else {
         if engine.is_blank()? {
             if marked {
@@ -183,9 +195,7 @@ pub(crate) fn prepare(engine: &mut Engine, dir: &Path, migrate: bool) -> Result<
                     dir.display()
                 )));
             }
-            engine.open_history()?;
-            commit_version(engine, Tx::new(engine), CURRENT)?;
-            return write_marker(dir);
+            return Ok(Plan::Initialise);
         }
         if marked {
             return Err(Error::corrupt(format!(
@@ -198,7 +208,7 @@ pub(crate) fn prepare(engine: &mut Engine, dir: &Path, migrate: bool) -> Result<
             supported(),
         ));
     };
-    let mut version = parse(&value)?;
+    let version = parse(&value)?;
     if version > CURRENT {
         return Err(incompatible(
             format!("chatdesk sled store v{version} (written by a newer chatdesk)"),
@@ -226,15 +236,45 @@ pub(crate) fn prepare(engine: &mut Engine, dir: &Path, migrate: bool) -> Result<
             })
         })
         .collect::<Result<Vec<_>>>()?;
-    engine.open_history()?;
-    let engine = &*engine;
-    for step in steps {
-        let mut tx = Tx::new(engine);
-        (step.run)(&mut tx)?;
-        version += 1;
-        commit_version(engine, tx, version)?;
+    Ok(Plan::Upgrade(version, steps))
+}
+
+/// Whether the marker file in `dir` names this build's version (written by
+/// [`prepare`] whenever the version changes).
+pub(crate) fn marker_is_current(dir: &Path) -> bool {
+    std::fs::read(dir.join(MARKER_FILE)).is_ok_and(|m| m == marker_text().as_bytes())
+}
+
+fn marker_text() -> String {
+    format!("chatdesk sled store v{CURRENT}\n")
+}
+
+/// Checks the store's version; initialises an empty store and upgrades an
+/// older one when `migrate` is set. The history tree is opened (created, in
+/// a new store) only once the store is known to be chatdesk's and of a
+/// version this build may write: a refused store is left as it was (as far
+/// as this function goes: see [`crate::preflight`] for sled's own writes).
+/// The marker file is (re)written whenever it does not name the current
+/// version.
+pub(crate) fn prepare(engine: &mut Engine, dir: &Path, migrate: bool) -> Result<()> {
+    let marked = dir.join(MARKER_FILE).exists();
+    match plan(engine, dir, marked, migrate)? {
+        Plan::Initialise => {
+            engine.open_history()?;
+            commit_version(engine, Tx::new(engine), CURRENT)?;
+        }
+        Plan::Upgrade(mut version, steps) => {
+            engine.open_history()?;
+            let engine = &*engine;
+            for step in steps {
+                let mut tx = Tx::new(engine);
+                (step.run)(&mut tx)?;
+                version += 1;
+                commit_version(engine, tx, version)?;
+            }
+        }
     }
-    if !marked {
+    if !marker_is_current(dir) {
         write_marker(dir)?;
     }
     Ok(())

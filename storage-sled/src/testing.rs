@@ -10,6 +10,14 @@ use tempfile::TempDir;
 /// A small page cache: tests open many stores at once.
 const TEST_CACHE_BYTES: u64 = 8 * 1024 * 1024;
 
+/// `options` with the test page cache, unless they ask for a smaller one.
+fn small_cache(options: SledOptions) -> SledOptions {
+    SledOptions {
+        cache_bytes: options.cache_bytes.min(TEST_CACHE_BYTES),
+        ..options
+    }
+}
+
 /// A [`SledStorage`] in its own temporary directory; the directory goes when
 /// this is dropped. Implements [`Storage`] by delegation.
 #[derive(Debug)]
@@ -29,7 +37,7 @@ pub struct TempSled {
 pub fn temp_store() -> TempSled {
     temp_store_with(SledOptions {
         durability: Durability::Relaxed,
-        migrate: false,
+        ..SledOptions::default()
     })
 }
 
@@ -45,7 +53,7 @@ pub fn temp_store_with(options: SledOptions) -> TempSled {
         .tempdir()
         .expect("creating a temporary directory for a test store");
     #[allow(clippy::expect_used)]
-    let store = SledStorage::open_with_cache(dir.path(), options, TEST_CACHE_BYTES)
+    let store = SledStorage::open(dir.path(), small_cache(options))
         .expect("opening a sled store in a fresh temporary directory");
     TempSled {
         store,
@@ -77,7 +85,7 @@ impl TempSled {
             dir,
         } = self;
         store.close()?;
-        let store = SledStorage::open_with_cache(dir.path(), options, TEST_CACHE_BYTES)?;
+        let store = SledStorage::open(dir.path(), small_cache(options))?;
         Ok(TempSled {
             store,
             options,

@@ -15,7 +15,7 @@ const THREADS: usize = 8;
 fn ids_are_exactly_one_to_n(durability: Durability, per_thread: usize) {
     let store = Arc::new(temp_store_with(SledOptions {
         durability,
-        migrate: false,
+        ..SledOptions::default()
     }));
     let done = Arc::new(AtomicBool::new(false));
     // A reader checks a cross-record invariant on every snapshot: each

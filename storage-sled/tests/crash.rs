@@ -22,7 +22,7 @@ fn options(mode: &str) -> SledOptions {
         } else {
             Durability::Relaxed
         },
-        migrate: false,
+        ..SledOptions::default()
     }
 }
 

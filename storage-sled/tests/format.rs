@@ -70,7 +70,7 @@ fn reopening_finds_everything_including_counters() {
     for durability in [Durability::Durable, Durability::Relaxed] {
         let store = temp_store_with(SledOptions {
             durability,
-            migrate: false,
+            ..SledOptions::default()
         });
         fill(&store);
         let store = store.reopen().unwrap();
@@ -1061,4 +1061,202 @@ fn a_damaged_row_stays_put_in_the_v5_upgrade_and_only_its_session_is_corrupt() {
         );
         assert_eq!(row_versions(&history, 0x06), [1, 2]);
     });
+}
+
+/// Every file under `dir` (recursively) with its bytes, and every directory.
+fn bytes_of(dir: &Path) -> std::collections::BTreeMap<std::path::PathBuf, Option<Vec<u8>>> {
+    fn walk(
+        root: &Path,
+        dir: &Path,
+        out: &mut std::collections::BTreeMap<std::path::PathBuf, Option<Vec<u8>>>,
+    ) {
+        for e in std::fs::read_dir(dir).unwrap() {
+            let p = e.unwrap().path();
+            let rel = p.strip_prefix(root).unwrap().to_path_buf();
+            if p.is_dir() {
+                out.insert(rel, None);
+                walk(root, &p, out);
+            } else {
+                out.insert(rel, Some(std::fs::read(&p).unwrap()));
+            }
+        }
+    }
+    let mut out = std::collections::BTreeMap::new();
+    walk(dir, dir, &mut out);
+    out
+}
+
+/// The marker file a chatdesk of schema version `version` leaves.
+fn write_marker(dir: &Path, version: u32) {
+    std::fs::write(
+        dir.join("chatdesk-sled.marker"),
+        format!("chatdesk sled store v{version}\n"),
+    )
+    .unwrap();
+}
+
+/// Opening a directory that is then refused leaves every file byte for byte
+/// as it was (before, sled's open wrote to it: plain `sled::open` grows the
+/// log and writes a snapshot even when chatdesk refuses the store).
+#[test]
+fn a_refused_directory_is_left_byte_for_byte() {
+    type Make = fn(&Path);
+    let cases: [(&str, Make, bool); 8] = [
+        (
+            "a foreign sled store",
+            |p| raw(p, |db| drop(db.insert(b"someone else's", b"data").unwrap())),
+            true,
+        ),
+        (
+            "a foreign sled store with data in another tree",
+            |p| {
+                raw(p, |db| {
+                    drop(db.open_tree("other").unwrap().insert(b"k", b"v").unwrap())
+                })
+            },
+            true,
+        ),
+        (
+            "another magic under our key",
+            |p| {
+                raw(p, |db| {
+                    drop(
+                        db.insert(SCHEMA_KEY, b"notchat!\0\0\0\x01".to_vec())
+                            .unwrap(),
+                    )
+                })
+            },
+            true,
+        ),
+        (
+            "a newer chatdesk's store",
+            |p| {
+                let dir = closed_store(fill);
+                copy_dir(dir.path(), p);
+                raw(p, |db| set_version(db, 5));
+                write_marker(p, 5);
+            },
+            true,
+        ),
+        (
+            "an older chatdesk's store, opened without migrate",
+            |p| {
+                let dir = closed_store(fill);
+                copy_dir(dir.path(), p);
+                raw(p, |db| {
+                    all_into_default_tree(db);
+                    set_version(db, 3);
+                });
+                write_marker(p, 3);
+            },
+            false,
+        ),
+        (
+            "our store with its db file emptied",
+            |p| {
+                let dir = closed_store(fill);
+                copy_dir(dir.path(), p);
+                std::fs::write(p.join("db"), b"").unwrap();
+            },
+            true,
+        ),
+        (
+            "our store with its db file deleted",
+            |p| {
+                let dir = closed_store(fill);
+                copy_dir(dir.path(), p);
+                std::fs::remove_file(p.join("db")).unwrap();
+            },
+            true,
+        ),
+        (
+            "a store without its marker and with garbage in sled's settings file",
+            |p| {
+                let dir = closed_store(fill);
+                copy_dir(dir.path(), p);
+                std::fs::remove_file(p.join("chatdesk-sled.marker")).unwrap();
+                let mut b = std::fs::read(p.join("conf")).unwrap();
+                for x in &mut b {
+                    *x ^= 0x5A;
+                }
+                std::fs::write(p.join("conf"), b).unwrap();
+            },
+            true,
+        ),
+    ];
+    for (what, make, migrate) in cases {
+        let dir = tempfile::tempdir().unwrap();
+        make(dir.path());
+        let before = bytes_of(dir.path());
+        let r = std::panic::catch_unwind(|| {
+            SledStorage::open(
+                dir.path(),
+                SledOptions {
+                    migrate,
+                    ..SledOptions::default()
+                },
+            )
+        });
+        match r {
+            Ok(Err(Error::IncompatibleStore { .. } | Error::Corrupt { .. })) => {}
+            Ok(Err(e)) => panic!("{what}: refused with {e:?}"),
+            Ok(Ok(_)) => panic!("{what}: opened"),
+            Err(_) => panic!("{what}: a panic escaped"),
+        }
+        let after = bytes_of(dir.path());
+        let changed: Vec<_> = before
+            .keys()
+            .chain(after.keys())
+            .filter(|k| before.get(*k) != after.get(*k))
+            .collect();
+        assert!(
+            changed.is_empty(),
+            "{what}: refused, but changed {changed:?}"
+        );
+    }
+}
+
+/// A store that passes the check on a copy opens for real: an older store
+/// upgrades (its marker then names the current version, so the next open
+/// needs no copy), a foreign-free empty sled directory is initialised.
+#[test]
+fn a_store_checked_on_a_copy_then_opens_itself() {
+    let dir = closed_store(fill);
+    raw(dir.path(), |db| {
+        all_into_default_tree(db);
+        set_version(db, 3);
+    });
+    write_marker(dir.path(), 3);
+    let up = open_migrating(dir.path());
+    check_filled(&up);
+    up.close().unwrap();
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("chatdesk-sled.marker")).unwrap(),
+        "chatdesk sled store v4\n"
+    );
+    let again = SledStorage::open(dir.path(), SledOptions::default()).unwrap();
+    let sessions = again.read(|tx| tx.sessions(SessionId(0), 10)).unwrap();
+    assert_eq!(sessions.len(), 3);
+    again.close().unwrap();
+
+    // An empty sled database nobody wrote to is a new store.
+    let blank = tempfile::tempdir().unwrap();
+    raw(blank.path(), |_| {});
+    let s = SledStorage::open(blank.path(), SledOptions::default()).unwrap();
+    assert_eq!(s.write(|tx| tx.next_id(IdKind::Session)).unwrap(), 1);
+    s.close().unwrap();
+}
+
+/// Copies a store directory (closed) to `to`.
+fn copy_dir(from: &Path, to: &Path) {
+    for e in std::fs::read_dir(from).unwrap() {
+        let p = e.unwrap().path();
+        let target = to.join(p.file_name().unwrap());
+        if p.is_dir() {
+            std::fs::create_dir_all(&target).unwrap();
+            copy_dir(&p, &target);
+        } else {
+            std::fs::copy(&p, &target).unwrap();
+        }
+    }
 }

@@ -31,7 +31,7 @@ fn options(mode: &str) -> SledOptions {
         } else {
             Durability::Durable
         },
-        migrate: false,
+        ..SledOptions::default()
     }
 }
 

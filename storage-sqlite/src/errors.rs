@@ -16,14 +16,29 @@ pub(crate) fn is_busy(e: &rusqlite::Error) -> bool {
     )
 }
 
+/// Whether `e` is SQLite saying the file is damaged: a page that does not
+/// parse (`SQLITE_CORRUPT`, with any extended code) or a file whose header
+/// no longer says SQLite (`SQLITE_NOTADB`, once the store was open).
+pub(crate) fn is_damage(e: &rusqlite::Error) -> bool {
+    matches!(
+        e.sqlite_error_code(),
+        Some(ErrorCode::DatabaseCorrupt | ErrorCode::NotADatabase)
+    )
+}
+
 /// Maps a rusqlite error met while doing `context`: BUSY/LOCKED (the busy
-/// timeout ran out) → [`Error::Conflict`], anything else → [`Error::Storage`]
-/// with the rusqlite error kept as the source.
+/// timeout ran out) → [`Error::Conflict`], a damaged file →
+/// [`Error::Corrupt`], anything else → [`Error::Storage`] with the rusqlite
+/// error kept as the source.
 pub(crate) fn sql_err(context: impl Into<String>, e: rusqlite::Error) -> Error {
     let context = context.into();
     if is_busy(&e) {
         Error::conflict(format!(
             "the SQLite store stayed locked by another connection past the busy timeout while {context}; retry"
+        ))
+    } else if is_damage(&e) {
+        Error::corrupt(format!(
+            "SQLite found the file damaged while {context} ({e}); restore it from a backup"
         ))
     } else {
         Error::Storage(StorageError::new(BACKEND, context, e))

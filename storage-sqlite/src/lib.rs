@@ -26,11 +26,27 @@
 //!   process are served in arrival order and never rely on SQLite's busy
 //!   handler between threads; `BEGIN IMMEDIATE` takes SQLite's write lock
 //!   before the closure reads anything, so writers of different processes run
-//!   one after the other too. A writer still waiting for another process after
-//!   [`SqliteOptions::busy_timeout`] gets [`chatdesk::Error::Conflict`]
-//!   (retryable). Readers use their own connections and a deferred read
-//!   transaction: one WAL snapshot for the whole closure, never a writer's
-//!   uncommitted state, and they do not wait for writers.
+//!   one after the other too. Readers use their own connections and a
+//!   deferred read transaction: one WAL snapshot for the whole closure, never
+//!   a writer's uncommitted state, and they do not wait for writers.
+//! - **Fair between processes**: before `BEGIN IMMEDIATE`, a writer takes a
+//!   ticket and waits for its turn, in the order the tickets were drawn,
+//!   with OS file locks in the directory `<file>-turns` beside the database
+//!   (SQLite's busy handler sleeps and polls, and left some processes
+//!   waiting for seconds while others wrote). Each process holds one ticket
+//!   at a time, so processes take turns whatever their number of threads. A
+//!   writer whose turn has not come after [`SqliteOptions::busy_timeout`]
+//!   gets [`chatdesk::Error::Conflict`] (retryable), never a hang. The OS
+//!   drops a killed process's locks, so a crashed writer never blocks the
+//!   others; processes that do not take turns (another program, an older
+//!   chatdesk) still write safely, SQLite's lock keeps them apart, but are
+//!   not ordered. A `file:` URI or `:memory:` takes no turns. Measured
+//!   (the `fairness` benchmark: 1 creator and 4 agent processes, 2 000
+//!   sessions, durable): each agent's share of the pick-ups 0.31–0.78 of a
+//!   fair share → 1.00, the longest write 14–26 s → 0.19–0.35 s.
+//! - **Re-entry**: a write (or `flush`) started from inside a write
+//!   transaction of the same store on the same thread fails at once with
+//!   [`chatdesk::Error::Conflict`] instead of waiting for itself.
 //! - **Durable**: `synchronous=FULL` in [`Durability::Durable`] (a commit that
 //!   returned survives a power loss); `synchronous=NORMAL` in
 //!   [`Durability::Relaxed`] (survives a process crash; [`Storage::flush`]
@@ -100,6 +116,7 @@ mod schema;
 // Not part of the API: public only for this workspace's tests.
 #[doc(hidden)]
 pub mod testing;
+mod turns;
 mod tx;
 
 use crate::errors::sql_err;
@@ -112,6 +129,7 @@ pub use chatdesk::Durability;
 use parking_lot::{FairMutex, Mutex};
 use rusqlite::{Connection, TransactionBehavior};
 use std::path::{Path, PathBuf};
+use std::thread::ThreadId;
 use std::time::Duration;
 use tx::SqlTx;
 
@@ -157,6 +175,12 @@ pub struct SqliteStorage {
     path: PathBuf,
     options: SqliteOptions,
     writer: FairMutex<Connection>,
+    /// The thread holding `writer`, so that a write started from inside a
+    /// write on the same thread fails instead of waiting for itself.
+    writer_thread: Mutex<Option<ThreadId>>,
+    /// Turn-taking with the writers of other processes (none for a
+    /// database that is not a plain file).
+    turns: Option<turns::Turns>,
     readers: Mutex<Vec<Connection>>,
     /// Runs the WAL checkpoints the writer no longer runs inside its
     /// commits (relaxed mode; see the crate docs).
@@ -228,10 +252,19 @@ impl SqliteStorage {
             Durability::Durable => None,
             Durability::Relaxed => Some(start_checkpointer(&path, &options, &writer)?),
         };
+        // Only once the file is known to be ours: a refused file gets no
+        // lock files beside it.
+        let turns = if turns::is_plain_file(&path) {
+            Some(turns::Turns::open(&path)?)
+        } else {
+            None
+        };
         Ok(SqliteStorage {
             path,
             options,
             writer: FairMutex::new(writer),
+            writer_thread: Mutex::new(None),
+            turns,
             readers: Mutex::new(Vec::new()),
             checkpointer,
         })
@@ -257,9 +290,11 @@ impl SqliteStorage {
             writer,
             readers,
             checkpointer,
+            turns,
             ..
         } = self;
         drop(checkpointer);
+        drop(turns);
         let mut first_err = None;
         for conn in readers.into_inner() {
             if let Err((_, e)) = conn.close() {
@@ -274,6 +309,25 @@ impl SqliteStorage {
             first_err.get_or_insert(sql_err("closing the write connection", e));
         }
         first_err.map_or(Ok(()), Err)
+    }
+
+    /// Takes the writer connection (in arrival order), or fails with
+    /// Conflict when this thread already holds it: waiting would be waiting
+    /// for itself.
+    fn lock_writer(&self, what: &str) -> Result<WriterGuard<'_>> {
+        let me = std::thread::current().id();
+        if *self.writer_thread.lock() == Some(me) {
+            return Err(chatdesk::Error::conflict(format!(
+                "{what} on a SQLite store from inside a write transaction of the same store on the same thread \
+                 (e.g. a message hook calling another service on this store): it would wait for itself"
+            )));
+        }
+        let conn = self.writer.lock();
+        *self.writer_thread.lock() = Some(me);
+        Ok(WriterGuard {
+            conn,
+            thread: &self.writer_thread,
+        })
     }
 
     fn take_reader(&self) -> Result<Connection> {
@@ -295,6 +349,31 @@ impl SqliteStorage {
         if idle.len() < MAX_IDLE_READERS {
             idle.push(conn);
         }
+    }
+}
+
+/// The writer connection, with its holder recorded until dropped.
+struct WriterGuard<'a> {
+    conn: parking_lot::FairMutexGuard<'a, Connection>,
+    thread: &'a Mutex<Option<ThreadId>>,
+}
+
+impl Drop for WriterGuard<'_> {
+    fn drop(&mut self) {
+        *self.thread.lock() = None;
+    }
+}
+
+impl std::ops::Deref for WriterGuard<'_> {
+    type Target = Connection;
+    fn deref(&self) -> &Connection {
+        &self.conn
+    }
+}
+
+impl std::ops::DerefMut for WriterGuard<'_> {
+    fn deref_mut(&mut self) -> &mut Connection {
+        &mut self.conn
     }
 }
 
@@ -347,7 +426,12 @@ impl Storage for SqliteStorage {
     }
 
     fn write_tx(&self, f: &mut dyn FnMut(&mut dyn WriteTx) -> Result<()>) -> Result<()> {
-        let mut conn = self.writer.lock();
+        let mut conn = self.lock_writer("write_tx")?;
+        // Dropped before the connection's guard: the turn goes back first.
+        let _turn = match &self.turns {
+            Some(t) => Some(t.take(self.options.busy_timeout)?),
+            None => None,
+        };
         if !conn.is_autocommit() {
             // Left open by an earlier failure: nothing of it may survive.
             conn.execute_batch("ROLLBACK")
@@ -376,7 +460,7 @@ impl Storage for SqliteStorage {
     }
 
     fn flush(&self) -> Result<()> {
-        let conn = self.writer.lock();
+        let conn = self.lock_writer("flush")?;
         match self.options.durability {
             // Commits are already durable: a passive checkpoint only keeps the
             // WAL short.

@@ -4,8 +4,9 @@
 //! working. The storage-level decoding of each column is in `storage.rs`
 //! (`undecodable_values_are_corrupt`); foreign, newer and garbage files too.
 
+use chatdesk::backend::StorageExt;
 use chatdesk::testkit::Fixture;
-use chatdesk::{Caller, Error, UserId};
+use chatdesk::{Caller, Error, SessionId, UserId};
 use chatdesk::{ChatMessage, ChatSessionStatus};
 use chatdesk_sqlite::testing::temp_store;
 use chatdesk_sqlite::{SqliteOptions, SqliteStorage};
@@ -224,4 +225,102 @@ fn the_topic_queue_reports_a_damaged_session() {
         fx.desk.get_topic_queue(&Caller::system(), topic),
         "chat_session.status",
     );
+}
+
+/// Damage SQLite itself finds only when it reads the page (a b-tree page of
+/// the file overwritten with garbage after the store was closed): the store
+/// still opens, and every operation that meets the page fails with
+/// `Corrupt`, not a generic storage error. Before, SQLite's
+/// `SQLITE_CORRUPT` came back as `Error::Storage`.
+#[test]
+fn page_damage_met_after_opening_is_corrupt() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("damaged.sqlite3");
+    let options = SqliteOptions {
+        durability: chatdesk::Durability::Relaxed,
+        ..SqliteOptions::default()
+    };
+    let fx = Fixture::new(SqliteStorage::open(&path, options.clone()).unwrap());
+    let topic = fx.staffed_topic("t");
+    let agent = Caller::agent(UserId(10));
+    let mut sessions = Vec::new();
+    for n in 0..300 {
+        let (id, key) = fx.customer_session(topic, &format!("customer {n}"));
+        fx.desk.pick_up_chat_session(&agent, id).unwrap().unwrap();
+        for k in 0..3 {
+            let m = ChatMessage {
+                message: format!(
+                    "message {k} of chat {n}, from the customer: long enough to fill a few pages"
+                ),
+                ..ChatMessage::default()
+            };
+            fx.desk
+                .add_chat_message(&Caller::customer(key.clone()), id, &m)
+                .unwrap();
+        }
+        fx.desk.close_chat_session(&agent, id).unwrap();
+        sessions.push(id);
+    }
+    fx.desk.into_storage().close().unwrap();
+
+    let mut bytes = std::fs::read(&path).unwrap();
+    let at = bytes.len() / 3;
+    for b in &mut bytes[at..at + 2000] {
+        *b ^= 0x5A;
+    }
+    std::fs::write(&path, &bytes).unwrap();
+    let desk = chatdesk::ChatDesk::new(SqliteStorage::open(&path, options).unwrap());
+    let sys = Caller::system();
+    let mut corrupt_seen = 0;
+    let mut check = |what: String, r: chatdesk::Result<()>| match r {
+        Ok(()) => {}
+        Err(Error::Corrupt { .. }) => corrupt_seen += 1,
+        Err(e) => panic!("{what}: expected Ok or Corrupt, got {e:?}"),
+    };
+    for &id in &sessions {
+        check(
+            format!("transcript of {id}"),
+            desk.get_chat_transcript(&sys, id, chatdesk::TranscriptFormat::Text)
+                .map(|_| ()),
+        );
+        check(
+            format!("session {id}"),
+            desk.get_chat_session_entity(&sys, id).map(|_| ()),
+        );
+    }
+    // Every row of every table, through the storage's own scans.
+    let store = desk.storage();
+    check(
+        "every session".into(),
+        store.read(|tx| {
+            let mut after = SessionId(0);
+            while let Some(last) = tx.sessions(after, 50)?.last() {
+                after = last.id;
+            }
+            Ok(())
+        }),
+    );
+    check(
+        "every topic, member and presence".into(),
+        store.read(|tx| {
+            tx.topics()?;
+            tx.all_members()?;
+            tx.presences().map(|_| ())
+        }),
+    );
+    check(
+        "closed sessions".into(),
+        store.read(|tx| {
+            tx.sessions_by_status(ChatSessionStatus::Closed, SessionId(0), 1000)
+                .map(|_| ())
+        }),
+    );
+    assert!(corrupt_seen > 0, "the damage was never met");
+    // A write that meets the damage is Corrupt too (and nothing panics).
+    for &id in &sessions {
+        match desk.delete_chat_session_entity(&sys, id) {
+            Ok(_) | Err(Error::Corrupt { .. }) => {}
+            Err(e) => panic!("deleting session {id}: expected Ok or Corrupt, got {e:?}"),
+        }
+    }
 }
