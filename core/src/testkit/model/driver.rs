@@ -71,6 +71,15 @@ fn secs(t: &WireDateTime) -> Option<i64> {
     t.to_utc().map(|d| d.timestamp())
 }
 
+/// The status and User of a session a lifecycle operation returned.
+fn returned_of(
+    r: &crate::Result<ChatSessionEntity>,
+) -> Option<(crate::ChatSessionStatus, Option<i32>)> {
+    r.as_ref()
+        .ok()
+        .map(|e| (e.status, e.user.as_ref().and_then(Associate::id)))
+}
+
 fn ts_secs(t: Timestamp) -> i64 {
     t.to_datetime().map_or(i64::MIN, |d| d.timestamp())
 }
@@ -210,6 +219,8 @@ pub struct Driver<S: Storage> {
     /// The agent records of the last snapshot (a failed step must leave
     /// them as they were).
     agents_before: BTreeMap<UserId, AgentRecord>,
+    /// With the change feed on: the last event seen.
+    feed_cursor: Option<i64>,
 }
 
 fn topic_entity(fx_name: &str, cfg: &TopicCfg, t: &mut crate::ChatTopicEntity) {
@@ -299,7 +310,14 @@ impl<S: Storage> Driver<S> {
             stats: None,
             counts: RoutingCounts::default(),
             agents_before: BTreeMap::new(),
+            feed_cursor: None,
         };
+        if case.feed {
+            d.fx.desk
+                .set_change_feed(&Caller::system(), true)
+                .map_err(|e| format!("setup feed: {e}"))?;
+            d.feed_cursor = Some(0);
+        }
         for (k, &bits) in case.members.iter().enumerate() {
             let t = k / AGENTS as usize;
             let u = i32::try_from(k % AGENTS as usize).unwrap_or(0) + 1;
@@ -697,6 +715,7 @@ impl<S: Storage> Driver<S> {
                 ));
             }
         }
+        self.check_feed(label, &assigned)?;
         self.count_assigned(&assigned);
         let mut live = 0;
         for (i, m) in self.model.sessions.iter().enumerate() {
@@ -756,7 +775,82 @@ impl<S: Storage> Driver<S> {
         self.agents_before = snap.agents;
         for a in &assigned {
             self.compare_session(a.session, label)?;
+            self.check_routed_welcome(a, label)?;
         }
+        Ok(())
+    }
+
+    /// A routed assignment writes the welcome a pick-up by that agent would
+    /// write: its Author is the agent's name (here their DisplayName).
+    fn check_routed_welcome(&self, a: &Assignment, label: &str) -> Result<(), Mismatch> {
+        let topic = self.model.sessions[a.session].topic;
+        if !self.model.topics[topic].cfg.welcome {
+            return Ok(());
+        }
+        let messages = self
+            .fx
+            .desk
+            .get_chat_messages(&Caller::system(), self.sessions[a.session].0, None, 500)
+            .map_err(|e| format!("{label}: messages of #{}: {e}", a.session))?;
+        let welcome = messages
+            .iter()
+            .rev()
+            .find(|m| m.special_type == ChatMessageSpecialType::Welcome)
+            .map(|m| (m.message.as_str(), m.author.as_str()));
+        let author = format!("Agent {}", a.user);
+        same!(
+            welcome,
+            Some(("Welcome!", author.as_str())),
+            "{label}: the routed welcome of #{}",
+            a.session
+        );
+        Ok(())
+    }
+
+    /// With the change feed on: the step's events end with one per routed
+    /// assignment, in the model's order (SPEC §10.3: changed, actor System,
+    /// after the operation's own events).
+    fn check_feed(&mut self, label: &str, assigned: &[Assignment]) -> Result<(), Mismatch> {
+        let Some(cursor) = self.feed_cursor else {
+            return Ok(());
+        };
+        let events = self
+            .fx
+            .desk
+            .events_after(&Caller::system(), cursor, crate::MAX_EVENTS_PER_READ)
+            .map_err(|e| format!("{label}: events: {e}"))?;
+        if let Some(last) = events.last() {
+            self.feed_cursor = Some(last.seq);
+        }
+        let got: Vec<_> = events[events.len().saturating_sub(assigned.len())..]
+            .iter()
+            .map(|e| {
+                (
+                    e.kind,
+                    e.actor,
+                    self.index.get(&e.session).copied(),
+                    e.status,
+                    e.user.map(|u| u.0),
+                )
+            })
+            .collect();
+        let want: Vec<_> = assigned
+            .iter()
+            .map(|a| {
+                (
+                    crate::ChatEventKind::SessionChanged,
+                    crate::EventActor::System,
+                    Some(a.session),
+                    crate::ChatSessionStatus::UserLast,
+                    Some(a.user),
+                )
+            })
+            .collect();
+        same!(
+            got,
+            want,
+            "{label}: the last events (one per routed assignment)"
+        );
         Ok(())
     }
 
@@ -781,6 +875,9 @@ impl<S: Storage> Driver<S> {
         let before = self.check_unchanged.then(|| dump(self.fx.desk.storage()));
         let desk = &self.fx.desk;
         let label = format!("step {n} {op:?}");
+        // The session a lifecycle operation returned (as committed, after
+        // the routing pass: SPEC §10.3).
+        let mut returned = None;
         // (answer kind of service, of model, session to compare afterwards)
         let (real, model, touched): (Result<(), Fail>, Result<(), Fail>, Option<usize>) = match op {
             Op::Create {
@@ -798,6 +895,7 @@ impl<S: Storage> Driver<S> {
                 let t = usize::from(*topic);
                 let tid = self.topics.get(t).copied().unwrap_or(TopicId(9999));
                 let r = desk.create_chat_session_for_topic(&self.ctx(who), tid, &entity_of(fields));
+                returned = returned_of(&r);
                 let m = self
                     .model
                     .create(who, (t < self.topics.len()).then_some(t), fields);
@@ -815,6 +913,7 @@ impl<S: Storage> Driver<S> {
                 let i = self.target(*s);
                 let who = self.who(*caller, i, Prefer::Customer);
                 let r = desk.submit_pre_chat_form(&self.ctx(who), self.id(i), &entity_of(fields));
+                returned = returned_of(&r);
                 let m = self
                     .model
                     .submit_pre_chat_form(who, i.unwrap_or(usize::MAX), fields);
@@ -824,6 +923,7 @@ impl<S: Storage> Driver<S> {
                 let i = self.target(*s);
                 let who = self.who(*caller, i, Prefer::Customer);
                 let r = desk.faq_answered(&self.ctx(who), self.id(i));
+                returned = returned_of(&r);
                 (
                     kind(&r),
                     self.model.faq_answered(who, i.unwrap_or(usize::MAX)),
@@ -834,6 +934,7 @@ impl<S: Storage> Driver<S> {
                 let i = self.target(*s);
                 let who = self.who(*caller, i, Prefer::Customer);
                 let r = desk.faq_not_helped(&self.ctx(who), self.id(i));
+                returned = returned_of(&r);
                 (
                     kind(&r),
                     self.model.faq_not_helped(who, i.unwrap_or(usize::MAX)),
@@ -853,6 +954,7 @@ impl<S: Storage> Driver<S> {
                     "call me".into()
                 };
                 let r = desk.post_offline_request(&self.ctx(who), self.id(i), &text);
+                returned = returned_of(&r);
                 let m = self
                     .model
                     .post_offline_request(who, i.unwrap_or(usize::MAX), *too_long);
@@ -928,6 +1030,7 @@ impl<S: Storage> Driver<S> {
                 let i = self.target(*s);
                 let who = self.who(*caller, i, Prefer::Agent);
                 let r = desk.reset_chat_session(&self.ctx(who), self.id(i));
+                returned = returned_of(&r);
                 (kind(&r), self.model.reset(who, i.unwrap_or(usize::MAX)), i)
             }
             Op::Transfer { s, caller, to } => {
@@ -935,6 +1038,7 @@ impl<S: Storage> Driver<S> {
                 let who = self.who(*caller, i, Prefer::Agent);
                 let to = i32::from(*to);
                 let r = desk.transfer_chat_session(&self.ctx(who), self.id(i), UserId(to));
+                returned = returned_of(&r);
                 (
                     kind(&r),
                     self.model.transfer(who, i.unwrap_or(usize::MAX), to),
@@ -945,12 +1049,14 @@ impl<S: Storage> Driver<S> {
                 let i = self.target_pending(*s);
                 let who = self.who(*caller, i, Prefer::TransferTo);
                 let r = desk.accept_chat_session_transfer(&self.ctx(who), self.id(i));
+                returned = returned_of(&r);
                 (kind(&r), self.model.accept(who, i.unwrap_or(usize::MAX)), i)
             }
             Op::Reject { s, caller } => {
                 let i = self.target_pending(*s);
                 let who = self.who(*caller, i, Prefer::TransferTo);
                 let r = desk.reject_chat_session_transfer(&self.ctx(who), self.id(i));
+                returned = returned_of(&r);
                 (kind(&r), self.model.reject(who, i.unwrap_or(usize::MAX)), i)
             }
             Op::Close { s, caller } => {
@@ -962,18 +1068,21 @@ impl<S: Storage> Driver<S> {
                 };
                 let who = self.who(*caller, i, pref);
                 let r = desk.close_chat_session(&self.ctx(who), self.id(i));
+                returned = returned_of(&r);
                 (kind(&r), self.model.close(who, i.unwrap_or(usize::MAX)), i)
             }
             Op::Reopen { s, caller } => {
                 let i = self.target_closed(*s);
                 let who = self.who(*caller, i, Prefer::Customer);
                 let r = desk.reopen_chat_session(&self.ctx(who), self.id(i));
+                returned = returned_of(&r);
                 (kind(&r), self.model.reopen(who, i.unwrap_or(usize::MAX)), i)
             }
             Op::Finish { s, caller, rating } => {
                 let i = self.target_closed(*s);
                 let who = self.who(*caller, i, Prefer::Customer);
                 let r = desk.finish_chat_session(&self.ctx(who), self.id(i), *rating);
+                returned = returned_of(&r);
                 (
                     kind(&r),
                     self.model.finish(who, i.unwrap_or(usize::MAX), *rating),
@@ -1266,6 +1375,10 @@ impl<S: Storage> Driver<S> {
                     "{label}: failed with {real:?} but changed the store"
                 ));
             }
+        }
+        if let (Some(got), Some(i)) = (returned, touched) {
+            let m = &self.model.sessions[i];
+            same!(got, (m.status, m.user), "{label}: (status, user) returned");
         }
         self.check_routing(&label, real.is_err())?;
         if let Some(i) = touched {

@@ -186,7 +186,8 @@ fn clock() -> impl Strategy<Value = i64> {
 fn timeout(valid: bool) -> impl Strategy<Value = i32> {
     prop_oneof![
         3 => Just(0i32),
-        6 => 1i32..=240,
+        4 => 1i32..=60,
+        2 => 61i32..=240,
         1 => 241i32..=86_400,
         1 => prop_oneof![Just(-1i32), Just(86_401)],
     ]
@@ -316,7 +317,8 @@ pub fn topic_cfg() -> impl Strategy<Value = TopicCfg> {
 
 /// A whole case: topics, initial memberships (topic × agent rights bits),
 /// presences, routing settings saved at the start (per topic; None: never
-/// saved), capacities (per agent; None: never saved), and the steps.
+/// saved), capacities (per agent; None: never saved), whether the change
+/// feed is on (its routing events are checked), and the steps.
 #[derive(Debug, Clone)]
 pub struct Case {
     pub topics: Vec<TopicCfg>,
@@ -324,6 +326,7 @@ pub struct Case {
     pub present: Vec<bool>,
     pub routing: Vec<Option<RoutingCfg>>,
     pub capacities: Vec<Option<i32>>,
+    pub feed: bool,
     pub ops: Vec<Op>,
 }
 
@@ -341,6 +344,7 @@ pub fn case(max_steps: usize) -> impl Strategy<Value = Case> {
         ),
         (
             any::<bool>(),
+            routing_cfg(true),
             proptest::collection::vec(
                 prop_oneof![1 => Just(None), 1 => routing_cfg(true).prop_map(Some)],
                 TOPICS,
@@ -349,15 +353,18 @@ pub fn case(max_steps: usize) -> impl Strategy<Value = Case> {
                 prop_oneof![2 => Just(None), 1 => (1i32..=4).prop_map(Some)],
                 AGENTS as usize,
             ),
+            prop_oneof![3 => Just(false), 1 => Just(true)],
         ),
         proptest::collection::vec(op(), 1..=max_steps),
     )
         .prop_map(
-            |(topics, members, present, (auto, mut routing, capacities), ops)| {
+            |(topics, members, present, (auto, first, mut routing, capacities, feed), ops)| {
                 // Half the cases start with topic 0 routed.
                 if auto {
-                    let r = routing[0].get_or_insert_with(RoutingCfg::default);
-                    r.auto = true;
+                    routing[0] = Some(RoutingCfg {
+                        auto: true,
+                        ..first
+                    });
                 }
                 Case {
                     topics,
@@ -365,6 +372,7 @@ pub fn case(max_steps: usize) -> impl Strategy<Value = Case> {
                     present,
                     routing,
                     capacities,
+                    feed,
                     ops,
                 }
             },
