@@ -15,7 +15,7 @@ use crate::ids::{SessionId, TopicId};
 use crate::model::{EventActor, SessionRecord, TopicRecord};
 use crate::storage::{ReadTx, Storage, WriteTx};
 use crate::wire::{ChatMessageSpecialType, ChatSessionStatus};
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 
 /// The most sessions one sweep batch (one transaction) examines.
 pub const SWEEP_BATCH: usize = 256;
@@ -64,6 +64,48 @@ fn topic_cached<'a>(
     Ok(topic.as_ref())
 }
 
+/// The next at most `limit` sessions after `after` whose status is one of
+/// `statuses`, by id: a merge of each status's index read in small pages,
+/// so a batch reads little more than it returns.
+fn sessions_in(
+    tx: &dyn ReadTx,
+    statuses: &[ChatSessionStatus],
+    after: SessionId,
+    limit: usize,
+) -> Result<Vec<SessionRecord>> {
+    const PAGE: usize = 64;
+    if let [one] = statuses {
+        return tx.sessions_by_status(*one, after, limit);
+    }
+    // Per status: read but not yet taken, where to read on, whether done.
+    let mut cursors: Vec<(VecDeque<SessionRecord>, SessionId, bool)> = statuses
+        .iter()
+        .map(|_| (VecDeque::new(), after, false))
+        .collect();
+    let mut out = Vec::new();
+    while out.len() < limit {
+        for ((buf, from, done), status) in cursors.iter_mut().zip(statuses) {
+            if buf.is_empty() && !*done {
+                let page = tx.sessions_by_status(*status, *from, PAGE)?;
+                *done = page.len() < PAGE;
+                if let Some(last) = page.last() {
+                    *from = last.id;
+                }
+                buf.extend(page);
+            }
+        }
+        let next = cursors
+            .iter_mut()
+            .filter(|(buf, _, _)| !buf.is_empty())
+            .min_by_key(|(buf, _, _)| buf.front().map(|s| s.id));
+        match next.and_then(|(buf, _, _)| buf.pop_front()) {
+            Some(s) => out.push(s),
+            None => break,
+        }
+    }
+    Ok(out)
+}
+
 const OPEN: [ChatSessionStatus; 6] = [
     ChatSessionStatus::PreChatForm,
     ChatSessionStatus::Faq,
@@ -79,11 +121,12 @@ const OPEN: [ChatSessionStatus; 6] = [
 /// of our own): idle and dead-customer closes, alert levels. Purge is under
 /// the lifecycle operations. See [`crate::guide::time_and_sweeps`].
 impl<S: Storage> ChatDesk<S> {
-    /// Walks the sessions of `status` in batches, letting `f` change each
-    /// one; a changed session is stored in that batch's transaction.
-    fn sweep_status<T>(
+    /// Walks the sessions of `statuses` in batches by id, letting `f` change
+    /// each one; a changed session is stored in that batch's transaction,
+    /// which ends with one routing pass.
+    fn sweep_statuses<T>(
         &self,
-        status: ChatSessionStatus,
+        statuses: &[ChatSessionStatus],
         (emit, now): (Emit, Timestamp),
         mut f: impl FnMut(
             &dyn ReadTx,
@@ -96,7 +139,7 @@ impl<S: Storage> ChatDesk<S> {
         let mut after = SessionId(0);
         loop {
             let (changes, last) = self.write_routed(|tx| {
-                let page = tx.sessions_by_status(status, after, SWEEP_BATCH)?;
+                let page = sessions_in(tx, statuses, after, SWEEP_BATCH)?;
                 let last = page.last().map(|s| s.id);
                 let mut topics = HashMap::new();
                 let mut changes = Vec::new();
@@ -156,45 +199,41 @@ impl<S: Storage> ChatDesk<S> {
         let now = self.now();
         let idle_limit = super::whole_secs(self.config.idle_limit);
         let dead_limit = super::whole_secs(self.config.dead_customer);
-        let mut out = Vec::new();
-        for status in OPEN {
-            out.extend(self.sweep_status(
-                status,
-                (Emit::changed(), now),
-                |_, _, s| {
-                    let idle = s.is_active()
-                        && latest(s.when_idle, s.when_started)
-                            .is_some_and(|t| now.whole_seconds_since(t) >= idle_limit);
-                    let seen = latest(s.when_fetched, Some(s.when_requested));
-                    let dead = dead_limit > 0
-                        && seen.is_some_and(|t| now.whole_seconds_since(t) >= dead_limit);
-                    if !(idle || dead) {
-                        return Ok(None);
-                    }
-                    let from = s.status;
-                    s.status = if from == ChatSessionStatus::InQueue {
-                        ChatSessionStatus::ClosedFromQueue
-                    } else {
-                        ChatSessionStatus::Closed
-                    };
-                    Ok(Some(IdleClose {
-                        session: s.id,
-                        from,
-                        to: s.status,
-                    }))
-                },
-                |tx, s| {
-                    let m = NewMessage::special(
-                        ChatMessageSpecialType::ClosedByIdle,
-                        "Closed because the chat was idle",
-                    );
-                    post_message(tx, &self.hook, s, m, now)?;
-                    normalize(s, now);
-                    Ok(())
-                },
-            )?);
-        }
-        Ok(out)
+        self.sweep_statuses(
+            &OPEN,
+            (Emit::changed(), now),
+            |_, _, s| {
+                let idle = s.is_active()
+                    && latest(s.when_idle, s.when_started)
+                        .is_some_and(|t| now.whole_seconds_since(t) >= idle_limit);
+                let seen = latest(s.when_fetched, Some(s.when_requested));
+                let dead = dead_limit > 0
+                    && seen.is_some_and(|t| now.whole_seconds_since(t) >= dead_limit);
+                if !(idle || dead) {
+                    return Ok(None);
+                }
+                let from = s.status;
+                s.status = if from == ChatSessionStatus::InQueue {
+                    ChatSessionStatus::ClosedFromQueue
+                } else {
+                    ChatSessionStatus::Closed
+                };
+                Ok(Some(IdleClose {
+                    session: s.id,
+                    from,
+                    to: s.status,
+                }))
+            },
+            |tx, s| {
+                let m = NewMessage::special(
+                    ChatMessageSpecialType::ClosedByIdle,
+                    "Closed because the chat was idle",
+                );
+                post_message(tx, &self.hook, s, m, now)?;
+                normalize(s, now);
+                Ok(())
+            },
+        )
     }
 
     /// Raises alert levels and returns every change, so that the
@@ -235,8 +274,8 @@ impl<S: Storage> ChatDesk<S> {
         let now = self.now();
         let mut out = Vec::new();
         for status in [ChatSessionStatus::InQueue, ChatSessionStatus::CustomerLast] {
-            out.extend(self.sweep_status(
-                status,
+            out.extend(self.sweep_statuses(
+                &[status],
                 (Emit::kind(ChatEventKind::AlertRaised), now),
                 |tx, topics, s| {
                     let Some(t) = topic_cached(tx, topics, s.topic)? else {

@@ -122,6 +122,8 @@ macro_rules! conformance_suite {
             sweeps::idle_sweep_closes_idle_chats,
             sweeps::idle_sweep_closes_when_the_customer_is_gone,
             sweeps::sweeps_cover_more_than_one_batch,
+            sweeps::idle_sweep_routes_once_per_batch,
+            sweeps::idle_sweep_batches_mix_statuses,
             busy_desk::agents_and_customers_in_parallel,
             stress::eight_threads_keep_invariants,
             bad_input::json_and_masks_never_panic,

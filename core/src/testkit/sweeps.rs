@@ -8,7 +8,11 @@ use super::lifecycle::{
 use crate::backend::IdKind;
 use crate::storage::{Storage, StorageExt};
 use crate::wire::ChatMessageSpecialType;
-use crate::{AlertChange, ChatSessionStatus, Config, IdleClose, MessageId, SessionId, TopicId};
+use crate::wire::{ChatMessage, ChatTopicRouting, RoutingMode};
+use crate::{
+    AlertChange, Caller, ChatSessionStatus, Config, IdleClose, MessageId, SessionId, TopicId,
+    UserId,
+};
 use ChatSessionStatus::*;
 
 fn alerts<S: Storage>(fx: &Fixture<S>) -> Vec<(SessionId, i32, i32)> {
@@ -327,5 +331,107 @@ pub fn sweeps_cover_more_than_one_batch<S: Storage>(store: S) {
         })
         .unwrap();
     assert_eq!(specials, N);
+    assert!(idle(&fx).is_empty());
+}
+
+/// SPEC §3.4 and §10.3: an idle sweep commits in batches of at most 256
+/// sessions, and each batch ends with one routing pass. A sweep that closes
+/// fewer than 256 sessions is one batch, so its one pass sees every agent
+/// the sweep freed, whatever the statuses of the chats it closed: the first
+/// waiting session goes to the freed agent LeastBusy chooses (equal loads:
+/// the earlier last assignment), the next one to the other.
+pub fn idle_sweep_routes_once_per_batch<S: Storage>(store: S) {
+    let fx = Fixture::new(store);
+    let sys = fx.sys();
+    let t = fx.topic("routed");
+    for u in [1, 2] {
+        fx.member(t, u, (true, true, false, false));
+        fx.present(u, true);
+    }
+    let routing = ChatTopicRouting {
+        mode: RoutingMode::Auto,
+        default_capacity: 1,
+        ..ChatTopicRouting::defaults_for(t)
+    };
+    fx.desk.save_chat_topic_routing(&sys, &routing).unwrap();
+    // B goes to agent 1 (nobody assigned yet: the lowest id), A a second
+    // later to agent 2; A's customer writes (CustomerLast), B stays UserLast.
+    let (b, _) = fx.customer_session(t, "b");
+    fx.clock.advance_secs(1);
+    let (a, a_key) = fx.customer_session(t, "a");
+    let hello = ChatMessage {
+        message: "hello".into(),
+        ..ChatMessage::default()
+    };
+    fx.desk
+        .add_chat_message(&Caller::customer(a_key), a, &hello)
+        .unwrap();
+    let user = |id| fx.desk.get_chat_session_entity(&sys, id).unwrap().user_id();
+    assert_eq!((user(b), user(a)), (Some(UserId(1)), Some(UserId(2))));
+    // C and D wait (both agents are at capacity); then A's and B's
+    // customers are gone (190 s, 191 s unseen), C's and D's are not (20 s).
+    fx.clock.advance_secs(170);
+    let (c, _) = fx.customer_session(t, "c");
+    let (d, _) = fx.customer_session(t, "d");
+    assert_eq!((user(c), user(d)), (None, None));
+    fx.clock.advance_secs(20);
+    assert_eq!(
+        idle(&fx),
+        vec![(b, UserLast, Closed), (a, CustomerLast, Closed)]
+    );
+    assert_eq!((user(c), user(d)), (Some(UserId(1)), Some(UserId(2))));
+}
+
+/// The idle sweep's batches hold open sessions of every status, by id: more
+/// than one batch of mixed statuses comes back whole and in id order.
+pub fn idle_sweep_batches_mix_statuses<S: Storage>(store: S) {
+    const N: usize = 600;
+    let fx = Fixture::new(store);
+    let t = fx.topic("mixed");
+    let now = fx.desk.now();
+    let open = [
+        PreChatForm,
+        Faq,
+        OfflineForm,
+        InQueue,
+        CustomerLast,
+        UserLast,
+    ];
+    let made: Vec<(SessionId, ChatSessionStatus)> = fx
+        .desk
+        .storage()
+        .write(|tx| {
+            let mut made = Vec::new();
+            for k in 0..N {
+                let id = i32::try_from(tx.next_id(IdKind::Session)?).unwrap();
+                // Runs of one status, of uneven lengths, so that each
+                // status's pages end at different places.
+                let status = open[(k / (k % 7 + 1)) % open.len()];
+                let mut r = super::storage::record(id, t.0, status);
+                r.when_requested = now;
+                if status == InQueue {
+                    r.queue_seq = Some(u64::try_from(tx.next_id(IdKind::QueueSeq)?).unwrap());
+                    r.queue_entered = Some(now);
+                }
+                if matches!(status, CustomerLast | UserLast) {
+                    r.user = Some(UserId(10));
+                    r.rank = id;
+                    r.when_started = Some(now);
+                }
+                tx.put_session(&r)?;
+                made.push((r.id, status));
+            }
+            Ok(made)
+        })
+        .unwrap();
+    fx.clock.advance_secs(3600);
+    let closed: Vec<(SessionId, ChatSessionStatus)> = fx
+        .desk
+        .idle_sweep(&fx.sys())
+        .unwrap()
+        .into_iter()
+        .map(|c| (c.session, c.from))
+        .collect();
+    assert_eq!(closed, made);
     assert!(idle(&fx).is_empty());
 }

@@ -1,17 +1,31 @@
 //! Runs one case against the reference model and a service over a real
 //! storage, step by step, comparing every answer; compares the whole
 //! observable state every [`FULL_CHECK_EVERY`] steps and at the end.
+//!
+//! Routing (SPEC §10) is checked after every step from one consistent
+//! snapshot of the store ([`RoutingSnapshot`]): the invariant of §10.3;
+//! every routed assignment the step made, against the model's choice among
+//! the eligible agents; and every session's and agent's routing state.
 
 use super::ops::{AGENTS, CallerSel, Case, Op};
-use super::reference::{Customer, Fail, Model, Rights, Seen, TopicCfg, Who};
-use crate::storage::Storage;
+use super::reference::{
+    Assignment, Customer, Explanation, Fail, Model, RChange, Rights, RoutingCfg, Seen, TopicCfg,
+    Verdict, Who,
+};
+use crate::clock::Timestamp;
+use crate::model::{AgentRecord, SessionRecord};
+use crate::storage::{Storage, StorageExt};
+use crate::testkit::routing_live::RoutingSnapshot;
 use crate::testkit::{Fixture, dump};
 use crate::wire::{
     ChatMessage, ChatMessageSpecialType, ChatPresence, ChatSessionEntity, ChatTopicAgent,
-    CustomerFieldFlags, WireDateTime,
+    ChatTopicRouting, CustomerFieldFlags, RoutingMode, RoutingStrategy, WireDateTime,
 };
-use crate::{Associate, Caller, Error, SessionId, TopicId, UserId};
-use std::collections::HashMap;
+use crate::{
+    Associate, Caller, ChatAgentCapacity, Error, RoutingChange, RoutingExplanation, RoutingVerdict,
+    SessionId, TopicId, UserId,
+};
+use std::collections::{BTreeMap, HashMap};
 
 /// The whole observable state is compared this often (and at the end).
 pub const FULL_CHECK_EVERY: usize = 100;
@@ -57,6 +71,127 @@ fn secs(t: &WireDateTime) -> Option<i64> {
     t.to_utc().map(|d| d.timestamp())
 }
 
+/// The status and User of a session a lifecycle operation returned.
+fn returned_of(
+    r: &crate::Result<ChatSessionEntity>,
+) -> Option<(crate::ChatSessionStatus, Option<i32>)> {
+    r.as_ref()
+        .ok()
+        .map(|e| (e.status, e.user.as_ref().and_then(Associate::id)))
+}
+
+fn ts_secs(t: Timestamp) -> i64 {
+    t.to_datetime().map_or(i64::MIN, |d| d.timestamp())
+}
+
+/// What routing did over a run, for the printed stats.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RoutingCounts {
+    /// Routed assignments.
+    pub assigned: usize,
+    /// Of those, the ones made by a routing sweep.
+    pub assigned_in_sweeps: usize,
+    /// Assignments with two or more eligible agents (the strategy chose).
+    pub contested: usize,
+    /// Of those, on LongestIdle topics.
+    pub contested_longest_idle: usize,
+    pub answer_timeouts: usize,
+    pub transfer_timeouts: usize,
+}
+
+impl RoutingCounts {
+    pub fn add(&mut self, o: &RoutingCounts) {
+        self.assigned += o.assigned;
+        self.assigned_in_sweeps += o.assigned_in_sweeps;
+        self.contested += o.contested;
+        self.contested_longest_idle += o.contested_longest_idle;
+        self.answer_timeouts += o.answer_timeouts;
+        self.transfer_timeouts += o.transfer_timeouts;
+    }
+}
+
+fn carrier_of(topic: TopicId, r: &RoutingCfg) -> ChatTopicRouting {
+    ChatTopicRouting {
+        chat_topic_id: topic.0,
+        mode: if r.auto {
+            RoutingMode::Auto
+        } else {
+            RoutingMode::Manual
+        },
+        strategy: if r.longest_idle {
+            RoutingStrategy::LongestIdle
+        } else {
+            RoutingStrategy::LeastBusy
+        },
+        default_capacity: r.default_capacity,
+        answer_timeout_seconds: r.answer_timeout,
+        transfer_timeout_seconds: r.transfer_timeout,
+    }
+}
+
+fn cfg_of(c: &ChatTopicRouting) -> RoutingCfg {
+    RoutingCfg {
+        auto: c.mode == RoutingMode::Auto,
+        longest_idle: c.strategy == RoutingStrategy::LongestIdle,
+        default_capacity: c.default_capacity,
+        answer_timeout: c.answer_timeout_seconds,
+        transfer_timeout: c.transfer_timeout_seconds,
+    }
+}
+
+fn verdict_of(v: RoutingVerdict) -> Verdict {
+    match v {
+        RoutingVerdict::NotPresent => Verdict::NotPresent,
+        RoutingVerdict::Excluded => Verdict::Excluded,
+        RoutingVerdict::AtCapacity { load, capacity } => Verdict::AtCapacity(load, capacity),
+        RoutingVerdict::Eligible { load, capacity } => Verdict::Eligible(load, capacity),
+    }
+}
+
+/// A session's state as routing sees it: status, user, pending transfer's
+/// target, queue sequence and entry time, routed-at, answered (while
+/// routed), exclusion set, pending transfer's request time.
+type RouteState = (
+    crate::ChatSessionStatus,
+    Option<i32>,
+    Option<i32>,
+    Option<u64>,
+    Option<i64>,
+    Option<i64>,
+    bool,
+    Vec<i32>,
+    Option<i64>,
+);
+
+fn route_state_of(r: &SessionRecord) -> RouteState {
+    let pending = r.pending_transfer_to();
+    (
+        r.status,
+        r.user.map(|u| u.0),
+        pending.map(|u| u.0),
+        r.queue_seq,
+        r.queue_entered.map(ts_secs),
+        r.routing.routed_at.map(ts_secs),
+        r.routing.routed_at.is_some() && r.routing.answered,
+        r.routing.excluded.iter().map(|u| u.0).collect(),
+        pending.and(r.routing.transfer_requested_at.map(ts_secs)),
+    )
+}
+
+fn model_route_state(m: &super::reference::MSession) -> RouteState {
+    (
+        m.status,
+        m.user,
+        m.transfer_to,
+        m.seq,
+        m.queue_entered,
+        m.routed_at,
+        m.routed_at.is_some() && m.answered,
+        m.excluded.iter().copied().collect(),
+        m.transfer_to.and(m.transfer_at),
+    )
+}
+
 /// Which callers a step draws most often.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Prefer {
@@ -79,6 +214,13 @@ pub struct Driver<S: Storage> {
     /// Outcomes per operation, when asked for (`CHATDESK_MODEL_STATS=1`).
     pub stats:
         Option<std::sync::Arc<parking_lot::Mutex<std::collections::BTreeMap<String, usize>>>>,
+    /// What routing did in this case.
+    pub counts: RoutingCounts,
+    /// The agent records of the last snapshot (a failed step must leave
+    /// them as they were).
+    agents_before: BTreeMap<UserId, AgentRecord>,
+    /// With the change feed on: the last event seen.
+    feed_cursor: Option<i64>,
 }
 
 fn topic_entity(fx_name: &str, cfg: &TopicCfg, t: &mut crate::ChatTopicEntity) {
@@ -166,7 +308,16 @@ impl<S: Storage> Driver<S> {
             topics,
             check_unchanged: true,
             stats: None,
+            counts: RoutingCounts::default(),
+            agents_before: BTreeMap::new(),
+            feed_cursor: None,
         };
+        if case.feed {
+            d.fx.desk
+                .set_change_feed(&Caller::system(), true)
+                .map_err(|e| format!("setup feed: {e}"))?;
+            d.feed_cursor = Some(0);
+        }
         for (k, &bits) in case.members.iter().enumerate() {
             let t = k / AGENTS as usize;
             let u = i32::try_from(k % AGENTS as usize).unwrap_or(0) + 1;
@@ -184,7 +335,37 @@ impl<S: Storage> Driver<S> {
                 .map_err(|e| format!("setup presence: {e}"))?;
             model.set_presence(u, p);
         }
+        let sys = Caller::system();
+        for (t, r) in case.routing.iter().enumerate() {
+            if let Some(r) = r {
+                d.fx.desk
+                    .save_chat_topic_routing(&sys, &carrier_of(d.topics[t], r))
+                    .map_err(|e| format!("setup routing: {e}"))?;
+                model
+                    .save_routing(Who::System, Some(t), *r)
+                    .map_err(|e| format!("setup routing (model): {e:?}"))?;
+            }
+        }
+        for (k, &max) in case.capacities.iter().enumerate() {
+            if max.is_none() {
+                continue;
+            }
+            let u = i32::try_from(k).unwrap_or(0) + 1;
+            d.fx.desk
+                .save_chat_agent_capacity(
+                    &sys,
+                    &ChatAgentCapacity {
+                        user_id: u,
+                        max_chats: max,
+                    },
+                )
+                .map_err(|e| format!("setup capacity: {e}"))?;
+            model
+                .save_capacity(Who::System, u, max)
+                .map_err(|e| format!("setup capacity (model): {e:?}"))?;
+        }
         d.model = model;
+        d.check_routing("setup", false)?;
         Ok(d)
     }
 
@@ -430,7 +611,259 @@ impl<S: Storage> Driver<S> {
                 "{step}: OngoingChats of user {u}"
             );
         }
+        for (t, &id) in self.topics.iter().enumerate() {
+            let r = self
+                .fx
+                .desk
+                .get_chat_topic_routing(&sys, id)
+                .map_err(|e| format!("routing of topic {t}: {e}"))?;
+            same!(
+                cfg_of(&r),
+                self.model.topics[t].routing,
+                "{step}: routing of topic {t}"
+            );
+        }
+        for u in 1..=i32::from(AGENTS) + 1 {
+            let c = self
+                .fx
+                .desk
+                .get_chat_agent_capacity(&sys, UserId(u))
+                .map_err(|e| format!("capacity of {u}: {e}"))?;
+            same!(
+                c.max_chats,
+                self.model.max_chats.get(&u).copied(),
+                "{step}: MaxChats of user {u}"
+            );
+        }
+        for i in 0..self.sessions.len() {
+            let r = self.fx.desk.explain_routing(&sys, self.sessions[i].0);
+            let m = self.model.explain(Who::System, i);
+            self.same_explanation(&r, &m, &format!("{step}: explanation of #{i}"))?;
+        }
         Ok(())
+    }
+
+    fn same_explanation(
+        &self,
+        r: &crate::Result<RoutingExplanation>,
+        m: &Result<Explanation, Fail>,
+        what: &str,
+    ) -> Result<(), Mismatch> {
+        same!(
+            kind(r),
+            m.as_ref().map(|_| ()).map_err(Clone::clone),
+            "{what}"
+        );
+        if let (Ok(r), Ok(m)) = (r, m) {
+            let got = Explanation {
+                status: r.status,
+                queue_pos: r.queue_position,
+                auto: r.mode == RoutingMode::Auto,
+                agents: r
+                    .agents
+                    .iter()
+                    .map(|a| (a.user.0, verdict_of(a.verdict)))
+                    .collect(),
+            };
+            same!(got, *m, "{what}");
+        }
+        Ok(())
+    }
+
+    /// After every step: the routing invariant on one consistent snapshot
+    /// of the store (and on the model), every routed assignment the step
+    /// made against the model's choice, every session's and agent's routing
+    /// state; after a failed step, agent records unchanged.
+    ///
+    /// # Errors
+    /// The first difference.
+    fn check_routing(&mut self, label: &str, failed: bool) -> Result<(), Mismatch> {
+        let snap = self
+            .fx
+            .desk
+            .storage()
+            .read(RoutingSnapshot::read)
+            .map_err(|e| format!("{label}: routing snapshot: {e}"))?;
+        snap.check_invariant()
+            .map_err(|e| format!("{label}: the service breaks the routing invariant: {e}"))?;
+        if let Some((i, c)) = self.model.invariant_broken() {
+            return Err(format!(
+                "{label}: the model breaks the routing invariant: #{i} waits while \
+                 (user, load, last-assignment) {c:?} are eligible"
+            ));
+        }
+        let by_id: HashMap<SessionId, &SessionRecord> =
+            snap.sessions.iter().map(|s| (s.id, s)).collect();
+        let assigned = self.model.take_assigned();
+        for a in &assigned {
+            let rec = by_id.get(&self.sessions[a.session].0);
+            let got = rec.and_then(|r| r.active_user()).map(|u| u.0);
+            let routed = rec.and_then(|r| r.routing.routed_at).map(ts_secs);
+            if got != Some(a.user) || routed != Some(self.model.now) {
+                return Err(format!(
+                    "{label}: session #{} is with {got:?} (routed at {routed:?}); the model \
+                     routes it to {} now ({}) among the eligible (user, load, last-assignment) \
+                     {:?}",
+                    a.session,
+                    a.user,
+                    if a.longest_idle {
+                        "LongestIdle"
+                    } else {
+                        "LeastBusy"
+                    },
+                    a.candidates
+                ));
+            }
+        }
+        self.check_feed(label, &assigned)?;
+        self.count_assigned(&assigned);
+        let mut live = 0;
+        for (i, m) in self.model.sessions.iter().enumerate() {
+            if m.purged {
+                continue;
+            }
+            live += 1;
+            let Some(r) = by_id.get(&self.sessions[i].0) else {
+                return Err(format!("{label}: session #{i} is missing from the store"));
+            };
+            same!(
+                route_state_of(r),
+                model_route_state(m),
+                "{label}: session #{i} (status, user, transfer to, queue seq, queue entry, \
+                 routed at, answered, excluded, transfer requested)"
+            );
+        }
+        same!(snap.sessions.len(), live, "{label}: sessions in the store");
+        for u in 1..=i32::from(AGENTS) {
+            let a = snap.agents.get(&UserId(u));
+            same!(
+                (
+                    a.and_then(|a| a.last_assigned).map(ts_secs),
+                    a.and_then(|a| a.max_chats)
+                ),
+                (
+                    self.model.last_assigned.get(&u).copied(),
+                    self.model.max_chats.get(&u).copied()
+                ),
+                "{label}: user {u}'s (last assignment, MaxChats)"
+            );
+        }
+        for (t, id) in self.topics.iter().enumerate() {
+            let r = snap.topics.get(id).map(|t| t.routing);
+            let m = self.model.topics[t].routing;
+            same!(
+                r.map(|r| (
+                    r.mode == RoutingMode::Auto,
+                    r.strategy == RoutingStrategy::LongestIdle,
+                    r.default_capacity,
+                    r.answer_timeout_secs,
+                    r.transfer_timeout_secs
+                )),
+                Some((
+                    m.auto,
+                    m.longest_idle,
+                    m.default_capacity,
+                    m.answer_timeout,
+                    m.transfer_timeout
+                )),
+                "{label}: routing of topic {t} in the store"
+            );
+        }
+        if failed && snap.agents != self.agents_before {
+            return Err(format!("{label}: failed but changed agent records"));
+        }
+        self.agents_before = snap.agents;
+        for a in &assigned {
+            self.compare_session(a.session, label)?;
+            self.check_routed_welcome(a, label)?;
+        }
+        Ok(())
+    }
+
+    /// A routed assignment writes the welcome a pick-up by that agent would
+    /// write: its Author is the agent's name (here their DisplayName).
+    fn check_routed_welcome(&self, a: &Assignment, label: &str) -> Result<(), Mismatch> {
+        let topic = self.model.sessions[a.session].topic;
+        if !self.model.topics[topic].cfg.welcome {
+            return Ok(());
+        }
+        let messages = self
+            .fx
+            .desk
+            .get_chat_messages(&Caller::system(), self.sessions[a.session].0, None, 500)
+            .map_err(|e| format!("{label}: messages of #{}: {e}", a.session))?;
+        let welcome = messages
+            .iter()
+            .rev()
+            .find(|m| m.special_type == ChatMessageSpecialType::Welcome)
+            .map(|m| (m.message.as_str(), m.author.as_str()));
+        let author = format!("Agent {}", a.user);
+        same!(
+            welcome,
+            Some(("Welcome!", author.as_str())),
+            "{label}: the routed welcome of #{}",
+            a.session
+        );
+        Ok(())
+    }
+
+    /// With the change feed on: the step's events end with one per routed
+    /// assignment, in the model's order (SPEC §10.3: changed, actor System,
+    /// after the operation's own events).
+    fn check_feed(&mut self, label: &str, assigned: &[Assignment]) -> Result<(), Mismatch> {
+        let Some(cursor) = self.feed_cursor else {
+            return Ok(());
+        };
+        let events = self
+            .fx
+            .desk
+            .events_after(&Caller::system(), cursor, crate::MAX_EVENTS_PER_READ)
+            .map_err(|e| format!("{label}: events: {e}"))?;
+        if let Some(last) = events.last() {
+            self.feed_cursor = Some(last.seq);
+        }
+        let got: Vec<_> = events[events.len().saturating_sub(assigned.len())..]
+            .iter()
+            .map(|e| {
+                (
+                    e.kind,
+                    e.actor,
+                    self.index.get(&e.session).copied(),
+                    e.status,
+                    e.user.map(|u| u.0),
+                )
+            })
+            .collect();
+        let want: Vec<_> = assigned
+            .iter()
+            .map(|a| {
+                (
+                    crate::ChatEventKind::SessionChanged,
+                    crate::EventActor::System,
+                    Some(a.session),
+                    crate::ChatSessionStatus::UserLast,
+                    Some(a.user),
+                )
+            })
+            .collect();
+        same!(
+            got,
+            want,
+            "{label}: the last events (one per routed assignment)"
+        );
+        Ok(())
+    }
+
+    fn count_assigned(&mut self, assigned: &[Assignment]) {
+        self.counts.assigned += assigned.len();
+        for a in assigned {
+            if a.candidates.len() > 1 {
+                self.counts.contested += 1;
+                if a.longest_idle {
+                    self.counts.contested_longest_idle += 1;
+                }
+            }
+        }
     }
 
     /// Runs one step on both sides and compares the answers.
@@ -442,6 +875,9 @@ impl<S: Storage> Driver<S> {
         let before = self.check_unchanged.then(|| dump(self.fx.desk.storage()));
         let desk = &self.fx.desk;
         let label = format!("step {n} {op:?}");
+        // The session a lifecycle operation returned (as committed, after
+        // the routing pass: SPEC §10.3).
+        let mut returned = None;
         // (answer kind of service, of model, session to compare afterwards)
         let (real, model, touched): (Result<(), Fail>, Result<(), Fail>, Option<usize>) = match op {
             Op::Create {
@@ -459,6 +895,7 @@ impl<S: Storage> Driver<S> {
                 let t = usize::from(*topic);
                 let tid = self.topics.get(t).copied().unwrap_or(TopicId(9999));
                 let r = desk.create_chat_session_for_topic(&self.ctx(who), tid, &entity_of(fields));
+                returned = returned_of(&r);
                 let m = self
                     .model
                     .create(who, (t < self.topics.len()).then_some(t), fields);
@@ -476,6 +913,7 @@ impl<S: Storage> Driver<S> {
                 let i = self.target(*s);
                 let who = self.who(*caller, i, Prefer::Customer);
                 let r = desk.submit_pre_chat_form(&self.ctx(who), self.id(i), &entity_of(fields));
+                returned = returned_of(&r);
                 let m = self
                     .model
                     .submit_pre_chat_form(who, i.unwrap_or(usize::MAX), fields);
@@ -485,6 +923,7 @@ impl<S: Storage> Driver<S> {
                 let i = self.target(*s);
                 let who = self.who(*caller, i, Prefer::Customer);
                 let r = desk.faq_answered(&self.ctx(who), self.id(i));
+                returned = returned_of(&r);
                 (
                     kind(&r),
                     self.model.faq_answered(who, i.unwrap_or(usize::MAX)),
@@ -495,6 +934,7 @@ impl<S: Storage> Driver<S> {
                 let i = self.target(*s);
                 let who = self.who(*caller, i, Prefer::Customer);
                 let r = desk.faq_not_helped(&self.ctx(who), self.id(i));
+                returned = returned_of(&r);
                 (
                     kind(&r),
                     self.model.faq_not_helped(who, i.unwrap_or(usize::MAX)),
@@ -514,6 +954,7 @@ impl<S: Storage> Driver<S> {
                     "call me".into()
                 };
                 let r = desk.post_offline_request(&self.ctx(who), self.id(i), &text);
+                returned = returned_of(&r);
                 let m = self
                     .model
                     .post_offline_request(who, i.unwrap_or(usize::MAX), *too_long);
@@ -589,6 +1030,7 @@ impl<S: Storage> Driver<S> {
                 let i = self.target(*s);
                 let who = self.who(*caller, i, Prefer::Agent);
                 let r = desk.reset_chat_session(&self.ctx(who), self.id(i));
+                returned = returned_of(&r);
                 (kind(&r), self.model.reset(who, i.unwrap_or(usize::MAX)), i)
             }
             Op::Transfer { s, caller, to } => {
@@ -596,6 +1038,7 @@ impl<S: Storage> Driver<S> {
                 let who = self.who(*caller, i, Prefer::Agent);
                 let to = i32::from(*to);
                 let r = desk.transfer_chat_session(&self.ctx(who), self.id(i), UserId(to));
+                returned = returned_of(&r);
                 (
                     kind(&r),
                     self.model.transfer(who, i.unwrap_or(usize::MAX), to),
@@ -606,12 +1049,14 @@ impl<S: Storage> Driver<S> {
                 let i = self.target_pending(*s);
                 let who = self.who(*caller, i, Prefer::TransferTo);
                 let r = desk.accept_chat_session_transfer(&self.ctx(who), self.id(i));
+                returned = returned_of(&r);
                 (kind(&r), self.model.accept(who, i.unwrap_or(usize::MAX)), i)
             }
             Op::Reject { s, caller } => {
                 let i = self.target_pending(*s);
                 let who = self.who(*caller, i, Prefer::TransferTo);
                 let r = desk.reject_chat_session_transfer(&self.ctx(who), self.id(i));
+                returned = returned_of(&r);
                 (kind(&r), self.model.reject(who, i.unwrap_or(usize::MAX)), i)
             }
             Op::Close { s, caller } => {
@@ -623,18 +1068,21 @@ impl<S: Storage> Driver<S> {
                 };
                 let who = self.who(*caller, i, pref);
                 let r = desk.close_chat_session(&self.ctx(who), self.id(i));
+                returned = returned_of(&r);
                 (kind(&r), self.model.close(who, i.unwrap_or(usize::MAX)), i)
             }
             Op::Reopen { s, caller } => {
                 let i = self.target_closed(*s);
                 let who = self.who(*caller, i, Prefer::Customer);
                 let r = desk.reopen_chat_session(&self.ctx(who), self.id(i));
+                returned = returned_of(&r);
                 (kind(&r), self.model.reopen(who, i.unwrap_or(usize::MAX)), i)
             }
             Op::Finish { s, caller, rating } => {
                 let i = self.target_closed(*s);
                 let who = self.who(*caller, i, Prefer::Customer);
                 let r = desk.finish_chat_session(&self.ctx(who), self.id(i), *rating);
+                returned = returned_of(&r);
                 (
                     kind(&r),
                     self.model.finish(who, i.unwrap_or(usize::MAX), *rating),
@@ -800,6 +1248,116 @@ impl<S: Storage> Driver<S> {
                 }
                 (kind(&r), m.map(|_| ()), None)
             }
+            Op::SaveRouting {
+                topic,
+                caller,
+                routing,
+            } => {
+                let who = self.who(*caller, None, Prefer::Manager);
+                let t = usize::from(*topic);
+                let tid = self.topics.get(t).copied().unwrap_or(TopicId(9999));
+                let r = desk.save_chat_topic_routing(&self.ctx(who), &carrier_of(tid, routing));
+                let m =
+                    self.model
+                        .save_routing(who, (t < self.topics.len()).then_some(t), *routing);
+                if let (Ok(r), Ok(m)) = (&r, &m) {
+                    same!((r.chat_topic_id, cfg_of(r)), (tid.0, *m), "{label}: saved");
+                }
+                (kind(&r), m.map(|_| ()), None)
+            }
+            Op::GetRouting { topic, caller } => {
+                let who = self.who(*caller, None, Prefer::Manager);
+                let t = usize::from(*topic);
+                let tid = self.topics.get(t).copied().unwrap_or(TopicId(9999));
+                let r = desk.get_chat_topic_routing(&self.ctx(who), tid);
+                let m = self
+                    .model
+                    .get_routing(who, (t < self.topics.len()).then_some(t));
+                if let (Ok(r), Ok(m)) = (&r, &m) {
+                    same!((r.chat_topic_id, cfg_of(r)), (tid.0, *m), "{label}: read");
+                }
+                (kind(&r), m.map(|_| ()), None)
+            }
+            Op::SaveCapacity { user, caller, max } => {
+                let who = self.who(*caller, None, Prefer::Manager);
+                let u = i32::from(*user);
+                let c = ChatAgentCapacity {
+                    user_id: u,
+                    max_chats: *max,
+                };
+                let r = desk.save_chat_agent_capacity(&self.ctx(who), &c);
+                let m = self.model.save_capacity(who, u, *max);
+                if let (Ok(r), Ok(m)) = (&r, &m) {
+                    same!((r.user_id, r.max_chats), (u, *m), "{label}: saved");
+                }
+                (kind(&r), m.map(|_| ()), None)
+            }
+            Op::GetCapacity { user, caller } => {
+                let who = self.who(*caller, None, Prefer::Agent);
+                let u = i32::from(*user);
+                let r = desk.get_chat_agent_capacity(&self.ctx(who), UserId(u));
+                let m = self.model.get_capacity(who, u);
+                if let (Ok(r), Ok(m)) = (&r, &m) {
+                    same!((r.user_id, r.max_chats), (u, *m), "{label}: read");
+                }
+                (kind(&r), m.map(|_| ()), None)
+            }
+            Op::RoutingSweep { caller } => {
+                let who = if caller.0 % 8 == 0 {
+                    self.who(*caller, None, Prefer::Agent)
+                } else {
+                    Who::System
+                };
+                let r = desk.routing_sweep(&self.ctx(who));
+                let m = self.model.routing_sweep(who);
+                if let (Ok(r), Ok(m)) = (&r, &m) {
+                    let idx = |s: &SessionId| self.index.get(s).copied().unwrap_or(usize::MAX);
+                    let got: Vec<RChange> = r
+                        .iter()
+                        .map(|c| match c {
+                            RoutingChange::AnswerTimeout { session, user } => {
+                                RChange::AnswerTimeout(idx(session), user.0)
+                            }
+                            RoutingChange::TransferTimeout { session, to } => {
+                                RChange::TransferTimeout(idx(session), to.0)
+                            }
+                            RoutingChange::Assigned { session, user } => {
+                                RChange::Assigned(idx(session), user.0)
+                            }
+                        })
+                        .collect();
+                    same!(got, *m, "{label}: what the sweep did");
+                    for c in m {
+                        match c {
+                            RChange::AnswerTimeout(i, _) => {
+                                self.counts.answer_timeouts += 1;
+                                self.compare_session(*i, &label)?;
+                            }
+                            RChange::TransferTimeout(i, _) => {
+                                self.counts.transfer_timeouts += 1;
+                                self.compare_session(*i, &label)?;
+                            }
+                            RChange::Assigned(..) => self.counts.assigned_in_sweeps += 1,
+                        }
+                    }
+                }
+                (kind(&r), m.map(|_| ()), None)
+            }
+            Op::Explain { s, caller } => {
+                let i = if s % 2 == 0 {
+                    self.target_in(*s / 2, &[crate::ChatSessionStatus::InQueue])
+                } else {
+                    self.target(*s)
+                };
+                let who = self.who(*caller, i, Prefer::Agent);
+                let r = desk.explain_routing(&self.ctx(who), self.id(i));
+                let m = self.model.explain(who, i.unwrap_or(usize::MAX));
+                self.same_explanation(&r, &m, &format!("{label}: explanation"))?;
+                if let Ok(r) = &r {
+                    same!(r.session, self.id(i), "{label}: explained session");
+                }
+                (kind(&r), m.map(|_| ()), None)
+            }
         };
         same!(real, model, "{label}: answer");
         if let Some(stats) = &self.stats {
@@ -818,6 +1376,11 @@ impl<S: Storage> Driver<S> {
                 ));
             }
         }
+        if let (Some(got), Some(i)) = (returned, touched) {
+            let m = &self.model.sessions[i];
+            same!(got, (m.status, m.user), "{label}: (status, user) returned");
+        }
+        self.check_routing(&label, real.is_err())?;
         if let Some(i) = touched {
             self.compare_session(i, &label)?;
         }

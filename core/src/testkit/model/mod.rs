@@ -1,9 +1,11 @@
-//! Randomized proof against a reference model (issue #5, part 1): random
-//! sequences of every public operation — several topics, agents and
-//! customers, a manual clock that jumps both ways, sweeps — run on the
-//! reference model of [`reference`](mod@reference) and on a service over any [`Storage`];
-//! every answer is compared, and the whole observable state every
-//! [`driver::FULL_CHECK_EVERY`] steps and at the end of each case.
+//! Randomized proof against a reference model (issue #5, part 1; routing, issue #12): random sequences of every public operation — several topics,
+//! agents and customers, a manual clock that jumps both ways, sweeps,
+//! routing settings, capacities, presences, routing sweeps and explanations
+//! (half the cases start with a routed topic) — run on the reference model
+//! of [`reference`](mod@reference) and on a service over any [`Storage`]; every answer is
+//! compared, the routing invariant and every routed assignment after every
+//! step, and the whole observable state every [`driver::FULL_CHECK_EVERY`]
+//! steps and at the end of each case.
 //!
 //! The state machine is our own (a `proptest` strategy of whole cases:
 //! setup plus a list of steps that name sessions by creation order), so
@@ -37,7 +39,13 @@ pub fn long_mode() -> bool {
 
 type Stats = Option<Arc<Mutex<BTreeMap<String, usize>>>>;
 
-fn run_cases<S: Storage>(open: &dyn Fn() -> S, cases: u32, steps: &AtomicUsize, stats: &Stats) {
+fn run_cases<S: Storage>(
+    open: &dyn Fn() -> S,
+    cases: u32,
+    steps: &AtomicUsize,
+    stats: &Stats,
+    counts: &Mutex<driver::RoutingCounts>,
+) {
     let mut runner = TestRunner::new(Config {
         cases,
         failure_persistence: None,
@@ -49,6 +57,7 @@ fn run_cases<S: Storage>(open: &dyn Fn() -> S, cases: u32, steps: &AtomicUsize, 
         d.stats.clone_from(stats);
         d.run(&case).map_err(TestCaseError::fail)?;
         steps.fetch_add(case.ops.len(), Ordering::Relaxed);
+        counts.lock().add(&d.counts);
         Ok(())
     });
     if let Err(e) = result {
@@ -60,6 +69,7 @@ fn run_cases<S: Storage>(open: &dyn Fn() -> S, cases: u32, steps: &AtomicUsize, 
 /// mode when `CHATDESK_LONG=1`. Prints the steps run and the time taken.
 pub fn run_model<S: Storage>(open: impl Fn() -> S, ci_cases: u32) {
     let steps = AtomicUsize::new(0);
+    let counts = Mutex::new(driver::RoutingCounts::default());
     let stats: Stats = std::env::var("CHATDESK_MODEL_STATS")
         .is_ok_and(|v| v == "1")
         .then(Default::default);
@@ -67,7 +77,7 @@ pub fn run_model<S: Storage>(open: impl Fn() -> S, ci_cases: u32) {
     let mut cases = 0u64;
     if long_mode() {
         while steps.load(Ordering::Relaxed) < LONG_STEPS {
-            run_cases(&open, 500, &steps, &stats);
+            run_cases(&open, 500, &steps, &stats, &counts);
             cases += 500;
             eprintln!(
                 "model (long): {} steps, {cases} cases, {:.0?}",
@@ -80,7 +90,7 @@ pub fn run_model<S: Storage>(open: impl Fn() -> S, ci_cases: u32) {
             .ok()
             .and_then(|v| v.parse().ok())
             .unwrap_or(ci_cases);
-        run_cases(&open, n, &steps, &stats);
+        run_cases(&open, n, &steps, &stats, &counts);
         cases = u64::from(n);
     }
     if let Some(stats) = stats {
@@ -88,9 +98,18 @@ pub fn run_model<S: Storage>(open: impl Fn() -> S, ci_cases: u32) {
             eprintln!("{v:>8} {k}");
         }
     }
+    let c = *counts.lock();
     eprintln!(
-        "model: {} steps in {cases} cases in {:.2?}",
+        "model: {} steps in {cases} cases in {:.2?}; routing: {} assignments ({} by sweeps, \
+         {} chosen among several agents, {} of them LongestIdle), {} answer timeouts, \
+         {} transfer timeouts",
         steps.load(Ordering::Relaxed),
-        start.elapsed()
+        start.elapsed(),
+        c.assigned,
+        c.assigned_in_sweeps,
+        c.contested,
+        c.contested_longest_idle,
+        c.answer_timeouts,
+        c.transfer_timeouts
     );
 }

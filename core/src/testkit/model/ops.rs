@@ -3,7 +3,7 @@
 //! so far (creation order), and callers by a selector resolved against the
 //! model, so that every drawn sequence is valid and shrinks well.
 
-use super::reference::{Customer, TopicCfg};
+use super::reference::{Customer, RoutingCfg, TopicCfg};
 use proptest::prelude::*;
 
 /// Who calls: resolved by the driver (see `Driver::who`).
@@ -119,6 +119,33 @@ pub enum Op {
     Purge {
         caller: CallerSel,
     },
+    /// save_chat_topic_routing (numbers may be out of range).
+    SaveRouting {
+        topic: u8,
+        caller: CallerSel,
+        routing: RoutingCfg,
+    },
+    GetRouting {
+        topic: u8,
+        caller: CallerSel,
+    },
+    /// save_chat_agent_capacity (MaxChats may be out of range).
+    SaveCapacity {
+        user: u8,
+        caller: CallerSel,
+        max: Option<i32>,
+    },
+    GetCapacity {
+        user: u8,
+        caller: CallerSel,
+    },
+    RoutingSweep {
+        caller: CallerSel,
+    },
+    Explain {
+        s: u8,
+        caller: CallerSel,
+    },
 }
 
 /// Number of topics per case (one more index means "an unknown topic").
@@ -154,6 +181,53 @@ fn clock() -> impl Strategy<Value = i64> {
     ]
 }
 
+/// A timeout setting: mostly off or short enough for the clock's moves to
+/// reach it, sometimes out of range when `valid` is false.
+fn timeout(valid: bool) -> impl Strategy<Value = i32> {
+    prop_oneof![
+        3 => Just(0i32),
+        4 => 1i32..=60,
+        2 => 61i32..=240,
+        1 => 241i32..=86_400,
+        1 => prop_oneof![Just(-1i32), Just(86_401)],
+    ]
+    .prop_map(move |v| if valid { v.clamp(0, 86_400) } else { v })
+}
+
+/// A topic's routing settings; out-of-range numbers only when `valid` is false.
+pub fn routing_cfg(valid: bool) -> impl Strategy<Value = RoutingCfg> {
+    (
+        any::<bool>(),
+        any::<bool>(),
+        prop_oneof![
+            8 => 1i32..=4,
+            1 => Just(1000i32),
+            1 => prop_oneof![Just(0i32), Just(-3), Just(1001)],
+        ]
+        .prop_map(move |v| if valid { v.clamp(1, 1000) } else { v }),
+        timeout(valid),
+        timeout(valid),
+    )
+        .prop_map(
+            |(auto, longest_idle, default_capacity, answer_timeout, transfer_timeout)| RoutingCfg {
+                auto,
+                longest_idle,
+                default_capacity,
+                answer_timeout,
+                transfer_timeout,
+            },
+        )
+}
+
+/// MaxChats: mostly small, sometimes null or out of range.
+fn max_chats() -> impl Strategy<Value = Option<i32>> {
+    prop_oneof![
+        2 => Just(None),
+        6 => (1i32..=4).prop_map(Some),
+        1 => prop_oneof![Just(0i32), Just(-1), Just(1001)].prop_map(Some),
+    ]
+}
+
 /// One random step.
 pub fn op() -> impl Strategy<Value = Op> {
     let s = any::<u8>;
@@ -183,11 +257,19 @@ pub fn op() -> impl Strategy<Value = Op> {
         2 => (s(), caller()).prop_map(|(s, caller)| Op::Fetch { s, caller }),
         2 => (0u8..=TOPICS as u8, 1u8..=AGENTS, 0u8..16, caller())
             .prop_map(|(topic, user, rights, caller)| Op::Member { topic, user, rights, caller }),
-        2 => (1u8..=AGENTS, any::<bool>()).prop_map(|(user, present)| Op::Presence { user, present }),
+        4 => (1u8..=AGENTS, any::<bool>()).prop_map(|(user, present)| Op::Presence { user, present }),
         8 => clock().prop_map(|secs| Op::Clock { secs }),
         3 => Just(Op::IdleSweep),
         3 => Just(Op::AlertSweep),
         1 => caller().prop_map(|caller| Op::Purge { caller }),
+        3 => (prop_oneof![8 => 0u8..TOPICS as u8, 1 => Just(TOPICS as u8)], caller(), routing_cfg(false))
+            .prop_map(|(topic, caller, routing)| Op::SaveRouting { topic, caller, routing }),
+        1 => (0u8..=TOPICS as u8, caller()).prop_map(|(topic, caller)| Op::GetRouting { topic, caller }),
+        2 => (1u8..=AGENTS + 1, caller(), max_chats())
+            .prop_map(|(user, caller, max)| Op::SaveCapacity { user, caller, max }),
+        1 => (1u8..=AGENTS + 1, caller()).prop_map(|(user, caller)| Op::GetCapacity { user, caller }),
+        5 => caller().prop_map(|caller| Op::RoutingSweep { caller }),
+        3 => (s(), caller()).prop_map(|(s, caller)| Op::Explain { s, caller }),
     ]
 }
 
@@ -234,12 +316,17 @@ pub fn topic_cfg() -> impl Strategy<Value = TopicCfg> {
 }
 
 /// A whole case: topics, initial memberships (topic × agent rights bits),
-/// presences, and the steps.
+/// presences, routing settings saved at the start (per topic; None: never
+/// saved), capacities (per agent; None: never saved), whether the change
+/// feed is on (its routing events are checked), and the steps.
 #[derive(Debug, Clone)]
 pub struct Case {
     pub topics: Vec<TopicCfg>,
     pub members: Vec<u8>,
     pub present: Vec<bool>,
+    pub routing: Vec<Option<RoutingCfg>>,
+    pub capacities: Vec<Option<i32>>,
+    pub feed: bool,
     pub ops: Vec<Op>,
 }
 
@@ -255,12 +342,39 @@ pub fn case(max_steps: usize) -> impl Strategy<Value = Case> {
             prop_oneof![3 => Just(true), 1 => Just(false)],
             AGENTS as usize,
         ),
+        (
+            any::<bool>(),
+            routing_cfg(true),
+            proptest::collection::vec(
+                prop_oneof![1 => Just(None), 1 => routing_cfg(true).prop_map(Some)],
+                TOPICS,
+            ),
+            proptest::collection::vec(
+                prop_oneof![2 => Just(None), 1 => (1i32..=4).prop_map(Some)],
+                AGENTS as usize,
+            ),
+            prop_oneof![3 => Just(false), 1 => Just(true)],
+        ),
         proptest::collection::vec(op(), 1..=max_steps),
     )
-        .prop_map(|(topics, members, present, ops)| Case {
-            topics,
-            members,
-            present,
-            ops,
-        })
+        .prop_map(
+            |(topics, members, present, (auto, first, mut routing, capacities, feed), ops)| {
+                // Half the cases start with topic 0 routed.
+                if auto {
+                    routing[0] = Some(RoutingCfg {
+                        auto: true,
+                        ..first
+                    });
+                }
+                Case {
+                    topics,
+                    members,
+                    present,
+                    routing,
+                    capacities,
+                    feed,
+                    ops,
+                }
+            },
+        )
 }

@@ -1,12 +1,12 @@
 //! The reference model: the domain rules (lifecycle, queue, rank, alerts,
-//! rights; see `crate::guide`) written out again as plain data and plain
-//! functions, with no storage and no code shared with the service's
-//! rules (no `status`, `rights`, `rank`, `queue` or `alerts` calls). Time is in
-//! whole seconds since the Unix epoch (every clock move of the driver is a
-//! whole number of seconds).
+//! rights and routing; see `crate::guide`) written out again as plain data and
+//! plain functions, with no storage and no code shared with the service's
+//! rules (no `status`, `rights`, `rank`, `queue`, `alerts` or
+//! `service::routing` calls). Time is in whole seconds since the Unix epoch
+//! (every clock move of the driver is a whole number of seconds).
 
 use crate::wire::ChatSessionStatus as St;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// Default limits of the service's `Config`, in seconds.
 pub const IDLE_LIMIT: i64 = 30 * 60;
@@ -18,6 +18,8 @@ pub const REOPEN_WINDOW: i64 = 15 * 60;
 pub const PURGE_AFTER: i64 = 24 * 3600;
 /// A customer fetch writes WhenFetched only when the stored one is this old.
 pub const FETCH_INTERVAL: i64 = 5;
+/// Sessions per sweep batch (SPEC §3.4, §10.4).
+pub const BATCH: usize = 256;
 
 /// The kind of an error, with the field where it is part of the answer.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -66,12 +68,83 @@ pub struct TopicCfg {
     pub hours: bool,
 }
 
+/// A topic's routing settings (SPEC §10.1), as saved (any numbers: the
+/// model checks them).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RoutingCfg {
+    /// Mode Auto (else Manual).
+    pub auto: bool,
+    /// Strategy LongestIdle (else LeastBusy).
+    pub longest_idle: bool,
+    pub default_capacity: i32,
+    pub answer_timeout: i32,
+    pub transfer_timeout: i32,
+}
+
+impl Default for RoutingCfg {
+    /// What a topic that never saved its routing reads (SPEC §10.1).
+    fn default() -> Self {
+        RoutingCfg {
+            auto: false,
+            longest_idle: false,
+            default_capacity: 3,
+            answer_timeout: 0,
+            transfer_timeout: 0,
+        }
+    }
+}
+
 /// A topic's state.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MTopic {
     pub cfg: TopicCfg,
     pub last_accept: Option<i64>,
     pub seconds_pr_accept: i32,
+    pub routing: RoutingCfg,
+}
+
+/// Why routing can or cannot give a session to an agent (SPEC §10.5).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    NotPresent,
+    Excluded,
+    /// (load, capacity)
+    AtCapacity(i32, i32),
+    /// (load, capacity)
+    Eligible(i32, i32),
+}
+
+/// explain_routing's answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Explanation {
+    pub status: St,
+    pub queue_pos: Option<u32>,
+    pub auto: bool,
+    /// One per member with CanRespond, by user id.
+    pub agents: Vec<(i32, Verdict)>,
+}
+
+/// What the routing sweep did, in order (SPEC §10.4).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RChange {
+    /// (session, the agent who did not answer)
+    AnswerTimeout(usize, i32),
+    /// (session, the transfer's target)
+    TransferTimeout(usize, i32),
+    /// (session, the agent it went to)
+    Assigned(usize, i32),
+}
+
+/// An eligible agent as routing weighs them: (user, load, last-assignment).
+pub type Candidate = (i32, i32, Option<i64>);
+
+/// One routed assignment, with every eligible agent it was chosen from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Assignment {
+    pub session: usize,
+    pub user: i32,
+    pub longest_idle: bool,
+    pub candidates: Vec<Candidate>,
 }
 
 /// Rights of a membership: listen, respond, manage, notify.
@@ -131,6 +204,14 @@ pub struct MSession {
     pub purged: bool,
     pub customer: Customer,
     pub messages: u32,
+    /// When routing assigned it to its User (None: not assigned by routing).
+    pub routed_at: Option<i64>,
+    /// Whether the User added a message since the routed assignment.
+    pub answered: bool,
+    /// Agents routing no longer offers it to (SPEC §10.4).
+    pub excluded: BTreeSet<i32>,
+    /// When the pending transfer was (last) requested.
+    pub transfer_at: Option<i64>,
 }
 
 /// The observable projection of a session that the driver compares.
@@ -160,6 +241,12 @@ pub struct Model {
     pub present: BTreeMap<i32, bool>,
     pub sessions: Vec<MSession>,
     pub next_seq: u64,
+    /// MaxChats per user (absent: null).
+    pub max_chats: BTreeMap<i32, i32>,
+    /// Last-assignment time per user (absent: never).
+    pub last_assigned: BTreeMap<i32, i64>,
+    /// Routed assignments not yet taken by the driver, in order.
+    pub assigned: Vec<Assignment>,
 }
 
 fn open(s: St) -> bool {
@@ -207,12 +294,16 @@ impl Model {
                     cfg,
                     last_accept: None,
                     seconds_pr_accept: 0,
+                    routing: RoutingCfg::default(),
                 })
                 .collect(),
             members: BTreeMap::new(),
             present: BTreeMap::new(),
             sessions: Vec::new(),
             next_seq: 1,
+            max_chats: BTreeMap::new(),
+            last_assigned: BTreeMap::new(),
+            assigned: Vec::new(),
         }
     }
 
@@ -418,11 +509,17 @@ impl Model {
         Ok(())
     }
 
-    /// The lifecycle's invariants after every change.
+    /// The lifecycle's invariants after every change, and routing's ends:
+    /// an ended session is no longer assigned by routing and its exclusion
+    /// set is emptied.
     fn settle(&self, s: &mut MSession) {
         if !active(s.status) || s.user.is_none() {
             s.rank = 0;
             s.transfer_to = None;
+        }
+        if !open(s.status) {
+            s.routed_at = None;
+            s.excluded.clear();
         }
         if s.status != St::CustomerLast {
             s.customer_last_since = None;
@@ -508,6 +605,10 @@ impl Model {
             purged: false,
             customer: c.clone(),
             messages: 0,
+            routed_at: None,
+            answered: false,
+            excluded: BTreeSet::new(),
+            transfer_at: None,
         };
         if cfg.pre_form {
             s.status = St::PreChatForm;
@@ -521,11 +622,12 @@ impl Model {
             }
         }
         self.sessions.push(s);
+        self.routing_pass();
         Ok(i)
     }
 
     pub fn submit_pre_chat_form(&mut self, who: Who, i: usize, c: &Customer) -> Res<()> {
-        self.with_session(i, |m, s| {
+        let r = self.with_session(i, |m, s| {
             m.check(who, i, &[Role::Customer, Role::System], &[St::PreChatForm])?;
             if c.alias_too_long {
                 return Err(Fail::Validation("CustomerAlias".into()));
@@ -539,7 +641,8 @@ impl Model {
             } else {
                 m.route(i, s, false)
             }
-        })
+        });
+        self.then_route(r)
     }
 
     pub fn faq_answered(&mut self, who: Who, i: usize) -> Res<()> {
@@ -553,11 +656,12 @@ impl Model {
     }
 
     pub fn faq_not_helped(&mut self, who: Who, i: usize) -> Res<()> {
-        self.with_session(i, |m, s| {
+        let r = self.with_session(i, |m, s| {
             m.check(who, i, &[Role::Customer, Role::System], &[St::Faq])?;
             m.touch(who, i, s);
             m.route(i, s, true)
-        })
+        });
+        self.then_route(r)
     }
 
     pub fn post_offline_request(&mut self, who: Who, i: usize, text_too_long: bool) -> Res<()> {
@@ -591,7 +695,11 @@ impl Model {
         })
     }
 
-    fn pick_up_into(&mut self, s: &mut MSession, i: usize, agent: i32) {
+    /// A pick-up by `agent`, by hand or by routing (`routed`).
+    fn pick_up_into(&mut self, s: &mut MSession, i: usize, agent: i32, routed: bool) {
+        self.last_assigned.insert(agent, self.now);
+        s.routed_at = routed.then_some(self.now);
+        s.answered = false;
         s.rank = self.lowest_free_rank(agent, i);
         s.user = Some(agent);
         s.started = Some(self.now);
@@ -629,7 +737,7 @@ impl Model {
             if !s.in_human_queue() {
                 return Ok(false);
             }
-            m.pick_up_into(s, i, agent);
+            m.pick_up_into(s, i, agent, false);
             Ok(true)
         });
         if r.is_err() {
@@ -656,7 +764,7 @@ impl Model {
             .map(|(i, _)| i);
         let Some(i) = best else { return Ok(None) };
         self.with_session(i, |m, s| {
-            m.pick_up_into(s, i, agent);
+            m.pick_up_into(s, i, agent, false);
             Ok(())
         })?;
         Ok(Some(i))
@@ -703,6 +811,7 @@ impl Model {
                 Who::Agent(_) => {
                     s.status = St::UserLast;
                     s.alert = 0;
+                    s.answered = true;
                 }
                 _ => {
                     if !s.in_human_queue() && s.status != St::CustomerLast {
@@ -717,7 +826,7 @@ impl Model {
     }
 
     pub fn reset(&mut self, who: Who, i: usize) -> Res<()> {
-        self.with_session(i, |m, s| {
+        let r = self.with_session(i, |m, s| {
             let all_open = [
                 St::PreChatForm,
                 St::Faq,
@@ -737,15 +846,17 @@ impl Model {
             s.rank = 0;
             s.transfer_to = None;
             s.bot = false;
+            s.routed_at = None;
             if was_in_queue {
                 return Ok(());
             }
             m.route(i, s, false)
-        })
+        });
+        self.then_route(r)
     }
 
     pub fn transfer(&mut self, who: Who, i: usize, to: i32) -> Res<()> {
-        self.with_session(i, |m, s| {
+        let r = self.with_session(i, |m, s| {
             m.check(
                 who,
                 i,
@@ -759,12 +870,14 @@ impl Model {
                 return Err(Fail::Validation("TransferTo".into()));
             }
             s.transfer_to = Some(to);
+            s.transfer_at = Some(m.now);
             Ok(())
-        })
+        });
+        self.then_route(r)
     }
 
     pub fn accept(&mut self, who: Who, i: usize) -> Res<()> {
-        self.with_session(i, |m, s| {
+        let r = self.with_session(i, |m, s| {
             m.check(
                 who,
                 i,
@@ -779,12 +892,15 @@ impl Model {
             s.user = Some(to);
             s.transfer_to = None;
             s.messages += 1;
+            s.routed_at = None;
+            m.last_assigned.insert(to, m.now);
             Ok(())
-        })
+        });
+        self.then_route(r)
     }
 
     pub fn reject(&mut self, who: Who, i: usize) -> Res<()> {
-        self.with_session(i, |m, s| {
+        let r = self.with_session(i, |m, s| {
             m.check(
                 who,
                 i,
@@ -795,11 +911,12 @@ impl Model {
             s.transfer_to = None;
             s.messages += 1;
             Ok(())
-        })
+        });
+        self.then_route(r)
     }
 
     pub fn close(&mut self, who: Who, i: usize) -> Res<()> {
-        self.with_session(i, |m, s| {
+        let r = self.with_session(i, |m, s| {
             if who == Who::Customer(i) {
                 let from = [
                     St::PreChatForm,
@@ -827,11 +944,12 @@ impl Model {
             }
             s.messages += 1;
             Ok(())
-        })
+        });
+        self.then_route(r)
     }
 
     pub fn reopen(&mut self, who: Who, i: usize) -> Res<()> {
-        self.with_session(i, |m, s| {
+        let r = self.with_session(i, |m, s| {
             m.check(who, i, &[Role::Customer, Role::System], &[St::Closed])?;
             let ended = s.ended.unwrap_or(m.now);
             if (m.now - ended).max(0) > REOPEN_WINDOW {
@@ -848,7 +966,8 @@ impl Model {
             m.route(i, s, true)?;
             s.messages += 1;
             Ok(())
-        })
+        });
+        self.then_route(r)
     }
 
     pub fn finish(&mut self, who: Who, i: usize, rating: i32) -> Res<()> {
@@ -866,7 +985,7 @@ impl Model {
     }
 
     pub fn delete(&mut self, who: Who, i: usize) -> Res<()> {
-        self.with_session(i, |m, s| {
+        let r = self.with_session(i, |m, s| {
             let not_deleted = [
                 St::PreChatForm,
                 St::Faq,
@@ -884,7 +1003,8 @@ impl Model {
             s.deleted_at = Some(m.now);
             s.messages += 1;
             Ok(())
-        })
+        });
+        self.then_route(r)
     }
 
     /// save_chat_session_entity of a carrier read by System just before,
@@ -983,25 +1103,49 @@ impl Model {
         } else {
             self.members.insert((t, user), r);
         }
+        self.routing_pass();
         Ok(())
     }
 
+    /// save_chat_presence by System.
     pub fn set_presence(&mut self, user: i32, present: bool) {
         self.present.insert(user, present);
+        self.routing_pass();
     }
 
-    /// idle_sweep: (session, from, to), by session.
+    /// The next sweep batch: at most [`BATCH`] sessions in `pool`, by id
+    /// (creation order), after index `from`.
+    fn batch(&self, from: usize, pool: fn(St) -> bool) -> Vec<usize> {
+        (from..self.sessions.len())
+            .filter(|&i| !self.sessions[i].purged && pool(self.sessions[i].status))
+            .take(BATCH)
+            .collect()
+    }
+
+    /// idle_sweep: (session, from, to), by session. It works in batches of
+    /// open sessions by id, each ending with a routing pass (SPEC §3.4,
+    /// §10.3).
     pub fn idle_sweep(&mut self, who: Who) -> Res<Vec<(usize, St, St)>> {
         if who != Who::System {
             return Err(Fail::Forbidden);
         }
-        let now = self.now;
         let mut out = Vec::new();
-        for i in 0..self.sessions.len() {
-            let mut s = self.sessions[i].clone();
-            if s.purged || !open(s.status) {
-                continue;
+        let mut from = 0;
+        loop {
+            let page = self.batch(from, open);
+            self.idle_batch(&page, &mut out);
+            self.routing_pass();
+            match page.last() {
+                Some(&l) => from = l + 1,
+                None => return Ok(out),
             }
+        }
+    }
+
+    fn idle_batch(&mut self, page: &[usize], out: &mut Vec<(usize, St, St)>) {
+        let now = self.now;
+        for &i in page {
+            let mut s = self.sessions[i].clone();
             let last_activity = match (s.idle, s.started) {
                 (Some(a), Some(b)) => Some(a.max(b)),
                 (a, b) => a.or(b),
@@ -1024,7 +1168,6 @@ impl Model {
             out.push((i, from, s.status));
             self.sessions[i] = s;
         }
-        Ok(out)
     }
 
     /// alert_sweep: (session, old, new), by session.
@@ -1082,5 +1225,334 @@ impl Model {
             }
         }
         Ok(n)
+    }
+
+    // ----- routing (SPEC §10) -----
+
+    /// Ends an operation that SPEC §10.3 lists: on success, one routing pass.
+    fn then_route<T>(&mut self, r: Res<T>) -> Res<T> {
+        if r.is_ok() {
+            self.routing_pass();
+        }
+        r
+    }
+
+    /// Every user's load (§10.2): their active sessions plus the sessions
+    /// with a pending transfer to them.
+    pub fn loads(&self) -> BTreeMap<i32, i32> {
+        let mut loads = BTreeMap::new();
+        for s in self
+            .sessions
+            .iter()
+            .filter(|s| !s.purged && active(s.status))
+        {
+            if let Some(u) = s.user {
+                *loads.entry(u).or_insert(0) += 1;
+                if let Some(to) = s.transfer_to {
+                    *loads.entry(to).or_insert(0) += 1;
+                }
+            }
+        }
+        loads
+    }
+
+    /// A user's capacity for a session of topic `t`: MaxChats, else the
+    /// topic's DefaultCapacity.
+    pub fn capacity(&self, user: i32, t: usize) -> i32 {
+        self.max_chats
+            .get(&user)
+            .copied()
+            .unwrap_or(self.topics[t].routing.default_capacity)
+    }
+
+    /// The members of topic `t` with CanRespond, by user id.
+    fn responders(&self, t: usize) -> Vec<i32> {
+        self.members
+            .iter()
+            .filter(|((topic, _), r)| *topic == t && r.respond)
+            .map(|(&(_, u), _)| u)
+            .collect()
+    }
+
+    /// The first rule of §10.5 that applies to `user` for session `i`.
+    fn verdict(&self, loads: &BTreeMap<i32, i32>, i: usize, user: i32) -> Verdict {
+        let s = &self.sessions[i];
+        let load = loads.get(&user).copied().unwrap_or(0);
+        let capacity = self.capacity(user, s.topic);
+        if !self.present.get(&user).copied().unwrap_or(false) {
+            Verdict::NotPresent
+        } else if s.excluded.contains(&user) {
+            Verdict::Excluded
+        } else if load >= capacity {
+            Verdict::AtCapacity(load, capacity)
+        } else {
+            Verdict::Eligible(load, capacity)
+        }
+    }
+
+    /// The agents eligible for session `i` (§10.2), by user id.
+    pub fn candidates(&self, loads: &BTreeMap<i32, i32>, i: usize) -> Vec<Candidate> {
+        self.responders(self.sessions[i].topic)
+            .into_iter()
+            .filter_map(|u| match self.verdict(loads, i, u) {
+                Verdict::Eligible(load, _) => Some((u, load, self.last_assigned.get(&u).copied())),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// The agent a strategy chooses among `candidates` (§10.3). Never
+    /// assigned (None) is earlier than any time.
+    pub fn choose(longest_idle: bool, candidates: &[Candidate]) -> Option<i32> {
+        candidates
+            .iter()
+            .min_by_key(|&&(u, load, last)| {
+                let (load, last) = (i64::from(load), last.unwrap_or(i64::MIN));
+                if longest_idle {
+                    (last, load, u)
+                } else {
+                    (load, last, u)
+                }
+            })
+            .map(|c| c.0)
+    }
+
+    /// The sessions waiting in the human queues of Auto topics, in queue
+    /// sequence order.
+    fn waiting_routed(&self) -> Vec<usize> {
+        let mut q: Vec<(u64, usize)> = self
+            .sessions
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| !s.purged && s.in_human_queue() && self.topics[s.topic].routing.auto)
+            .map(|(i, s)| (s.seq.unwrap_or(0), i))
+            .collect();
+        q.sort_unstable();
+        q.into_iter().map(|(_, i)| i).collect()
+    }
+
+    /// The routing pass (§10.3): repeat — the first waiting session, in
+    /// queue-sequence order over the human queues of all Auto topics, that
+    /// has an eligible agent goes to the agent its topic's strategy chooses
+    /// — until none has one. Each assignment is a pick-up by that agent.
+    pub fn routing_pass(&mut self) {
+        loop {
+            let loads = self.loads();
+            let next = self.waiting_routed().into_iter().find_map(|i| {
+                let candidates = self.candidates(&loads, i);
+                let longest_idle = self.topics[self.sessions[i].topic].routing.longest_idle;
+                Model::choose(longest_idle, &candidates).map(|u| Assignment {
+                    session: i,
+                    user: u,
+                    longest_idle,
+                    candidates,
+                })
+            });
+            let Some(a) = next else { return };
+            let mut s = self.sessions[a.session].clone();
+            self.pick_up_into(&mut s, a.session, a.user, true);
+            self.settle(&mut s);
+            self.sessions[a.session] = s;
+            self.assigned.push(a);
+        }
+    }
+
+    /// The invariant of §10.3 on the model: the first waiting session of an
+    /// Auto topic that has an eligible agent, if any.
+    pub fn invariant_broken(&self) -> Option<(usize, Vec<Candidate>)> {
+        let loads = self.loads();
+        self.waiting_routed().into_iter().find_map(|i| {
+            let c = self.candidates(&loads, i);
+            (!c.is_empty()).then_some((i, c))
+        })
+    }
+
+    /// Takes the routed assignments made since the last call.
+    pub fn take_assigned(&mut self) -> Vec<Assignment> {
+        std::mem::take(&mut self.assigned)
+    }
+
+    /// A routed session whose agent did not answer goes back to the queue
+    /// in its old place (§10.4): no new sequence, entry time or
+    /// InitialQueuePos, no message; the agent is excluded from it.
+    fn requeue(&mut self, i: usize, user: i32) {
+        let mut s = self.sessions[i].clone();
+        s.status = St::InQueue;
+        s.user = None;
+        s.rank = 0;
+        s.started = None;
+        s.transfer_to = None;
+        s.alert = 0;
+        s.routed_at = None;
+        s.answered = false;
+        s.excluded.insert(user);
+        self.settle(&mut s);
+        self.sessions[i] = s;
+    }
+
+    /// routing_sweep (§10.4): per batch of active sessions by id, every due
+    /// answer timeout, then every due transfer timeout, then one pass.
+    pub fn routing_sweep(&mut self, who: Who) -> Res<Vec<RChange>> {
+        if who != Who::System {
+            return Err(Fail::Forbidden);
+        }
+        let now = self.now;
+        let mut out = Vec::new();
+        let mut from = 0;
+        loop {
+            let page = self.batch(from, active);
+            for &i in &page {
+                let s = &self.sessions[i];
+                let r = self.topics[s.topic].routing;
+                if let (Some(at), Some(u)) = (s.routed_at, s.user)
+                    && r.auto
+                    && r.answer_timeout > 0
+                    && !s.answered
+                    && now - at >= i64::from(r.answer_timeout)
+                {
+                    self.requeue(i, u);
+                    out.push(RChange::AnswerTimeout(i, u));
+                }
+            }
+            for &i in &page {
+                let s = &self.sessions[i];
+                let timeout = self.topics[s.topic].routing.transfer_timeout;
+                if let (Some(to), Some(at), Some(_)) = (s.transfer_to, s.transfer_at, s.user)
+                    && active(s.status)
+                    && timeout > 0
+                    && now - at >= i64::from(timeout)
+                {
+                    let s = &mut self.sessions[i];
+                    s.transfer_to = None;
+                    s.messages += 1;
+                    out.push(RChange::TransferTimeout(i, to));
+                }
+            }
+            let before = self.assigned.len();
+            self.routing_pass();
+            out.extend(
+                self.assigned[before..]
+                    .iter()
+                    .map(|a| RChange::Assigned(a.session, a.user)),
+            );
+            match page.last() {
+                Some(&l) => from = l + 1,
+                None => return Ok(out),
+            }
+        }
+    }
+
+    /// explain_routing (§10.5).
+    pub fn explain(&self, who: Who, i: usize) -> Res<Explanation> {
+        self.table_bits(who, i).ok_or(Fail::NotFound)?;
+        let s = &self.sessions[i];
+        let allowed = match who {
+            Who::System => true,
+            Who::Agent(u) => self
+                .rights(s.topic, u)
+                .is_some_and(|r| r.manage || r.respond),
+            _ => false,
+        };
+        if !allowed {
+            return Err(Fail::Forbidden);
+        }
+        let loads = self.loads();
+        Ok(Explanation {
+            status: s.status,
+            queue_pos: self.queue_pos(i),
+            auto: self.topics[s.topic].routing.auto,
+            agents: self
+                .responders(s.topic)
+                .into_iter()
+                .map(|u| (u, self.verdict(&loads, i, u)))
+                .collect(),
+        })
+    }
+
+    /// Who may read (and, as a manager, save) a topic's routing (§10.1):
+    /// Ok(true) for System and managers, Ok(false) for other members.
+    fn routing_access(&self, who: Who, topic: Option<usize>) -> Res<(usize, bool)> {
+        let t = topic.ok_or(Fail::NotFound)?;
+        match who {
+            Who::System => Ok((t, true)),
+            Who::Agent(u) => match self.rights(t, u) {
+                Some(r) => Ok((t, r.manage)),
+                None => Err(Fail::NotFound),
+            },
+            _ => Err(Fail::NotFound),
+        }
+    }
+
+    /// get_chat_topic_routing.
+    pub fn get_routing(&self, who: Who, topic: Option<usize>) -> Res<RoutingCfg> {
+        let (t, _) = self.routing_access(who, topic)?;
+        Ok(self.topics[t].routing)
+    }
+
+    /// save_chat_topic_routing: the settings as stored.
+    pub fn save_routing(
+        &mut self,
+        who: Who,
+        topic: Option<usize>,
+        r: RoutingCfg,
+    ) -> Res<RoutingCfg> {
+        let (t, manages) = self.routing_access(who, topic)?;
+        if !manages {
+            return Err(Fail::Forbidden);
+        }
+        if !(1..=1000).contains(&r.default_capacity) {
+            return Err(Fail::Validation("DefaultCapacity".into()));
+        }
+        if !(0..=86_400).contains(&r.answer_timeout) {
+            return Err(Fail::Validation("AnswerTimeoutSeconds".into()));
+        }
+        if !(0..=86_400).contains(&r.transfer_timeout) {
+            return Err(Fail::Validation("TransferTimeoutSeconds".into()));
+        }
+        self.topics[t].routing = r;
+        self.routing_pass();
+        Ok(r)
+    }
+
+    /// Whether `who` may read (or save) `user`'s capacity (§10.1).
+    fn capacity_access(&self, who: Who, user: i32, reading: bool) -> bool {
+        match who {
+            Who::System => true,
+            Who::Agent(me) => {
+                (reading && me == user)
+                    || self.members.iter().any(|(&(t, u), _)| {
+                        u == user && self.rights(t, me).is_some_and(|r| r.manage)
+                    })
+            }
+            _ => false,
+        }
+    }
+
+    /// get_chat_agent_capacity: MaxChats.
+    pub fn get_capacity(&self, who: Who, user: i32) -> Res<Option<i32>> {
+        if !self.capacity_access(who, user, true) {
+            return Err(Fail::Forbidden);
+        }
+        Ok(self.max_chats.get(&user).copied())
+    }
+
+    /// save_chat_agent_capacity: MaxChats as stored.
+    pub fn save_capacity(&mut self, who: Who, user: i32, max: Option<i32>) -> Res<Option<i32>> {
+        if !self.capacity_access(who, user, false) {
+            return Err(Fail::Forbidden);
+        }
+        match max {
+            Some(n) if !(1..=1000).contains(&n) => {
+                return Err(Fail::Validation("MaxChats".into()));
+            }
+            Some(n) => {
+                self.max_chats.insert(user, n);
+            }
+            None => {
+                self.max_chats.remove(&user);
+            }
+        }
+        self.routing_pass();
+        Ok(max)
     }
 }
