@@ -1,10 +1,10 @@
-//! Routing (SPEC §10.1): the settings and capacity carriers, their rights,
+//! Routing: the settings and capacity carriers, their rights,
 //! ranges and JSON; and the helpers every routing test file shares. The
-//! other files: `routing_explain` (§10.2 load, capacity, eligibility;
-//! §10.5), `routing_pass` (§10.3 which operations route), `routing_assign`
+//! other files: `routing_explain` (the rules load, capacity, eligibility;
+//! the rules), `routing_pass` (the rules which operations route), `routing_assign`
 //! (what an assignment is), `routing_choice` (order and strategies),
-//! `routing_sweep` (§10.4). Every expected value is worked out by hand from
-//! the SPEC text.
+//! `routing_sweep`. Every expected value is worked out by hand from
+//! the rules as written.
 
 use super::lifecycle::{Kind, agent, cust, invalid_field, kind};
 use super::{Fixture, dump};
@@ -55,7 +55,7 @@ pub fn st<S: Storage>(fx: &Fixture<S>, id: SessionId) -> (ChatSessionStatus, Opt
     (e.status, e.user_id().map(|u| u.0), e.rank)
 }
 
-/// Asserts SPEC §10.3's invariant from the outside: no session waiting in
+/// Asserts the rules' invariant from the outside: no session waiting in
 /// the human queue of an Auto topic has an Eligible verdict.
 pub fn assert_invariant<S: Storage>(fx: &Fixture<S>) {
     let sessions = fx
@@ -463,7 +463,7 @@ pub fn routing_carriers_json<S: Storage>(store: S) {
     let cap5: ChatAgentCapacity = serde_json::from_str(r#"{"UserId":10,"MaxChats":5}"#).unwrap();
     assert_eq!(cap5.max_chats, Some(5));
 
-    // A field missing from the input takes its default (§6), §10.1's
+    // A field missing from the input takes its default, the rules
     // defaults: Manual, LeastBusy, 3, 0, 0.
     let partial = serde_json::json!({"ChatTopicId": t.0, "Mode": "Auto"});
     let r: ChatTopicRouting = serde_json::from_value(partial).unwrap();

@@ -1,4 +1,4 @@
-//! Routing (SPEC §10.3), one assignment: a pick-up by the chosen agent
+//! Routing, one assignment: a pick-up by the chosen agent
 //! (status, User, Rank, WhenStarted, AlertLevel, the welcome and its
 //! Author, the topic's LastAccept and SecondsPrAccept), its welcome kept
 //! from the message hook, its change-feed event after the operation's own.
@@ -263,8 +263,8 @@ impl<S: Storage> crate::Directory for CallingDirectory<S> {
     }
 }
 
-/// SPEC §1: chatdesk calls the directory outside the storage transaction —
-/// for the routed welcome's Author too (§10.3: the Author a pick-up by that
+/// the rules: chatdesk calls the directory outside the storage transaction —
+/// for the routed welcome's Author too (the rules: the Author a pick-up by that
 /// agent would write).
 ///
 /// Not in `conformance_suite!` yet: it fails against the first routing

@@ -1,4 +1,4 @@
-//! Routing (SPEC §10.3), the choices: queue-sequence order over the human
+//! Routing, the choices: queue-sequence order over the human
 //! queues of all Auto topics, LeastBusy and LongestIdle with their
 //! tie-breaks, and an assignment raising load and last-assignment time
 //! before the next choice. Times: T = the start of each test.

@@ -1,4 +1,4 @@
-//! Routing (SPEC §10.2, §10.5): load, capacity and eligibility as the
+//! Routing: load, capacity and eligibility as the
 //! verdicts of `explain_routing` show them; the manual paths that ignore
 //! them; who may ask for an explanation and what it holds.
 
@@ -12,7 +12,7 @@ use crate::{Caller, ChatSessionStatus, RoutingMode, RoutingVerdict, SessionId, U
 use ChatSessionStatus::*;
 use RoutingVerdict::*;
 
-/// §10.2: load, capacity and the verdicts built from them, on Manual topics
+/// the rules: load, capacity and the verdicts built from them, on Manual topics
 /// (verdicts are computed the same whatever the mode).
 pub fn load_capacity_and_eligibility<S: Storage>(store: S) {
     let fx = Fixture::new(store);
@@ -201,7 +201,7 @@ pub fn load_capacity_and_eligibility<S: Storage>(store: S) {
     );
 }
 
-/// §10.2's last rule: the manual paths ignore capacity, presence and the
+/// the rules last rule: the manual paths ignore capacity, presence and the
 /// exclusion set (the last one is in `routing_sweep`).
 pub fn manual_paths_ignore_capacity_and_presence<S: Storage>(store: S) {
     let fx = Fixture::new(store);
@@ -323,7 +323,7 @@ pub fn explain_routing_rights_and_fields<S: Storage>(store: S) {
     ] {
         assert_eq!(kind(&x(&c, id)), Kind::Forbidden, "{c:?} on {id}");
     }
-    // Who may not read it: NotFound, as §5 says.
+    // Who may not read it: NotFound, as the rules say.
     for (c, id) in [
         (agent(13), a), // notified only: not in the human queue
         (agent(99), q),

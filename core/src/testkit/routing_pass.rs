@@ -1,7 +1,7 @@
-//! Routing (SPEC §10.3), the pass: which transactions end with one (every
-//! operation the SPEC lists, each shown to assign a waiting session), and
+//! Routing, the pass: which transactions end with one (every
+//! operation the rules list, each shown to assign a waiting session), and
 //! what is never routed (Manual topics, bot-owned sessions, the forms).
-//! Expected values are worked out by hand from the SPEC text; times are the
+//! Expected values are worked out by hand from the rules as written; times are the
 //! fixture's clock, T = the start.
 
 use super::Fixture;

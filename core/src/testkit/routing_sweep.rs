@@ -1,4 +1,4 @@
-//! Routing (SPEC §10.4), the sweep: answer timeouts (requeue in place, the
+//! Routing, the sweep: answer timeouts (requeue in place, the
 //! exclusion set), transfer timeouts, the order of a batch and of what it
 //! returns, batches of at most 256. Times: T = the session's assignment.
 

@@ -334,7 +334,7 @@ pub fn sweeps_cover_more_than_one_batch<S: Storage>(store: S) {
     assert!(idle(&fx).is_empty());
 }
 
-/// SPEC §3.4 and §10.3: an idle sweep commits in batches of at most 256
+/// the rules: an idle sweep commits in batches of at most 256
 /// sessions, and each batch ends with one routing pass. A sweep that closes
 /// fewer than 256 sessions is one batch, so its one pass sees every agent
 /// the sweep freed, whatever the statuses of the chats it closed: the first

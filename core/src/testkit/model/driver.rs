@@ -2,8 +2,8 @@
 //! storage, step by step, comparing every answer; compares the whole
 //! observable state every [`FULL_CHECK_EVERY`] steps and at the end.
 //!
-//! Routing (SPEC §10) is checked after every step from one consistent
-//! snapshot of the store ([`RoutingSnapshot`]): the invariant of §10.3;
+//! Routing is checked after every step from one consistent
+//! snapshot of the store ([`RoutingSnapshot`]): the invariant of the rules;
 //! every routed assignment the step made, against the model's choice among
 //! the eligible agents; and every session's and agent's routing state.
 
@@ -808,7 +808,7 @@ impl<S: Storage> Driver<S> {
     }
 
     /// With the change feed on: the step's events end with one per routed
-    /// assignment, in the model's order (SPEC §10.3: changed, actor System,
+    /// assignment, in the model's order (the rules: changed, actor System,
     /// after the operation's own events).
     fn check_feed(&mut self, label: &str, assigned: &[Assignment]) -> Result<(), Mismatch> {
         let Some(cursor) = self.feed_cursor else {
@@ -876,7 +876,7 @@ impl<S: Storage> Driver<S> {
         let desk = &self.fx.desk;
         let label = format!("step {n} {op:?}");
         // The session a lifecycle operation returned (as committed, after
-        // the routing pass: SPEC §10.3).
+        // the routing pass: the rules).
         let mut returned = None;
         // (answer kind of service, of model, session to compare afterwards)
         let (real, model, touched): (Result<(), Fail>, Result<(), Fail>, Option<usize>) = match op {

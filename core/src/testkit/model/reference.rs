@@ -18,7 +18,7 @@ pub const REOPEN_WINDOW: i64 = 15 * 60;
 pub const PURGE_AFTER: i64 = 24 * 3600;
 /// A customer fetch writes WhenFetched only when the stored one is this old.
 pub const FETCH_INTERVAL: i64 = 5;
-/// Sessions per sweep batch (SPEC §3.4, §10.4).
+/// Sessions per sweep batch.
 pub const BATCH: usize = 256;
 
 /// The kind of an error, with the field where it is part of the answer.
@@ -68,7 +68,7 @@ pub struct TopicCfg {
     pub hours: bool,
 }
 
-/// A topic's routing settings (SPEC §10.1), as saved (any numbers: the
+/// A topic's routing settings, as saved (any numbers: the
 /// model checks them).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RoutingCfg {
@@ -82,7 +82,7 @@ pub struct RoutingCfg {
 }
 
 impl Default for RoutingCfg {
-    /// What a topic that never saved its routing reads (SPEC §10.1).
+    /// What a topic that never saved its routing reads.
     fn default() -> Self {
         RoutingCfg {
             auto: false,
@@ -103,7 +103,7 @@ pub struct MTopic {
     pub routing: RoutingCfg,
 }
 
-/// Why routing can or cannot give a session to an agent (SPEC §10.5).
+/// Why routing can or cannot give a session to an agent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Verdict {
     NotPresent,
@@ -124,7 +124,7 @@ pub struct Explanation {
     pub agents: Vec<(i32, Verdict)>,
 }
 
-/// What the routing sweep did, in order (SPEC §10.4).
+/// What the routing sweep did, in order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RChange {
     /// (session, the agent who did not answer)
@@ -208,7 +208,7 @@ pub struct MSession {
     pub routed_at: Option<i64>,
     /// Whether the User added a message since the routed assignment.
     pub answered: bool,
-    /// Agents routing no longer offers it to (SPEC §10.4).
+    /// Agents routing no longer offers it to.
     pub excluded: BTreeSet<i32>,
     /// When the pending transfer was (last) requested.
     pub transfer_at: Option<i64>,
@@ -1123,8 +1123,8 @@ impl Model {
     }
 
     /// idle_sweep: (session, from, to), by session. It works in batches of
-    /// open sessions by id, each ending with a routing pass (SPEC §3.4,
-    /// §10.3).
+    /// open sessions by id, each ending with a routing pass (the rules
+    /// the rules).
     pub fn idle_sweep(&mut self, who: Who) -> Res<Vec<(usize, St, St)>> {
         if who != Who::System {
             return Err(Fail::Forbidden);
@@ -1227,9 +1227,9 @@ impl Model {
         Ok(n)
     }
 
-    // ----- routing (SPEC §10) -----
+    // ----- routing -----
 
-    /// Ends an operation that SPEC §10.3 lists: on success, one routing pass.
+    /// Ends an operation that the rules list: on success, one routing pass.
     fn then_route<T>(&mut self, r: Res<T>) -> Res<T> {
         if r.is_ok() {
             self.routing_pass();
@@ -1237,7 +1237,7 @@ impl Model {
         r
     }
 
-    /// Every user's load (§10.2): their active sessions plus the sessions
+    /// Every user's load: their active sessions plus the sessions
     /// with a pending transfer to them.
     pub fn loads(&self) -> BTreeMap<i32, i32> {
         let mut loads = BTreeMap::new();
@@ -1274,7 +1274,7 @@ impl Model {
             .collect()
     }
 
-    /// The first rule of §10.5 that applies to `user` for session `i`.
+    /// The first verdict that applies to `user` for session `i`.
     fn verdict(&self, loads: &BTreeMap<i32, i32>, i: usize, user: i32) -> Verdict {
         let s = &self.sessions[i];
         let load = loads.get(&user).copied().unwrap_or(0);
@@ -1290,7 +1290,7 @@ impl Model {
         }
     }
 
-    /// The agents eligible for session `i` (§10.2), by user id.
+    /// The agents eligible for session `i`, by user id.
     pub fn candidates(&self, loads: &BTreeMap<i32, i32>, i: usize) -> Vec<Candidate> {
         self.responders(self.sessions[i].topic)
             .into_iter()
@@ -1301,7 +1301,7 @@ impl Model {
             .collect()
     }
 
-    /// The agent a strategy chooses among `candidates` (§10.3). Never
+    /// The agent a strategy chooses among `candidates`. Never
     /// assigned (None) is earlier than any time.
     pub fn choose(longest_idle: bool, candidates: &[Candidate]) -> Option<i32> {
         candidates
@@ -1331,7 +1331,7 @@ impl Model {
         q.into_iter().map(|(_, i)| i).collect()
     }
 
-    /// The routing pass (§10.3): repeat — the first waiting session, in
+    /// The routing pass: repeat — the first waiting session, in
     /// queue-sequence order over the human queues of all Auto topics, that
     /// has an eligible agent goes to the agent its topic's strategy chooses
     /// — until none has one. Each assignment is a pick-up by that agent.
@@ -1357,7 +1357,7 @@ impl Model {
         }
     }
 
-    /// The invariant of §10.3 on the model: the first waiting session of an
+    /// The invariant of the rules on the model: the first waiting session of an
     /// Auto topic that has an eligible agent, if any.
     pub fn invariant_broken(&self) -> Option<(usize, Vec<Candidate>)> {
         let loads = self.loads();
@@ -1373,7 +1373,7 @@ impl Model {
     }
 
     /// A routed session whose agent did not answer goes back to the queue
-    /// in its old place (§10.4): no new sequence, entry time or
+    /// in its old place: no new sequence, entry time or
     /// InitialQueuePos, no message; the agent is excluded from it.
     fn requeue(&mut self, i: usize, user: i32) {
         let mut s = self.sessions[i].clone();
@@ -1390,7 +1390,7 @@ impl Model {
         self.sessions[i] = s;
     }
 
-    /// routing_sweep (§10.4): per batch of active sessions by id, every due
+    /// routing_sweep: per batch of active sessions by id, every due
     /// answer timeout, then every due transfer timeout, then one pass.
     pub fn routing_sweep(&mut self, who: Who) -> Res<Vec<RChange>> {
         if who != Who::System {
@@ -1442,7 +1442,7 @@ impl Model {
         }
     }
 
-    /// explain_routing (§10.5).
+    /// explain_routing.
     pub fn explain(&self, who: Who, i: usize) -> Res<Explanation> {
         self.table_bits(who, i).ok_or(Fail::NotFound)?;
         let s = &self.sessions[i];
@@ -1469,7 +1469,7 @@ impl Model {
         })
     }
 
-    /// Who may read (and, as a manager, save) a topic's routing (§10.1):
+    /// Who may read (and, as a manager, save) a topic's routing:
     /// Ok(true) for System and managers, Ok(false) for other members.
     fn routing_access(&self, who: Who, topic: Option<usize>) -> Res<(usize, bool)> {
         let t = topic.ok_or(Fail::NotFound)?;
@@ -1514,7 +1514,7 @@ impl Model {
         Ok(r)
     }
 
-    /// Whether `who` may read (or save) `user`'s capacity (§10.1).
+    /// Whether `who` may read (or save) `user`'s capacity.
     fn capacity_access(&self, who: Who, user: i32, reading: bool) -> bool {
         match who {
             Who::System => true,
