@@ -242,7 +242,8 @@ impl SledStorage {
     /// version is opened directly (our current store, the usual case); a new
     /// or empty one is initialised; anything else (a foreign sled store, a
     /// store of another chatdesk version, damage that removed the marker) is
-    /// first copied to a temporary directory and checked there, so a store
+    /// first copied to a temporary directory (the system's, `TMPDIR` on
+    /// Unix) and checked there, so a store
     /// that is refused is left byte for byte as it was. That check costs a
     /// copy of sled's files once (an upgrade, or a store of a build that did
     /// not name its version in the marker). What remains: when the marker

@@ -40,7 +40,8 @@
 //!   drops a killed process's locks, so a crashed writer never blocks the
 //!   others; processes that do not take turns (another program, an older
 //!   chatdesk) still write safely, SQLite's lock keeps them apart, but are
-//!   not ordered. A `file:` URI or `:memory:` takes no turns. Measured
+//!   not ordered. A `file:` URI, `:memory:`, or a file system that does
+//!   not lock files takes no turns. Measured
 //!   (the `fairness` benchmark: 1 creator and 4 agent processes, 2 000
 //!   sessions, durable): each agent's share of the pick-ups 0.31–0.78 of a
 //!   fair share → 1.00, the longest write 14–26 s → 0.19–0.35 s.
@@ -255,7 +256,7 @@ impl SqliteStorage {
         // Only once the file is known to be ours: a refused file gets no
         // lock files beside it.
         let turns = if turns::is_plain_file(&path) {
-            Some(turns::Turns::open(&path)?)
+            turns::Turns::open(&path)?
         } else {
             None
         };

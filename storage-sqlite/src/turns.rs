@@ -291,17 +291,25 @@ impl Shared {
 
 impl Turns {
     /// Opens (creating them if needed) the turn files of the database at
-    /// `db`.
+    /// `db`; `None` when the file system does not lock files (the store
+    /// then writes without turns, as before they existed: safe, not
+    /// ordered).
     ///
     /// # Errors
     /// [`Error::Storage`] when the directory or the counter cannot be
     /// created or opened.
-    pub(crate) fn open(db: &Path) -> Result<Turns> {
+    pub(crate) fn open(db: &Path) -> Result<Option<Turns>> {
         let dir = turns_dir(db);
         let ctx = || format!("opening the write-turn files in {}", dir.display());
         std::fs::create_dir_all(&dir).map_err(|e| io_err(ctx(), e))?;
         let counter = open_rw(&dir.join("counter")).map_err(|e| io_err(ctx(), e))?;
-        Ok(Turns {
+        // Another process may hold the counter for a moment (WouldBlock):
+        // locks work. An error is a file system without them.
+        if let Err(TryLockError::Error(_)) = counter.try_lock() {
+            return Ok(None);
+        }
+        let _ = counter.unlock();
+        Ok(Some(Turns {
             shared: Arc::new(Shared {
                 dir,
                 counter,
@@ -309,7 +317,7 @@ impl Turns {
                 state: Mutex::new(State::default()),
                 changed: Condvar::new(),
             }),
-        })
+        }))
     }
 
     /// Waits for this store's turn to write, at most `timeout`. The caller
