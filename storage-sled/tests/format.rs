@@ -1133,8 +1133,8 @@ fn a_refused_directory_is_left_byte_for_byte() {
             |p| {
                 let dir = closed_store(fill);
                 copy_dir(dir.path(), p);
-                raw(p, |db| set_version(db, 5));
-                write_marker(p, 5);
+                raw(p, |db| set_version(db, 6));
+                write_marker(p, 6);
             },
             true,
         ),
@@ -1232,7 +1232,7 @@ fn a_store_checked_on_a_copy_then_opens_itself() {
     up.close().unwrap();
     assert_eq!(
         std::fs::read_to_string(dir.path().join("chatdesk-sled.marker")).unwrap(),
-        "chatdesk sled store v4\n"
+        "chatdesk sled store v5\n"
     );
     let again = SledStorage::open(dir.path(), SledOptions::default()).unwrap();
     let sessions = again.read(|tx| tx.sessions(SessionId(0), 10)).unwrap();
