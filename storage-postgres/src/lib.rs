@@ -87,6 +87,7 @@
 //! transaction that also writes the new version.
 
 mod errors;
+mod listener;
 mod pool;
 mod schema;
 #[doc(hidden)]
@@ -96,7 +97,7 @@ mod tx;
 use crate::errors::{pg_err, storage_msg};
 use crate::pool::{Connector, Pool};
 use crate::tx::{Mode, PgTx};
-use chatdesk::backend::{ReadTx, WriteTx};
+use chatdesk::backend::{ForeignCommitWaker, ReadTx, WriteTx};
 use chatdesk::{Capabilities, Error, Result, Storage};
 use postgres::Client;
 use std::time::{Duration, Instant};
@@ -144,7 +145,8 @@ impl Default for PgOptions {
 }
 
 /// Opens connections with the store's session settings.
-struct PgConnector {
+#[derive(Clone)]
+pub(crate) struct PgConnector {
     config: postgres::Config,
     session_sql: String,
 }
@@ -173,6 +175,11 @@ impl Connector for PgConnector {
 pub struct PgStorage {
     options: PgOptions,
     pool: Pool,
+    /// Hears other processes' commits of change-feed events (LISTEN).
+    listener: listener::Listener,
+    /// `NOTIFY` of this store's channel, then `COMMIT`: how a transaction
+    /// that wrote events commits.
+    notify_commit: String,
     /// The top bits of this store's advisory-lock keys (from the schema
     /// name, so stores in different schemas of one database do not wait
     /// for each other).
@@ -235,6 +242,9 @@ impl PgStorage {
             session_sql,
         };
         let space = key_space(&options.schema);
+        let channel = format!("chatdesk_{}", options.schema);
+        let notify_commit = format!("NOTIFY \"{channel}\"; COMMIT");
+        let listener = listener::Listener::new(connector.clone(), channel);
         let mut first = connector.connect()?;
         schema::prepare(
             &mut first,
@@ -247,6 +257,8 @@ impl PgStorage {
         Ok(PgStorage {
             options,
             pool,
+            listener,
+            notify_commit,
             space,
         })
     }
@@ -337,6 +349,7 @@ impl Storage for PgStorage {
         let mut tx = PgTx::new(conn, Mode::Write, self.space);
         let out = f(&mut tx);
         let (begun, failed, txid) = (tx.begun(), tx.failed(), tx.txid());
+        let wrote_events = tx.wrote_events();
         if !begun {
             return out;
         }
@@ -352,10 +365,17 @@ impl Storage for PgStorage {
             ));
         }
         let conn = pooled.conn()?;
-        match conn.client.batch_execute("COMMIT") {
+        let commit = if wrote_events {
+            self.notify_commit.as_str()
+        } else {
+            "COMMIT"
+        };
+        match conn.client.batch_execute(commit) {
             Ok(()) => Ok(()),
             Err(e) if e.code().is_some() => {
-                // The server refused the commit and rolled back.
+                // The server refused the commit (or the notification): the
+                // transaction is rolled back or aborted; end it.
+                pooled.rollback();
                 Err(pg_err("committing a write transaction", e))
             }
             Err(e) => {
@@ -392,5 +412,9 @@ impl Storage for PgStorage {
 
     fn capabilities(&self) -> Capabilities {
         Capabilities::EMBEDDED.shared(true).gap_free(true)
+    }
+
+    fn on_foreign_commit(&self, wake: ForeignCommitWaker) {
+        self.listener.register(wake);
     }
 }

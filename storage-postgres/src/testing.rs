@@ -343,4 +343,8 @@ impl Storage for TempPg {
     fn capabilities(&self) -> Capabilities {
         self.store().capabilities()
     }
+
+    fn on_foreign_commit(&self, wake: chatdesk::backend::ForeignCommitWaker) {
+        self.store().on_foreign_commit(wake);
+    }
 }

@@ -62,6 +62,8 @@ pub(crate) struct PgTx<'c> {
     /// The transaction's id (writes), to learn a commit's outcome after a
     /// lost connection.
     txid: Cell<Option<i64>>,
+    /// Set by [`WriteTx::put_event`]: the commit then notifies listeners.
+    wrote_events: Cell<bool>,
     space: u16,
 }
 
@@ -109,6 +111,7 @@ impl<'c> PgTx<'c> {
             state: Cell::new(State::NotBegun),
             failed: Cell::new(false),
             txid: Cell::new(None),
+            wrote_events: Cell::new(false),
             space,
         }
     }
@@ -124,6 +127,10 @@ impl<'c> PgTx<'c> {
 
     pub(crate) fn txid(&self) -> Option<i64> {
         self.txid.get()
+    }
+
+    pub(crate) fn wrote_events(&self) -> bool {
+        self.wrote_events.get()
     }
 
     /// Sends `BEGIN`, the locks and (for writes) `txid_current()` in one
@@ -1173,6 +1180,7 @@ impl WriteTx for PgTx<'_> {
 
     fn put_event(&mut self, e: &EventRecord) -> Result<()> {
         let (actor_kind, actor_user) = e.actor.to_parts();
+        self.wrote_events.set(true);
         self.exec(
             "writing a change-feed event",
             "INSERT INTO chat_event \

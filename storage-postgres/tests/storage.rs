@@ -350,3 +350,54 @@ fn the_pool_recovers_after_its_connections_are_cut() {
         .write(|tx| tx.put_meta("k", "2"))
         .unwrap_or_else(|e| panic!("{e}"));
 }
+
+#[test]
+fn wait_for_events_is_woken_by_another_processs_commit() {
+    use chatdesk::{Caller, ChatDesk, ChatSessionEntity};
+    let Some(temp) = store() else { return };
+    let open = || match temp.open_again(options(Duration::from_secs(5))) {
+        Ok(s) => s,
+        Err(e) => panic!("{e}"),
+    };
+    // Two services on two stores: they share nothing but the server.
+    let (waiter, writer) = (ChatDesk::new(open()), ChatDesk::new(open()));
+    let sys = Caller::system();
+    writer
+        .set_change_feed(&sys, true)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let mut t = writer.create_default_chat_topic_entity(&sys);
+    t.name = "feed".into();
+    let topic = writer
+        .save_chat_topic_entity(&sys, &t)
+        .unwrap_or_else(|e| panic!("{e}"))
+        .chat_topic_id;
+    let cursor = waiter
+        .events_after(&sys, 0, 1000)
+        .unwrap_or_else(|e| panic!("{e}"))
+        .last()
+        .map_or(0, |e| e.seq);
+    let handle = std::thread::spawn(move || {
+        let start = Instant::now();
+        let got = waiter
+            .wait_for_events(&Caller::system(), cursor, 100, Duration::from_secs(20))
+            .unwrap_or_else(|e| panic!("{e}"));
+        (got.len(), start.elapsed())
+    });
+    // Let the waiter start waiting (and its listener connect).
+    std::thread::sleep(Duration::from_millis(700));
+    let input = ChatSessionEntity {
+        customer_alias: "c".into(),
+        ..ChatSessionEntity::default()
+    };
+    writer
+        .create_chat_session_for_topic(&Caller::anonymous(), TopicId(topic), &input)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let (n, waited) = handle
+        .join()
+        .unwrap_or_else(|_| panic!("the waiter panicked"));
+    assert!(n > 0, "woken with nothing");
+    assert!(
+        waited < Duration::from_secs(5),
+        "woken after {waited:?}, not by the commit"
+    );
+}
