@@ -31,11 +31,13 @@
 //!   takes transaction-scoped advisory locks: the store's routing lock
 //!   (shared or exclusive), then its topics, then its users, each in
 //!   ascending order, as [`WriteTx::lock`] names them; writes on disjoint
-//!   topics and agents run side by side on different machines. A write that
-//!   never calls `lock` takes the routing lock exclusively before its first
-//!   statement, so it runs alone (always correct, never fast). Writes run at
-//!   READ COMMITTED: once the locks are held, each statement sees everything
-//!   committed before it.
+//!   topics and agents run side by side on different machines. The locks
+//!   are sent with `BEGIN`, which goes out with the transaction's first
+//!   statement: a write that runs any statement before calling `lock` (or
+//!   never calls it) takes the routing lock exclusively at that first
+//!   statement and runs alone (always correct, never fast), and its later
+//!   `lock` call adds nothing. Writes run at READ COMMITTED: once the locks
+//!   are held, each statement sees everything committed before it.
 //! - **Never a hang**: every lock wait is bounded by
 //!   [`PgOptions::busy_timeout`] (`lock_timeout`); a writer that cannot get
 //!   its turn gets [`chatdesk::Error::Conflict`] (retryable, nothing

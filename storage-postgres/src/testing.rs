@@ -24,7 +24,22 @@ use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 /// The connection string of the test server, or why there is none.
-static SERVER: OnceLock<std::result::Result<String, String>> = OnceLock::new();
+static SERVER: OnceLock<std::result::Result<Server, String>> = OnceLock::new();
+
+/// A server the tests use: how to reach it, and (when they started it) how
+/// to restart it.
+#[derive(Debug, Clone)]
+struct Server {
+    url: String,
+    local: Option<LocalServer>,
+}
+
+#[derive(Debug, Clone)]
+struct LocalServer {
+    dir: PathBuf,
+    bindir: PathBuf,
+    user: Option<String>,
+}
 
 /// How to install PostgreSQL, for the failure message.
 const INSTALL_HINT: &str = "install Debian's `postgresql` package (apt-get install -y postgresql), \
@@ -44,20 +59,86 @@ pub fn server_url() -> Option<String> {
         return None;
     }
     match SERVER.get_or_init(find_or_start) {
-        Ok(url) => Some(url.clone()),
+        Ok(server) => Some(server.url.clone()),
         Err(e) => panic!("no PostgreSQL server for the tests: {e}; {INSTALL_HINT}"),
     }
 }
 
-fn find_or_start() -> std::result::Result<String, String> {
+fn find_or_start() -> std::result::Result<Server, String> {
     if let Ok(url) = std::env::var("CHATDESK_PG_URL")
         && !url.trim().is_empty()
     {
-        return Ok(url);
+        return Ok(Server { url, local: None });
     }
     let bindir =
         find_bindir().ok_or("the PostgreSQL server binaries (initdb, pg_ctl) were not found")?;
     start_server(&bindir)
+}
+
+fn local_server() -> std::result::Result<LocalServer, String> {
+    match SERVER.get() {
+        Some(Ok(Server {
+            local: Some(local), ..
+        })) => Ok(local.clone()),
+        _ => Err("no server started by the tests".to_owned()),
+    }
+}
+
+fn server_options(dir: &Path) -> String {
+    format!(
+        "-c listen_addresses='' -c unix_socket_directories='{}' -c fsync=off \
+         -c full_page_writes=off -c max_connections=200 -c shared_buffers=16MB",
+        dir.display()
+    )
+}
+
+fn pg_ctl_start(local: &LocalServer) -> std::result::Result<(), String> {
+    let data = local.dir.join("data");
+    let log = local.dir.join("server.log");
+    let mut pg_ctl = command_as(
+        local.user.as_deref(),
+        &local.bindir.join("pg_ctl"),
+        &local.dir,
+    );
+    pg_ctl
+        .arg("start")
+        .arg("-D")
+        .arg(&data)
+        .arg("-l")
+        .arg(&log)
+        .args(["-w", "-t", "60", "-o", &server_options(&local.dir)]);
+    run(pg_ctl, "pg_ctl start").map_err(|e| {
+        let log = std::fs::read_to_string(&log).unwrap_or_default();
+        format!("{e}\nserver log:\n{log}")
+    })
+}
+
+/// Kills the test server the way a crash would (`pg_ctl stop -m
+/// immediate`: no shutdown checkpoint, recovery on the next start).
+///
+/// # Errors
+/// When the server was not started by the tests, or pg_ctl fails.
+pub fn crash_server() -> std::result::Result<(), String> {
+    let local = local_server()?;
+    let mut pg_ctl = command_as(
+        local.user.as_deref(),
+        &local.bindir.join("pg_ctl"),
+        &local.dir,
+    );
+    pg_ctl
+        .arg("stop")
+        .arg("-D")
+        .arg(local.dir.join("data"))
+        .args(["-m", "immediate", "-w"]);
+    run(pg_ctl, "pg_ctl stop -m immediate")
+}
+
+/// Starts the test server again after [`crash_server`].
+///
+/// # Errors
+/// When the server was not started by the tests, or pg_ctl fails.
+pub fn restart_server() -> std::result::Result<(), String> {
+    pg_ctl_start(&local_server()?)
 }
 
 /// `pg_config --bindir` if it has `initdb`, else the newest
@@ -139,7 +220,7 @@ fn run(mut cmd: Command, what: &str) -> std::result::Result<(), String> {
     }
 }
 
-fn start_server(bindir: &Path) -> std::result::Result<String, String> {
+fn start_server(bindir: &Path) -> std::result::Result<Server, String> {
     let dir = tempfile::Builder::new()
         .prefix("chatdesk-pg-")
         .tempdir()
@@ -155,7 +236,6 @@ fn start_server(bindir: &Path) -> std::result::Result<String, String> {
     };
     let user = user.as_deref();
     let data = dir.join("data");
-    let log = dir.join("server.log");
     // The watcher first: whatever happens next, the directory goes and the
     // server stops when this process exits.
     let watcher = format!(
@@ -186,27 +266,16 @@ fn start_server(bindir: &Path) -> std::result::Result<String, String> {
         "--locale=C",
     ]);
     run(initdb, "initdb")?;
-    let options = format!(
-        "-c listen_addresses='' -c unix_socket_directories='{}' -c fsync=off \
-         -c full_page_writes=off -c max_connections=200 -c shared_buffers=16MB",
-        dir.display()
-    );
-    let mut pg_ctl = command_as(user, &bindir.join("pg_ctl"), &dir);
-    pg_ctl
-        .arg("start")
-        .arg("-D")
-        .arg(&data)
-        .arg("-l")
-        .arg(&log)
-        .args(["-w", "-t", "60", "-o", &options]);
-    if let Err(e) = run(pg_ctl, "pg_ctl start") {
-        let log = std::fs::read_to_string(&log).unwrap_or_default();
-        return Err(format!("{e}\nserver log:\n{log}"));
-    }
-    Ok(format!(
-        "host={} user=chatdesk dbname=postgres",
-        dir.display()
-    ))
+    let local = LocalServer {
+        dir: dir.clone(),
+        bindir: bindir.to_path_buf(),
+        user: user.map(str::to_owned),
+    };
+    pg_ctl_start(&local)?;
+    Ok(Server {
+        url: format!("host={} user=chatdesk dbname=postgres", dir.display()),
+        local: Some(local),
+    })
 }
 
 /// A [`PgStorage`] in a schema of its own, dropped with it.
