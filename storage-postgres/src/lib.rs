@@ -270,6 +270,14 @@ impl PgStorage {
         &self.options
     }
 
+    /// How many round trips to the server this store has made (statements,
+    /// prepares, BEGIN with its locks, COMMIT): what an operation costs on a
+    /// network.
+    #[doc(hidden)]
+    pub fn round_trips(&self) -> u64 {
+        self.pool.round_trips()
+    }
+
     /// Closes the idle connections (the busy ones close when given back
     /// and the store is dropped).
     pub fn close(self) {
@@ -336,6 +344,7 @@ impl Storage for PgStorage {
             return out;
         }
         let conn = pooled.conn()?;
+        conn.trip();
         match conn.client.batch_execute("COMMIT") {
             Ok(()) => Ok(()),
             Err(e) => {
@@ -372,6 +381,7 @@ impl Storage for PgStorage {
         } else {
             "COMMIT"
         };
+        conn.trip();
         match conn.client.batch_execute(commit) {
             Ok(()) => Ok(()),
             Err(e) if e.code().is_some() => {

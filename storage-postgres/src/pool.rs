@@ -11,7 +11,8 @@ use crate::errors::{pg_err, storage_msg};
 use postgres::types::ToSql;
 use postgres::{Client, Row, Statement};
 use std::collections::HashMap;
-use std::sync::{Condvar, Mutex, MutexGuard};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 /// How many prepared statements one connection keeps.
@@ -21,13 +22,21 @@ const STATEMENT_CACHE: usize = 128;
 pub(crate) struct Conn {
     pub(crate) client: Client,
     statements: HashMap<&'static str, Statement>,
+    /// The store's count of round trips to the server.
+    trips: Arc<AtomicU64>,
 }
 
 impl Conn {
+    /// Counts one round trip to the server.
+    pub(crate) fn trip(&self) {
+        self.trips.fetch_add(1, Ordering::Relaxed);
+    }
+
     fn statement(&mut self, sql: &'static str) -> Result<Statement, postgres::Error> {
         if let Some(s) = self.statements.get(sql) {
             return Ok(s.clone());
         }
+        self.trip();
         let s = self.client.prepare(sql)?;
         if self.statements.len() >= STATEMENT_CACHE {
             self.statements.clear();
@@ -42,6 +51,7 @@ impl Conn {
         params: &[&(dyn ToSql + Sync)],
     ) -> Result<Vec<Row>, postgres::Error> {
         let s = self.statement(sql)?;
+        self.trip();
         self.client.query(&s, params)
     }
 
@@ -51,6 +61,7 @@ impl Conn {
         params: &[&(dyn ToSql + Sync)],
     ) -> Result<u64, postgres::Error> {
         let s = self.statement(sql)?;
+        self.trip();
         self.client.execute(&s, params)
     }
 }
@@ -74,6 +85,7 @@ pub(crate) struct Pool {
     wait: Duration,
     state: Mutex<State>,
     freed: Condvar,
+    trips: Arc<AtomicU64>,
 }
 
 impl std::fmt::Debug for Pool {
@@ -95,6 +107,7 @@ impl Pool {
                 open: 0,
             }),
             freed: Condvar::new(),
+            trips: Arc::new(AtomicU64::new(0)),
         }
     }
 
@@ -129,6 +142,7 @@ impl Pool {
                         conn: Some(Conn {
                             client,
                             statements: HashMap::new(),
+                            trips: Arc::clone(&self.trips),
                         }),
                     }),
                     Err(e) => {
@@ -161,6 +175,12 @@ impl Pool {
         }
         drop(state);
         self.freed.notify_one();
+    }
+
+    /// The round trips to the server so far (statements, prepares, BEGIN
+    /// and COMMIT).
+    pub(crate) fn round_trips(&self) -> u64 {
+        self.trips.load(Ordering::Relaxed)
     }
 
     /// Closes the idle connections.

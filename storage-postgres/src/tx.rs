@@ -175,6 +175,7 @@ impl<'c> PgTx<'c> {
         // Marked open first: if BEGIN went through but a lock did not, the
         // caller must still roll back.
         self.state.set(State::Open);
+        conn.trip();
         let msgs = match conn.client.simple_query(&sql) {
             Ok(m) => m,
             Err(e) => {

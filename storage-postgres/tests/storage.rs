@@ -401,3 +401,84 @@ fn wait_for_events_is_woken_by_another_processs_commit() {
         "woken after {waited:?}, not by the commit"
     );
 }
+
+/// Round trips per operation (statements cached, change feed off), pinned
+/// to a budget (measured: create 13, pick up 16, add message 9, BEGIN with
+/// its locks and COMMIT included): on a network they, not the server's
+/// work, bound latency.
+#[test]
+fn operations_stay_within_their_round_trip_budget() {
+    use chatdesk::{
+        Associate, Caller, ChatDesk, ChatMessage, ChatPresence, ChatSessionEntity, ChatTopicAgent,
+    };
+    let Some(temp) = store() else { return };
+    let store = temp
+        .open_again(options(Duration::from_secs(5)))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let desk = ChatDesk::new(store);
+    let sys = Caller::system();
+    let mut t = desk.create_default_chat_topic_entity(&sys);
+    t.name = "budget".into();
+    let topic = TopicId(
+        desk.save_chat_topic_entity(&sys, &t)
+            .unwrap_or_else(|e| panic!("{e}"))
+            .chat_topic_id,
+    );
+    let agent = 5;
+    desk.add_chat_topic_user_agent(
+        &sys,
+        &ChatTopicAgent {
+            topic_id: topic.0,
+            user: Some(Associate::with_id(agent)),
+            can_respond: true,
+            ..ChatTopicAgent::default()
+        },
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    desk.save_chat_presence(
+        &sys,
+        &ChatPresence {
+            user_id: agent,
+            present: true,
+            ..ChatPresence::default()
+        },
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let me = Caller::agent(UserId(agent));
+    let input = ChatSessionEntity {
+        customer_alias: "c".into(),
+        ..ChatSessionEntity::default()
+    };
+    let message = ChatMessage {
+        message: "hello".into(),
+        ..ChatMessage::default()
+    };
+    let mut costs = Vec::new();
+    for round in 0..3 {
+        let trips = || desk.storage().round_trips();
+        let t0 = trips();
+        let s = desk
+            .create_chat_session_for_topic(&Caller::anonymous(), topic, &input)
+            .unwrap_or_else(|e| panic!("{e}"));
+        let t1 = trips();
+        desk.pick_up_chat_session(&me, SessionId(s.chat_session_id))
+            .unwrap_or_else(|e| panic!("{e}"));
+        let t2 = trips();
+        desk.add_chat_message(&me, SessionId(s.chat_session_id), &message)
+            .unwrap_or_else(|e| panic!("{e}"));
+        let t3 = trips();
+        if round > 0 {
+            costs.push((t1 - t0, t2 - t1, t3 - t2));
+        }
+    }
+    eprintln!("round trips (create, pick up, add message): {costs:?}");
+    for &(create, pick_up, add) in &costs {
+        assert!(create <= CREATE_BUDGET, "create: {create} round trips");
+        assert!(pick_up <= PICK_UP_BUDGET, "pick up: {pick_up} round trips");
+        assert!(add <= ADD_MESSAGE_BUDGET, "add message: {add} round trips");
+    }
+}
+
+const CREATE_BUDGET: u64 = 13;
+const PICK_UP_BUDGET: u64 = 16;
+const ADD_MESSAGE_BUDGET: u64 = 9;
