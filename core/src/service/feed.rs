@@ -249,7 +249,8 @@ impl<S: Storage> ChatDesk<S> {
     /// yet, blocks until a commit of this service instance adds events or
     /// `timeout` passes (then returns an empty list). Operations never wait
     /// for a waiter. Writes of other processes or other `ChatDesk` instances
-    /// do not wake it: the next call (or the timeout) finds them.
+    /// wake it where the backend hears of them (PostgreSQL does, through
+    /// LISTEN/NOTIFY); elsewhere the next call (or the timeout) finds them.
     ///
     /// # Errors
     /// As [`Self::events_after`].

@@ -76,7 +76,7 @@ pub struct ChatDesk<S: Storage> {
     props: build::PropsCache,
     hook: hook::HookSlot,
     reentry: txn::Reentry,
-    feed_signal: txn::FeedSignal,
+    feed_signal: Arc<txn::FeedSignal>,
 }
 
 // rustdoc lists `ChatDesk`'s methods in the order of these modules:

@@ -14,6 +14,18 @@ impl<S: Storage> ChatDesk<S> {
     /// A service over `storage` with the system clock, the default
     /// configuration and an empty [`MemoryDirectory`].
     pub fn new(storage: S) -> Self {
+        let feed_signal = Arc::new(txn::FeedSignal::default());
+        // Commits of other processes wake this service's waiters where the
+        // backend hears of them; a weak link, so the store keeps no dead
+        // service alive.
+        let weak = Arc::downgrade(&feed_signal);
+        storage.on_foreign_commit(Arc::new(move || match weak.upgrade() {
+            Some(signal) => {
+                signal.bump();
+                true
+            }
+            None => false,
+        }));
         ChatDesk {
             storage,
             clock: Arc::new(SystemClock),
@@ -23,7 +35,7 @@ impl<S: Storage> ChatDesk<S> {
             props: build::PropsCache::default(),
             hook: hook::HookSlot::default(),
             reentry: txn::Reentry::default(),
-            feed_signal: txn::FeedSignal::default(),
+            feed_signal,
         }
     }
 

@@ -79,7 +79,7 @@ impl FeedSignal {
         *self.generation.lock()
     }
 
-    fn bump(&self) {
+    pub(crate) fn bump(&self) {
         let mut g = self.generation.lock();
         *g = g.wrapping_add(1);
         self.cond.notify_all();

@@ -301,7 +301,22 @@ pub trait Storage: Send + Sync + 'static {
     fn capabilities(&self) -> Capabilities {
         Capabilities::EMBEDDED
     }
+
+    /// Registers `wake`, which a backend shared between processes calls
+    /// whenever another process (or another handle on the same store) may
+    /// have committed change-feed events, so that a waiting
+    /// `ChatDesk::wait_for_events` wakes for them. `wake` returns `false`
+    /// once it is no longer wanted (its service is gone); the backend then
+    /// drops it. Embedded backends have no other writer to hear of and keep
+    /// nothing (the default).
+    fn on_foreign_commit(&self, wake: ForeignCommitWaker) {
+        let _ = wake;
+    }
 }
+
+/// What [`Storage::on_foreign_commit`] registers: called from a backend's
+/// thread, it returns `false` once it is no longer wanted.
+pub type ForeignCommitWaker = std::sync::Arc<dyn Fn() -> bool + Send + Sync>;
 
 /// The value-returning wrappers the service calls; implemented for every
 /// [`Storage`].
@@ -359,5 +374,8 @@ impl<S: Storage + ?Sized> Storage for std::sync::Arc<S> {
     }
     fn capabilities(&self) -> Capabilities {
         (**self).capabilities()
+    }
+    fn on_foreign_commit(&self, wake: ForeignCommitWaker) {
+        (**self).on_foreign_commit(wake)
     }
 }

@@ -1,0 +1,1223 @@
+//! The typed access paths over one PostgreSQL transaction (crate-private).
+
+use crate::errors::{corrupt, pg_err, storage_msg};
+use crate::pool::Conn;
+use chatdesk::backend::{
+    AgentRecord, CrmLinks, CustomerInfo, EventRecord, IdKind, LockSet, MemberRecord, MessageRecord,
+    PresenceRecord, ReadTx, RoutingLock, SessionRecord, SessionRouting, SessionStats, TopicRecord,
+    TopicRouting, WriteTx, format_uuid, next_after, parse_uuid,
+};
+use chatdesk::{
+    ChatMessageSpecialType, ChatMessageType, ChatSessionStatus, ChatTopicEntity, Error, EventActor,
+    MessageId, Result, RoutingMode, RoutingStrategy, SessionId, Timestamp, TopicId, UserId,
+};
+use postgres::Row;
+use postgres::types::{FromSql, ToSql};
+use std::cell::{Cell, RefCell};
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+type Params<'a> = &'a [&'a (dyn ToSql + Sync)];
+
+/// Whether a transaction reads or writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Mode {
+    Read,
+    Write,
+}
+
+/// Where a transaction is: `BEGIN` is sent lazily with the first statement
+/// (together with the locks, in one round trip), so that a write that calls
+/// [`WriteTx::lock`] first takes exactly those locks, and one that does not
+/// takes the exclusive routing lock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    NotBegun,
+    Open,
+}
+
+/// The advisory-lock key spaces, one byte of the 64-bit key each (the top 16
+/// bits name the store's schema, so two stores in one database never wait
+/// for each other; the low 32 bits are the id).
+const CLASS_ROUTING: i64 = 1;
+const CLASS_TOPIC: i64 = 2;
+const CLASS_USER: i64 = 3;
+/// The key opening takes while it initialises or migrates the schema.
+pub(crate) const CLASS_SCHEMA: i64 = 4;
+
+/// The advisory-lock key of (`class`, `id`) in the store whose schema hashes
+/// to `space`.
+pub(crate) fn lock_key(space: u16, class: i64, id: i32) -> i64 {
+    (i64::from(space) << 48) | (class << 32) | i64::from(id.cast_unsigned())
+}
+
+/// One transaction on a pooled connection.
+pub(crate) struct PgTx<'c> {
+    conn: RefCell<&'c mut Conn>,
+    mode: Mode,
+    state: Cell<State>,
+    /// Set when a statement failed: PostgreSQL has then aborted the
+    /// transaction, and a COMMIT would quietly roll back.
+    failed: Cell<bool>,
+    /// The transaction's id (writes), to learn a commit's outcome after a
+    /// lost connection.
+    txid: Cell<Option<i64>>,
+    /// Set by [`WriteTx::put_event`]: the commit then notifies listeners.
+    wrote_events: Cell<bool>,
+    space: u16,
+}
+
+impl std::fmt::Debug for PgTx<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PgTx")
+            .field("mode", &self.mode)
+            .field("state", &self.state.get())
+            .finish_non_exhaustive()
+    }
+}
+
+fn limit(n: usize) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+fn ts(t: Option<Timestamp>) -> Option<i64> {
+    t.map(|t| t.0)
+}
+
+fn uid(u: Option<UserId>) -> Option<i32> {
+    u.map(UserId::get)
+}
+
+fn seq_to_sql(seq: Option<u64>) -> Result<Option<i64>> {
+    seq.map(|s| {
+        i64::try_from(s).map_err(|_| {
+            Error::validation("queue_seq", format!("queue sequence {s} is above i64::MAX"))
+        })
+    })
+    .transpose()
+}
+
+/// Reads column `idx` (named `column`) of a row of `table`.
+fn get<'a, T: FromSql<'a>>(row: &'a Row, table: &str, idx: usize, column: &str) -> Result<T> {
+    row.try_get(idx)
+        .map_err(|e| corrupt(table, column, "a row read", e))
+}
+
+impl<'c> PgTx<'c> {
+    pub(crate) fn new(conn: &'c mut Conn, mode: Mode, space: u16) -> Self {
+        PgTx {
+            conn: RefCell::new(conn),
+            mode,
+            state: Cell::new(State::NotBegun),
+            failed: Cell::new(false),
+            txid: Cell::new(None),
+            wrote_events: Cell::new(false),
+            space,
+        }
+    }
+
+    /// Whether `BEGIN` was sent.
+    pub(crate) fn begun(&self) -> bool {
+        self.state.get() == State::Open
+    }
+
+    pub(crate) fn failed(&self) -> bool {
+        self.failed.get()
+    }
+
+    pub(crate) fn txid(&self) -> Option<i64> {
+        self.txid.get()
+    }
+
+    pub(crate) fn wrote_events(&self) -> bool {
+        self.wrote_events.get()
+    }
+
+    /// Sends `BEGIN`, the locks and (for writes) `txid_current()` in one
+    /// round trip.
+    fn begin(&self, locks: Option<&LockSet>) -> Result<()> {
+        let mut sql = String::new();
+        match self.mode {
+            Mode::Read => sql.push_str("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY;"),
+            Mode::Write => {
+                sql.push_str("BEGIN ISOLATION LEVEL READ COMMITTED;");
+                let routing = locks.map_or(RoutingLock::Exclusive, |l| l.routing);
+                let key = lock_key(self.space, CLASS_ROUTING, 0);
+                match routing {
+                    RoutingLock::Exclusive => {
+                        let _ = write!(sql, "SELECT pg_advisory_xact_lock({key});");
+                    }
+                    RoutingLock::Shared => {
+                        let _ = write!(sql, "SELECT pg_advisory_xact_lock_shared({key});");
+                        if let Some(l) = locks {
+                            let mut topics: Vec<i32> = l.topics.iter().map(|t| t.get()).collect();
+                            topics.sort_unstable();
+                            topics.dedup();
+                            let mut users: Vec<i32> = l.users.iter().map(|u| u.get()).collect();
+                            users.sort_unstable();
+                            users.dedup();
+                            for t in topics {
+                                let key = lock_key(self.space, CLASS_TOPIC, t);
+                                let _ = write!(sql, "SELECT pg_advisory_xact_lock({key});");
+                            }
+                            for u in users {
+                                let key = lock_key(self.space, CLASS_USER, u);
+                                let _ = write!(sql, "SELECT pg_advisory_xact_lock({key});");
+                            }
+                        }
+                    }
+                }
+                sql.push_str("SELECT txid_current()::text;");
+            }
+        }
+        let ctx = "beginning a transaction";
+        let mut conn = self.conn.borrow_mut();
+        // Marked open first: if BEGIN went through but a lock did not, the
+        // caller must still roll back.
+        self.state.set(State::Open);
+        conn.trip();
+        let msgs = match conn.client.simple_query(&sql) {
+            Ok(m) => m,
+            Err(e) => {
+                self.failed.set(true);
+                return Err(pg_err(ctx, e));
+            }
+        };
+        if self.mode == Mode::Write {
+            let txid = msgs.iter().rev().find_map(|m| match m {
+                postgres::SimpleQueryMessage::Row(r) => {
+                    r.get(0).and_then(|t| t.parse::<i64>().ok())
+                }
+                _ => None,
+            });
+            self.txid.set(txid);
+        }
+        Ok(())
+    }
+
+    fn ensure_begun(&self) -> Result<()> {
+        if self.failed.get() {
+            return Err(storage_msg(
+                "running a statement",
+                "an earlier statement of this transaction failed, so PostgreSQL aborted it",
+            ));
+        }
+        if self.state.get() == State::NotBegun {
+            self.begin(None)?;
+        }
+        Ok(())
+    }
+
+    fn query(&self, context: &str, sql: &'static str, params: Params<'_>) -> Result<Vec<Row>> {
+        self.ensure_begun()?;
+        let mut conn = self.conn.borrow_mut();
+        let out = conn.query(sql, params);
+        out.map_err(|e| {
+            self.failed.set(true);
+            pg_err(context, e)
+        })
+    }
+
+    fn exec(&self, context: &str, sql: &'static str, params: Params<'_>) -> Result<u64> {
+        self.ensure_begun()?;
+        let mut conn = self.conn.borrow_mut();
+        let out = conn.execute(sql, params);
+        out.map_err(|e| {
+            self.failed.set(true);
+            pg_err(context, e)
+        })
+    }
+
+    fn list<T>(
+        &self,
+        context: &str,
+        sql: &'static str,
+        params: Params<'_>,
+        decode: fn(&Row) -> Result<T>,
+    ) -> Result<Vec<T>> {
+        self.query(context, sql, params)?
+            .iter()
+            .map(decode)
+            .collect()
+    }
+
+    fn one<T>(
+        &self,
+        context: &str,
+        sql: &'static str,
+        params: Params<'_>,
+        decode: fn(&Row) -> Result<T>,
+    ) -> Result<Option<T>> {
+        self.query(context, sql, params)?
+            .first()
+            .map(decode)
+            .transpose()
+    }
+
+    /// Applies the counted queue index's changes between a session's old and
+    /// new queue keys: one upsert per topic, and a delete of the nodes that
+    /// reached zero.
+    fn count_queue(&self, old: Option<(TopicId, u64)>, new: Option<(TopicId, u64)>) -> Result<()> {
+        let mut by_topic: BTreeMap<i32, (Vec<i64>, Vec<i64>)> = BTreeMap::new();
+        for (topic, node, delta) in chatdesk::backend::queue_index::changes(old, new)? {
+            let node = i64::try_from(node)
+                .map_err(|_| Error::corrupt(format!("queue index node {node} is beyond i64")))?;
+            let entry = by_topic.entry(topic.get()).or_default();
+            entry.0.push(node);
+            entry.1.push(delta);
+        }
+        let ctx = "updating the queue index";
+        for (topic, (nodes, deltas)) in by_topic {
+            let rows = self.query(ctx, UPSERT_QUEUE_INDEX, &[&topic, &nodes, &deltas])?;
+            let mut zero = Vec::new();
+            for row in &rows {
+                let node: i64 = get(row, "chat_queue_index", 0, "node")?;
+                let count: i64 = get(row, "chat_queue_index", 1, "count")?;
+                if count == 0 {
+                    zero.push(node);
+                }
+            }
+            if !zero.is_empty() {
+                self.exec(ctx, DELETE_QUEUE_INDEX, &[&topic, &zero])?;
+            }
+        }
+        Ok(())
+    }
+}
+
+const UPSERT_QUEUE_INDEX: &str = "INSERT INTO chat_queue_index (topic_id, node, count) \
+     SELECT $1, n, d FROM unnest($2::bigint[], $3::bigint[]) AS c (n, d) \
+     ON CONFLICT (topic_id, node) DO UPDATE SET count = chat_queue_index.count + EXCLUDED.count \
+     RETURNING node, count";
+const DELETE_QUEUE_INDEX: &str =
+    "DELETE FROM chat_queue_index WHERE topic_id = $1 AND node = ANY($2) AND count = 0";
+
+macro_rules! session_cols {
+    () => {
+        "id, topic_id, user_id, person_id, contact_id, project_id, sale_id, ticket_id, \
+         customer_alias, customer_host, customer_name, customer_email, customer_phone, \
+         customer_consented, customer_company, status, first_message, last_message, \
+         when_requested, when_started, when_ended, when_idle, when_fetched, key_hash, \
+         initial_queue_pos, alert_level, rank, transfer_to, chatbot_is_active, rating, \
+         queue_seq, queue_entered, customer_last_since, deleted_at, routed_at, \
+         routing_answered, routing_excluded, transfer_requested_at, max_alert_level, \
+         answer_timeouts, first_answer_at"
+    };
+}
+
+macro_rules! select_sessions {
+    ($rest:literal) => {
+        concat!("SELECT ", session_cols!(), " FROM chat_session ", $rest)
+    };
+}
+
+macro_rules! select_topics {
+    ($rest:literal) => {
+        concat!(
+            "SELECT id, settings_json, last_accept, seconds_pr_accept, routing_mode, \
+             routing_strategy, default_capacity, answer_timeout_secs, transfer_timeout_secs \
+             FROM chat_topic ",
+            $rest
+        )
+    };
+}
+
+macro_rules! select_members {
+    ($rest:literal) => {
+        concat!(
+            "SELECT topic_id, user_id, can_listen, can_respond, can_manage, can_notify \
+             FROM chat_topic_agent ",
+            $rest
+        )
+    };
+}
+
+macro_rules! select_messages {
+    ($rest:literal) => {
+        concat!(
+            "SELECT id, session_id, type, message, author, read_by_customer, special_type, \
+             special_param, when_posted FROM chat_message ",
+            $rest
+        )
+    };
+}
+
+macro_rules! select_events {
+    ($rest:literal) => {
+        concat!(
+            "SELECT seq, event_id, at, session_id, topic_id, actor_kind, actor_user, kind, data \
+             FROM chat_event ",
+            $rest
+        )
+    };
+}
+
+/// The upsert of a session: the record's columns ($1–$41), then the three
+/// derived index columns ($42–$44); returns the session's old queue key (a
+/// CTE reads the row as it was before the statement).
+const UPSERT_SESSION: &str = concat!(
+    "WITH old AS (SELECT topic_id, human_queue_seq FROM chat_session WHERE id = $1), \
+     up AS (INSERT INTO chat_session (",
+    session_cols!(),
+    ", human_queue_seq, active_user, pending_transfer_to) VALUES ($1, $2, $3, $4, $5, $6, $7, \
+     $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, \
+     $26, $27, $28, $29, $30, $31, $32, $33, $34, $35, $36, $37, $38, $39, $40, $41, $42, $43, \
+     $44) ON CONFLICT (id) DO UPDATE SET topic_id = EXCLUDED.topic_id, \
+     user_id = EXCLUDED.user_id, person_id = EXCLUDED.person_id, \
+     contact_id = EXCLUDED.contact_id, project_id = EXCLUDED.project_id, \
+     sale_id = EXCLUDED.sale_id, ticket_id = EXCLUDED.ticket_id, \
+     customer_alias = EXCLUDED.customer_alias, customer_host = EXCLUDED.customer_host, \
+     customer_name = EXCLUDED.customer_name, customer_email = EXCLUDED.customer_email, \
+     customer_phone = EXCLUDED.customer_phone, \
+     customer_consented = EXCLUDED.customer_consented, \
+     customer_company = EXCLUDED.customer_company, status = EXCLUDED.status, \
+     first_message = EXCLUDED.first_message, last_message = EXCLUDED.last_message, \
+     when_requested = EXCLUDED.when_requested, when_started = EXCLUDED.when_started, \
+     when_ended = EXCLUDED.when_ended, when_idle = EXCLUDED.when_idle, \
+     when_fetched = EXCLUDED.when_fetched, key_hash = EXCLUDED.key_hash, \
+     initial_queue_pos = EXCLUDED.initial_queue_pos, alert_level = EXCLUDED.alert_level, \
+     rank = EXCLUDED.rank, transfer_to = EXCLUDED.transfer_to, \
+     chatbot_is_active = EXCLUDED.chatbot_is_active, rating = EXCLUDED.rating, \
+     queue_seq = EXCLUDED.queue_seq, queue_entered = EXCLUDED.queue_entered, \
+     customer_last_since = EXCLUDED.customer_last_since, deleted_at = EXCLUDED.deleted_at, \
+     routed_at = EXCLUDED.routed_at, routing_answered = EXCLUDED.routing_answered, \
+     routing_excluded = EXCLUDED.routing_excluded, \
+     transfer_requested_at = EXCLUDED.transfer_requested_at, \
+     max_alert_level = EXCLUDED.max_alert_level, answer_timeouts = EXCLUDED.answer_timeouts, \
+     first_answer_at = EXCLUDED.first_answer_at, human_queue_seq = EXCLUDED.human_queue_seq, \
+     active_user = EXCLUDED.active_user, pending_transfer_to = EXCLUDED.pending_transfer_to \
+     RETURNING id) \
+     SELECT old.topic_id, old.human_queue_seq FROM old, up"
+);
+
+fn queue_key(topic: Option<i32>, seq: Option<i64>) -> Option<(TopicId, u64)> {
+    match (topic, seq) {
+        (Some(t), Some(q)) => u64::try_from(q).ok().map(|q| (TopicId(t), q)),
+        _ => None,
+    }
+}
+
+fn topic_from_row(row: &Row) -> Result<TopicRecord> {
+    const T: &str = "chat_topic";
+    let id: i32 = get(row, T, 0, "id")?;
+    let json: String = get(row, T, 1, "settings_json")?;
+    let settings: ChatTopicEntity = serde_json::from_str(&json)
+        .map_err(|e| corrupt(T, "settings_json", format!("id {id}"), e))?;
+    let mode: i32 = get(row, T, 4, "routing_mode")?;
+    let strategy: i32 = get(row, T, 5, "routing_strategy")?;
+    Ok(TopicRecord {
+        id: TopicId(id),
+        settings,
+        last_accept: get::<Option<i64>>(row, T, 2, "last_accept")?.map(Timestamp),
+        seconds_pr_accept: get(row, T, 3, "seconds_pr_accept")?,
+        routing: TopicRouting {
+            mode: RoutingMode::from_code(mode).ok_or_else(|| {
+                corrupt(
+                    T,
+                    "routing_mode",
+                    format!("id {id}"),
+                    format!("unknown code {mode}"),
+                )
+            })?,
+            strategy: RoutingStrategy::from_code(strategy).ok_or_else(|| {
+                corrupt(
+                    T,
+                    "routing_strategy",
+                    format!("id {id}"),
+                    format!("unknown code {strategy}"),
+                )
+            })?,
+            default_capacity: get(row, T, 6, "default_capacity")?,
+            answer_timeout_secs: get(row, T, 7, "answer_timeout_secs")?,
+            transfer_timeout_secs: get(row, T, 8, "transfer_timeout_secs")?,
+        },
+    })
+}
+
+fn member_from_row(row: &Row) -> Result<MemberRecord> {
+    const T: &str = "chat_topic_agent";
+    Ok(MemberRecord {
+        topic: TopicId(get(row, T, 0, "topic_id")?),
+        user: UserId(get(row, T, 1, "user_id")?),
+        can_listen: get(row, T, 2, "can_listen")?,
+        can_respond: get(row, T, 3, "can_respond")?,
+        can_manage: get(row, T, 4, "can_manage")?,
+        can_notify: get(row, T, 5, "can_notify")?,
+    })
+}
+
+fn presence_from_row(row: &Row) -> Result<PresenceRecord> {
+    const T: &str = "chat_presence";
+    Ok(PresenceRecord {
+        user: UserId(get(row, T, 0, "user_id")?),
+        present: get(row, T, 1, "present")?,
+        display_name: get(row, T, 2, "display_name")?,
+    })
+}
+
+fn agent_from_row(row: &Row) -> Result<AgentRecord> {
+    const T: &str = "chat_agent";
+    Ok(AgentRecord {
+        user: UserId(get(row, T, 0, "user_id")?),
+        max_chats: get(row, T, 1, "max_chats")?,
+        last_assigned: get::<Option<i64>>(row, T, 2, "last_assigned")?.map(Timestamp),
+    })
+}
+
+fn session_from_row(row: &Row) -> Result<SessionRecord> {
+    const T: &str = "chat_session";
+    let id: i32 = get(row, T, 0, "id")?;
+    let key = || format!("id {id}");
+    let opt_ts = |idx: usize, col: &str| -> Result<Option<Timestamp>> {
+        Ok(get::<Option<i64>>(row, T, idx, col)?.map(Timestamp))
+    };
+    let opt_user = |idx: usize, col: &str| -> Result<Option<UserId>> {
+        Ok(get::<Option<i32>>(row, T, idx, col)?.map(UserId))
+    };
+    let code: i32 = get(row, T, 15, "status")?;
+    let status = ChatSessionStatus::from_code(code)
+        .ok_or_else(|| corrupt(T, "status", key(), format!("unknown status code {code}")))?;
+    let hash: Vec<u8> = get(row, T, 23, "key_hash")?;
+    let key_hash: [u8; 32] = hash.as_slice().try_into().map_err(|_| {
+        corrupt(
+            T,
+            "key_hash",
+            key(),
+            format!("{} bytes, expected 32", hash.len()),
+        )
+    })?;
+    let queue_seq = get::<Option<i64>>(row, T, 30, "queue_seq")?
+        .map(|v| {
+            u64::try_from(v).map_err(|_| corrupt(T, "queue_seq", key(), "negative queue sequence"))
+        })
+        .transpose()?;
+    let excluded: Vec<i32> = get(row, T, 36, "routing_excluded")?;
+    Ok(SessionRecord {
+        id: SessionId(id),
+        topic: TopicId(get(row, T, 1, "topic_id")?),
+        user: opt_user(2, "user_id")?,
+        links: CrmLinks {
+            person: get(row, T, 3, "person_id")?,
+            contact: get(row, T, 4, "contact_id")?,
+            project: get(row, T, 5, "project_id")?,
+            sale: get(row, T, 6, "sale_id")?,
+            ticket: get(row, T, 7, "ticket_id")?,
+        },
+        customer: CustomerInfo {
+            alias: get(row, T, 8, "customer_alias")?,
+            host: get(row, T, 9, "customer_host")?,
+            name: get(row, T, 10, "customer_name")?,
+            email: get(row, T, 11, "customer_email")?,
+            phone: get(row, T, 12, "customer_phone")?,
+            consented: get(row, T, 13, "customer_consented")?,
+            company: get(row, T, 14, "customer_company")?,
+        },
+        status,
+        first_message: get(row, T, 16, "first_message")?,
+        last_message: get(row, T, 17, "last_message")?,
+        when_requested: Timestamp(get(row, T, 18, "when_requested")?),
+        when_started: opt_ts(19, "when_started")?,
+        when_ended: opt_ts(20, "when_ended")?,
+        when_idle: opt_ts(21, "when_idle")?,
+        when_fetched: opt_ts(22, "when_fetched")?,
+        key_hash,
+        initial_queue_pos: get(row, T, 24, "initial_queue_pos")?,
+        alert_level: get(row, T, 25, "alert_level")?,
+        rank: get(row, T, 26, "rank")?,
+        transfer_to: opt_user(27, "transfer_to")?,
+        chatbot_is_active: get(row, T, 28, "chatbot_is_active")?,
+        rating: get(row, T, 29, "rating")?,
+        queue_seq,
+        queue_entered: opt_ts(31, "queue_entered")?,
+        customer_last_since: opt_ts(32, "customer_last_since")?,
+        deleted_at: opt_ts(33, "deleted_at")?,
+        routing: SessionRouting {
+            routed_at: opt_ts(34, "routed_at")?,
+            answered: get(row, T, 35, "routing_answered")?,
+            excluded: excluded.into_iter().map(UserId).collect(),
+            transfer_requested_at: opt_ts(37, "transfer_requested_at")?,
+        },
+        stats: SessionStats {
+            max_alert_level: get(row, T, 38, "max_alert_level")?,
+            answer_timeouts: get(row, T, 39, "answer_timeouts")?,
+            first_answer_at: opt_ts(40, "first_answer_at")?,
+        },
+    })
+}
+
+fn message_from_row(row: &Row) -> Result<MessageRecord> {
+    const T: &str = "chat_message";
+    let id: i32 = get(row, T, 0, "id")?;
+    let kind_code: i32 = get(row, T, 2, "type")?;
+    let kind = ChatMessageType::from_code(kind_code).ok_or_else(|| {
+        corrupt(
+            T,
+            "type",
+            format!("id {id}"),
+            format!("unknown message type {kind_code}"),
+        )
+    })?;
+    let special_code: i32 = get(row, T, 6, "special_type")?;
+    let special = ChatMessageSpecialType::from_code(special_code).ok_or_else(|| {
+        corrupt(
+            T,
+            "special_type",
+            format!("id {id}"),
+            format!("unknown special type {special_code}"),
+        )
+    })?;
+    Ok(MessageRecord {
+        id: MessageId(id),
+        session: SessionId(get(row, T, 1, "session_id")?),
+        kind,
+        text: get(row, T, 3, "message")?,
+        author: get(row, T, 4, "author")?,
+        read_by_customer: get(row, T, 5, "read_by_customer")?,
+        special,
+        special_param: get(row, T, 7, "special_param")?,
+        when_posted: Timestamp(get(row, T, 8, "when_posted")?),
+    })
+}
+
+fn event_from_row(row: &Row) -> Result<EventRecord> {
+    const T: &str = "chat_event";
+    let seq: i64 = get(row, T, 0, "seq")?;
+    let id_text: String = get(row, T, 1, "event_id")?;
+    let id = parse_uuid(&id_text)
+        .ok_or_else(|| corrupt(T, "event_id", format!("seq {seq}"), "not a UUID"))?;
+    let actor_kind: i32 = get(row, T, 5, "actor_kind")?;
+    let actor_user: Option<i32> = get(row, T, 6, "actor_user")?;
+    let actor = EventActor::from_parts(actor_kind, actor_user).ok_or_else(|| {
+        corrupt(
+            T,
+            "actor_kind",
+            format!("seq {seq}"),
+            format!("actor {actor_kind} with user {actor_user:?}"),
+        )
+    })?;
+    Ok(EventRecord {
+        seq,
+        id,
+        at: Timestamp(get(row, T, 2, "at")?),
+        session: SessionId(get(row, T, 3, "session_id")?),
+        topic: TopicId(get(row, T, 4, "topic_id")?),
+        actor,
+        kind: get(row, T, 7, "kind")?,
+        data: get(row, T, 8, "data")?,
+    })
+}
+
+fn session_id_from_row(row: &Row) -> Result<SessionId> {
+    Ok(SessionId(get(row, "chat_session", 0, "id")?))
+}
+
+fn user_id_from_row(row: &Row) -> Result<UserId> {
+    Ok(UserId(get(row, "chat_routing_free", 0, "user_id")?))
+}
+
+fn settings_json(settings: &ChatTopicEntity) -> Result<(String, String)> {
+    let value = serde_json::to_value(settings)
+        .map_err(|e| storage_msg("encoding topic settings", e.to_string()))?;
+    let name = value
+        .get("Name")
+        .and_then(serde_json::Value::as_str)
+        .unwrap_or_default()
+        .to_owned();
+    let json = serde_json::to_string(&value)
+        .map_err(|e| storage_msg("encoding topic settings", e.to_string()))?;
+    Ok((name, json))
+}
+
+impl ReadTx for PgTx<'_> {
+    fn topic(&self, id: TopicId) -> Result<Option<TopicRecord>> {
+        self.one(
+            "reading a topic",
+            select_topics!("WHERE id = $1"),
+            &[&id.get()],
+            topic_from_row,
+        )
+    }
+
+    fn topics(&self) -> Result<Vec<TopicRecord>> {
+        self.list(
+            "listing topics",
+            select_topics!("ORDER BY id"),
+            &[],
+            topic_from_row,
+        )
+    }
+
+    fn member(&self, topic: TopicId, user: UserId) -> Result<Option<MemberRecord>> {
+        self.one(
+            "reading a membership",
+            select_members!("WHERE topic_id = $1 AND user_id = $2"),
+            &[&topic.get(), &user.get()],
+            member_from_row,
+        )
+    }
+
+    fn topic_members(&self, topic: TopicId) -> Result<Vec<MemberRecord>> {
+        self.list(
+            "listing a topic's members",
+            select_members!("WHERE topic_id = $1 ORDER BY user_id"),
+            &[&topic.get()],
+            member_from_row,
+        )
+    }
+
+    fn user_memberships(&self, user: UserId) -> Result<Vec<MemberRecord>> {
+        self.list(
+            "listing a user's memberships",
+            select_members!("WHERE user_id = $1 ORDER BY topic_id"),
+            &[&user.get()],
+            member_from_row,
+        )
+    }
+
+    fn all_members(&self) -> Result<Vec<MemberRecord>> {
+        self.list(
+            "listing memberships",
+            select_members!("ORDER BY topic_id, user_id"),
+            &[],
+            member_from_row,
+        )
+    }
+
+    fn presence(&self, user: UserId) -> Result<Option<PresenceRecord>> {
+        self.one(
+            "reading a presence",
+            "SELECT user_id, present, display_name FROM chat_presence WHERE user_id = $1",
+            &[&user.get()],
+            presence_from_row,
+        )
+    }
+
+    fn presences(&self) -> Result<Vec<PresenceRecord>> {
+        self.list(
+            "listing presences",
+            "SELECT user_id, present, display_name FROM chat_presence ORDER BY user_id",
+            &[],
+            presence_from_row,
+        )
+    }
+
+    fn session(&self, id: SessionId) -> Result<Option<SessionRecord>> {
+        self.one(
+            "reading a session",
+            select_sessions!("WHERE id = $1"),
+            &[&id.get()],
+            session_from_row,
+        )
+    }
+
+    fn session_by_key(&self, key_hash: &[u8; 32]) -> Result<Option<SessionId>> {
+        let key: &[u8] = key_hash;
+        self.one(
+            "finding a session by key",
+            "SELECT id FROM chat_session WHERE key_hash = $1",
+            &[&key],
+            session_id_from_row,
+        )
+    }
+
+    fn sessions_by_status(
+        &self,
+        status: ChatSessionStatus,
+        after: SessionId,
+        n: usize,
+    ) -> Result<Vec<SessionRecord>> {
+        self.list(
+            "listing sessions by status",
+            select_sessions!("WHERE status = $1 AND id > $2 ORDER BY id LIMIT $3"),
+            &[&status.code(), &after.get(), &limit(n)],
+            session_from_row,
+        )
+    }
+
+    fn topic_sessions(
+        &self,
+        topic: TopicId,
+        after: SessionId,
+        n: usize,
+    ) -> Result<Vec<SessionRecord>> {
+        self.list(
+            "listing a topic's sessions",
+            select_sessions!("WHERE topic_id = $1 AND id > $2 ORDER BY id LIMIT $3"),
+            &[&topic.get(), &after.get(), &limit(n)],
+            session_from_row,
+        )
+    }
+
+    fn sessions(&self, after: SessionId, n: usize) -> Result<Vec<SessionRecord>> {
+        self.list(
+            "listing sessions",
+            select_sessions!("WHERE id > $1 ORDER BY id LIMIT $2"),
+            &[&after.get(), &limit(n)],
+            session_from_row,
+        )
+    }
+
+    fn active_sessions(&self, user: UserId) -> Result<Vec<SessionRecord>> {
+        self.list(
+            "listing a user's active sessions",
+            select_sessions!("WHERE active_user = $1 ORDER BY id"),
+            &[&user.get()],
+            session_from_row,
+        )
+    }
+
+    fn active_ranks(&self, user: UserId) -> Result<Vec<(SessionId, i32)>> {
+        self.list(
+            "reading a user's ranks",
+            "SELECT id, rank FROM chat_session WHERE active_user = $1 ORDER BY id",
+            &[&user.get()],
+            |row| {
+                Ok((
+                    SessionId(get(row, "chat_session", 0, "id")?),
+                    get(row, "chat_session", 1, "rank")?,
+                ))
+            },
+        )
+    }
+
+    fn transfers_to(&self, user: UserId) -> Result<Vec<SessionId>> {
+        self.list(
+            "listing a user's pending transfers",
+            "SELECT id FROM chat_session WHERE pending_transfer_to = $1 ORDER BY id",
+            &[&user.get()],
+            session_id_from_row,
+        )
+    }
+
+    fn agent(&self, user: UserId) -> Result<Option<AgentRecord>> {
+        self.one(
+            "reading an agent's routing record",
+            "SELECT user_id, max_chats, last_assigned FROM chat_agent WHERE user_id = $1",
+            &[&user.get()],
+            agent_from_row,
+        )
+    }
+
+    fn routing_free(&self, topic: TopicId) -> Result<Vec<UserId>> {
+        self.list(
+            "reading a topic's routing index",
+            "SELECT user_id FROM chat_routing_free WHERE topic_id = $1 ORDER BY user_id",
+            &[&topic.get()],
+            user_id_from_row,
+        )
+    }
+
+    fn routing_is_free(&self, topic: TopicId, user: UserId) -> Result<bool> {
+        Ok(!self
+            .query(
+                "reading the routing index",
+                "SELECT user_id FROM chat_routing_free WHERE topic_id = $1 AND user_id = $2",
+                &[&topic.get(), &user.get()],
+            )?
+            .is_empty())
+    }
+
+    fn sessions_requested(
+        &self,
+        after: (Timestamp, SessionId),
+        before: Timestamp,
+        n: usize,
+    ) -> Result<Vec<SessionRecord>> {
+        self.list(
+            "listing sessions by request time",
+            select_sessions!(
+                "WHERE (when_requested, id) > ($1, $2) AND when_requested < $3 \
+                 ORDER BY when_requested, id LIMIT $4"
+            ),
+            &[&after.0.0, &after.1.get(), &before.0, &limit(n)],
+            session_from_row,
+        )
+    }
+
+    fn queue_index_sum(&self, topic: TopicId, nodes: &[u64]) -> Result<i64> {
+        let nodes: Vec<i64> = nodes
+            .iter()
+            .filter_map(|&n| i64::try_from(n).ok())
+            .collect();
+        let rows = self.query(
+            "reading the queue index",
+            "SELECT COALESCE(SUM(count), 0)::BIGINT FROM chat_queue_index \
+             WHERE topic_id = $1 AND node = ANY($2)",
+            &[&topic.get(), &nodes],
+        )?;
+        match rows.first() {
+            Some(row) => get(row, "chat_queue_index", 0, "count"),
+            None => Ok(0),
+        }
+    }
+
+    fn queue(&self, topic: TopicId, after_seq: u64, n: usize) -> Result<Vec<(u64, SessionId)>> {
+        let after = i64::try_from(after_seq).unwrap_or(i64::MAX);
+        self.list(
+            "reading a queue",
+            "SELECT human_queue_seq, id FROM chat_session \
+             WHERE topic_id = $1 AND human_queue_seq IS NOT NULL AND human_queue_seq > $2 \
+             ORDER BY human_queue_seq, id LIMIT $3",
+            &[&topic.get(), &after, &limit(n)],
+            |row| {
+                let seq: i64 = get(row, "chat_session", 0, "human_queue_seq")?;
+                let id: i32 = get(row, "chat_session", 1, "id")?;
+                let seq = u64::try_from(seq).map_err(|_| {
+                    corrupt(
+                        "chat_session",
+                        "human_queue_seq",
+                        format!("id {id}"),
+                        "negative",
+                    )
+                })?;
+                Ok((seq, SessionId(id)))
+            },
+        )
+    }
+
+    fn messages(
+        &self,
+        session: SessionId,
+        after: MessageId,
+        n: usize,
+    ) -> Result<Vec<MessageRecord>> {
+        self.list(
+            "reading messages",
+            select_messages!("WHERE session_id = $1 AND id > $2 ORDER BY id LIMIT $3"),
+            &[&session.get(), &after.get(), &limit(n)],
+            message_from_row,
+        )
+    }
+
+    fn events_after(&self, after: i64, n: usize) -> Result<Vec<EventRecord>> {
+        self.list(
+            "reading the change feed",
+            select_events!("WHERE seq > $1 ORDER BY seq LIMIT $2"),
+            &[&after, &limit(n)],
+            event_from_row,
+        )
+    }
+
+    fn meta(&self, key: &str) -> Result<Option<String>> {
+        self.one(
+            "reading the store's metadata",
+            "SELECT value FROM chatdesk_meta WHERE key = $1",
+            &[&key],
+            |row| get(row, "chatdesk_meta", 0, "value"),
+        )
+    }
+}
+
+impl WriteTx for PgTx<'_> {
+    fn lock(&mut self, set: &LockSet) -> Result<()> {
+        if self.failed.get() {
+            return Err(storage_msg(
+                "taking locks",
+                "an earlier statement of this transaction failed, so PostgreSQL aborted it",
+            ));
+        }
+        if self.state.get() == State::Open {
+            // A statement already ran and took the exclusive routing lock
+            // (always correct); more locks would add nothing.
+            return Ok(());
+        }
+        self.begin(Some(set))
+    }
+
+    fn next_id(&mut self, kind: IdKind) -> Result<i64> {
+        let max = if kind.is_wire_id() {
+            i64::from(i32::MAX)
+        } else {
+            i64::MAX
+        };
+        let name = kind.name();
+        let rows = self.query(
+            "taking an id",
+            "UPDATE chatdesk_counter SET last = last + 1 WHERE kind = $1 AND last < $2 RETURNING last",
+            &[&name, &max],
+        )?;
+        if let Some(row) = rows.first() {
+            return get(row, "chatdesk_counter", 0, "last");
+        }
+        // Either the counter is exhausted or its row is missing.
+        let rows = self.query(
+            "reading an id counter",
+            "SELECT last FROM chatdesk_counter WHERE kind = $1",
+            &[&name],
+        )?;
+        match rows.first() {
+            Some(row) => {
+                let last: i64 = get(row, "chatdesk_counter", 0, "last")?;
+                next_after(kind, last)
+            }
+            None => Err(Error::corrupt(format!(
+                "chatdesk_counter has no row for {name}"
+            ))),
+        }
+    }
+
+    fn put_topic(&mut self, topic: &TopicRecord) -> Result<()> {
+        let (name, json) = settings_json(&topic.settings)?;
+        let r = &topic.routing;
+        self.exec(
+            "writing a topic",
+            "INSERT INTO chat_topic (id, name, settings_json, last_accept, seconds_pr_accept, \
+             routing_mode, routing_strategy, default_capacity, answer_timeout_secs, \
+             transfer_timeout_secs) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
+             ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name, \
+             settings_json = EXCLUDED.settings_json, last_accept = EXCLUDED.last_accept, \
+             seconds_pr_accept = EXCLUDED.seconds_pr_accept, routing_mode = EXCLUDED.routing_mode, \
+             routing_strategy = EXCLUDED.routing_strategy, \
+             default_capacity = EXCLUDED.default_capacity, \
+             answer_timeout_secs = EXCLUDED.answer_timeout_secs, \
+             transfer_timeout_secs = EXCLUDED.transfer_timeout_secs",
+            &[
+                &topic.id.get(),
+                &name,
+                &json,
+                &ts(topic.last_accept),
+                &topic.seconds_pr_accept,
+                &r.mode.code(),
+                &r.strategy.code(),
+                &r.default_capacity,
+                &r.answer_timeout_secs,
+                &r.transfer_timeout_secs,
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn delete_topic(&mut self, id: TopicId) -> Result<()> {
+        self.exec(
+            "removing a topic",
+            "DELETE FROM chat_topic WHERE id = $1",
+            &[&id.get()],
+        )?;
+        Ok(())
+    }
+
+    fn put_member(&mut self, m: &MemberRecord) -> Result<()> {
+        self.exec(
+            "writing a membership",
+            "INSERT INTO chat_topic_agent \
+             (topic_id, user_id, can_listen, can_respond, can_manage, can_notify) \
+             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (topic_id, user_id) DO UPDATE SET \
+             can_listen = EXCLUDED.can_listen, can_respond = EXCLUDED.can_respond, \
+             can_manage = EXCLUDED.can_manage, can_notify = EXCLUDED.can_notify",
+            &[
+                &m.topic.get(),
+                &m.user.get(),
+                &m.can_listen,
+                &m.can_respond,
+                &m.can_manage,
+                &m.can_notify,
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn delete_member(&mut self, topic: TopicId, user: UserId) -> Result<()> {
+        self.exec(
+            "removing a membership",
+            "DELETE FROM chat_topic_agent WHERE topic_id = $1 AND user_id = $2",
+            &[&topic.get(), &user.get()],
+        )?;
+        Ok(())
+    }
+
+    fn put_presence(&mut self, p: &PresenceRecord) -> Result<()> {
+        self.exec(
+            "writing a presence",
+            "INSERT INTO chat_presence (user_id, present, display_name) VALUES ($1, $2, $3) \
+             ON CONFLICT (user_id) DO UPDATE SET present = EXCLUDED.present, \
+             display_name = EXCLUDED.display_name",
+            &[&p.user.get(), &p.present, &p.display_name],
+        )?;
+        Ok(())
+    }
+
+    fn put_agent(&mut self, a: &AgentRecord) -> Result<()> {
+        self.exec(
+            "writing an agent's routing record",
+            "INSERT INTO chat_agent (user_id, max_chats, last_assigned) VALUES ($1, $2, $3) \
+             ON CONFLICT (user_id) DO UPDATE SET max_chats = EXCLUDED.max_chats, \
+             last_assigned = EXCLUDED.last_assigned",
+            &[&a.user.get(), &a.max_chats, &ts(a.last_assigned)],
+        )?;
+        Ok(())
+    }
+
+    fn set_routing_free(&mut self, topic: TopicId, user: UserId, free: bool) -> Result<()> {
+        let sql = if free {
+            "INSERT INTO chat_routing_free (topic_id, user_id) VALUES ($1, $2) \
+             ON CONFLICT (topic_id, user_id) DO NOTHING"
+        } else {
+            "DELETE FROM chat_routing_free WHERE topic_id = $1 AND user_id = $2"
+        };
+        self.exec(
+            "writing the routing index",
+            sql,
+            &[&topic.get(), &user.get()],
+        )?;
+        Ok(())
+    }
+
+    fn put_session(&mut self, s: &SessionRecord) -> Result<()> {
+        let c = &s.customer;
+        let l = &s.links;
+        let queue_seq = seq_to_sql(s.queue_seq)?;
+        let human_seq = seq_to_sql(s.human_queue_seq())?;
+        let key_hash: &[u8] = &s.key_hash;
+        let excluded: Vec<i32> = s.routing.excluded.iter().map(|u| u.get()).collect();
+        let rows = self.query(
+            "writing a session",
+            UPSERT_SESSION,
+            &[
+                &s.id.get(),
+                &s.topic.get(),
+                &uid(s.user),
+                &l.person,
+                &l.contact,
+                &l.project,
+                &l.sale,
+                &l.ticket,
+                &c.alias,
+                &c.host,
+                &c.name,
+                &c.email,
+                &c.phone,
+                &c.consented,
+                &c.company,
+                &s.status.code(),
+                &s.first_message,
+                &s.last_message,
+                &s.when_requested.0,
+                &ts(s.when_started),
+                &ts(s.when_ended),
+                &ts(s.when_idle),
+                &ts(s.when_fetched),
+                &key_hash,
+                &s.initial_queue_pos,
+                &s.alert_level,
+                &s.rank,
+                &uid(s.transfer_to),
+                &s.chatbot_is_active,
+                &s.rating,
+                &queue_seq,
+                &ts(s.queue_entered),
+                &ts(s.customer_last_since),
+                &ts(s.deleted_at),
+                &ts(s.routing.routed_at),
+                &s.routing.answered,
+                &excluded,
+                &ts(s.routing.transfer_requested_at),
+                &s.stats.max_alert_level,
+                &s.stats.answer_timeouts,
+                &ts(s.stats.first_answer_at),
+                &human_seq,
+                &uid(s.active_user()),
+                &uid(s.pending_transfer_to()),
+            ],
+        )?;
+        let old = match rows.first() {
+            Some(row) => queue_key(
+                get(row, "chat_session", 0, "topic_id")?,
+                get(row, "chat_session", 1, "human_queue_seq")?,
+            ),
+            None => None,
+        };
+        let new = human_seq
+            .and_then(|q| u64::try_from(q).ok())
+            .map(|q| (s.topic, q));
+        self.count_queue(old, new)
+    }
+
+    fn delete_session(&mut self, id: SessionId) -> Result<()> {
+        let rows = self.query(
+            "removing a session",
+            "DELETE FROM chat_session WHERE id = $1 RETURNING topic_id, human_queue_seq",
+            &[&id.get()],
+        )?;
+        self.exec(
+            "removing a session's messages",
+            "DELETE FROM chat_message WHERE session_id = $1",
+            &[&id.get()],
+        )?;
+        let old = match rows.first() {
+            Some(row) => queue_key(
+                get(row, "chat_session", 0, "topic_id")?,
+                get(row, "chat_session", 1, "human_queue_seq")?,
+            ),
+            None => None,
+        };
+        self.count_queue(old, None)
+    }
+
+    fn put_message(&mut self, m: &MessageRecord) -> Result<()> {
+        self.exec(
+            "writing a message",
+            "INSERT INTO chat_message (id, session_id, type, message, author, read_by_customer, \
+             special_type, special_param, when_posted) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
+             ON CONFLICT (id) DO UPDATE SET session_id = EXCLUDED.session_id, \
+             type = EXCLUDED.type, message = EXCLUDED.message, author = EXCLUDED.author, \
+             read_by_customer = EXCLUDED.read_by_customer, \
+             special_type = EXCLUDED.special_type, special_param = EXCLUDED.special_param, \
+             when_posted = EXCLUDED.when_posted",
+            &[
+                &m.id.get(),
+                &m.session.get(),
+                &m.kind.code(),
+                &m.text,
+                &m.author,
+                &m.read_by_customer,
+                &m.special.code(),
+                &m.special_param,
+                &m.when_posted.0,
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn put_event(&mut self, e: &EventRecord) -> Result<()> {
+        let (actor_kind, actor_user) = e.actor.to_parts();
+        self.wrote_events.set(true);
+        self.exec(
+            "writing a change-feed event",
+            "INSERT INTO chat_event \
+             (seq, event_id, at, session_id, topic_id, actor_kind, actor_user, kind, data) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+            &[
+                &e.seq,
+                &format_uuid(&e.id),
+                &e.at.0,
+                &e.session.get(),
+                &e.topic.get(),
+                &actor_kind,
+                &actor_user,
+                &e.kind,
+                &e.data,
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn delete_events_through(&mut self, seq: i64) -> Result<usize> {
+        let n = self.exec(
+            "pruning the change feed",
+            "DELETE FROM chat_event WHERE seq <= $1",
+            &[&seq],
+        )?;
+        Ok(usize::try_from(n).unwrap_or(usize::MAX))
+    }
+
+    fn put_meta(&mut self, key: &str, value: &str) -> Result<()> {
+        self.exec(
+            "writing the store's metadata",
+            "INSERT INTO chatdesk_meta (key, value) VALUES ($1, $2) \
+             ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value",
+            &[&key, &value],
+        )?;
+        Ok(())
+    }
+}
