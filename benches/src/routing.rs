@@ -25,8 +25,11 @@ use tempfile::TempDir;
 pub enum BusyOp {
     /// A customer asks for a chat (it waits: nobody is free).
     Create,
-    /// An agent saves their presence (present again: a routing pass runs).
+    /// An agent saves their presence again, unchanged (a heartbeat).
     Presence,
+    /// An agent goes away and comes back, in turns (each save changes their
+    /// presence: the index is brought up to date and a pass runs).
+    AwayAndBack,
     /// An agent writes to their chat.
     AgentMessage,
     /// A waiting customer asks for their place in the queue.
@@ -37,9 +40,10 @@ pub enum BusyOp {
 
 impl BusyOp {
     /// Every operation.
-    pub const ALL: [BusyOp; 5] = [
+    pub const ALL: [BusyOp; 6] = [
         BusyOp::Create,
         BusyOp::Presence,
+        BusyOp::AwayAndBack,
         BusyOp::AgentMessage,
         BusyOp::QueuePosition,
         BusyOp::GetEntity,
@@ -49,6 +53,7 @@ impl BusyOp {
         match self {
             BusyOp::Create => "create",
             BusyOp::Presence => "presence",
+            BusyOp::AwayAndBack => "away_and_back",
             BusyOp::AgentMessage => "agent_message",
             BusyOp::QueuePosition => "queue_position",
             BusyOp::GetEntity => "get_entity",
@@ -239,6 +244,16 @@ impl<S: Storage> Busy<S> {
                     self.desk.save_chat_presence(
                         &Caller::agent(u),
                         &ChatPresence::new(u, true, format!("Agent {u}")),
+                    ),
+                    "a presence",
+                );
+            }
+            BusyOp::AwayAndBack => {
+                let (u, _) = self.chats[(i.saturating_sub(1) / 2) % self.chats.len()];
+                must(
+                    self.desk.save_chat_presence(
+                        &Caller::agent(u),
+                        &ChatPresence::new(u, i.is_multiple_of(2), format!("Agent {u}")),
                     ),
                     "a presence",
                 );

@@ -96,9 +96,9 @@ pub use ids::{MessageId, SessionId, TopicId, UserId};
 pub use model::EventActor;
 pub use service::{
     AgentVerdict, AlertChange, ChatDesk, ChatEvent, ChatEventKind, Config, Directory, EventMessage,
-    HookDecision, IdleClose, MAX_EVENTS_PER_READ, MAX_MESSAGES_PER_FETCH, MemoryDirectory,
-    MessageDraft, MessageHook, RoutingChange, RoutingExplanation, RoutingVerdict, SWEEP_BATCH,
-    SessionQuery, TranscriptFormat, Typing,
+    HookDecision, IdleClose, IntegrityReport, MAX_EVENTS_PER_READ, MAX_MESSAGES_PER_FETCH,
+    MemoryDirectory, MessageDraft, MessageHook, RoutingChange, RoutingExplanation, RoutingVerdict,
+    SWEEP_BATCH, SessionQuery, TranscriptFormat, Typing,
 };
 pub use storage::memory::MemoryStorage;
 pub use storage::{Capabilities, Durability, Storage};

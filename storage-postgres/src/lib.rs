@@ -25,8 +25,17 @@
 //! # What it guarantees
 //! - **Atomic**: [`Storage::write_tx`] runs its closure once inside one
 //!   PostgreSQL transaction; an `Err` from the closure (returned unchanged)
-//!   or a failed `COMMIT` leaves nothing behind, ids included (the id
-//!   counters are rows written in the same transaction, so ids have no gaps).
+//!   or a failed `COMMIT` leaves nothing behind.
+//! - **Ids never make writers wait**: topic, session and message ids and
+//!   queue sequence numbers come from PostgreSQL sequences, which hand out
+//!   a value at once, whoever else holds one in an open transaction. They
+//!   are unique, never reused, and increasing in commit order among writers
+//!   of one topic (those hold the topic's lock in turn); a failed or retried
+//!   write may leave a gap, which is why
+//!   [`Capabilities::gap_free_ids`](chatdesk::Capabilities) is false here.
+//!   Across topics, two values taken by writers that commit at the same time
+//!   may be ordered differently from their commits, so "first come" across
+//!   topics (pick up first) is exact up to that window.
 //! - **Writers that could disagree run one after the other**: a write first
 //!   takes transaction-scoped advisory locks: the store's routing lock
 //!   (shared or exclusive), then its topics, then its users, each in
@@ -38,13 +47,19 @@
 //!   statement and runs alone (always correct, never fast), and its later
 //!   `lock` call adds nothing. Writes run at READ COMMITTED: once the locks
 //!   are held, each statement sees everything committed before it.
+//!   `ChatDesk` calls `lock` first in every write, with the scope of its
+//!   operation (see chatdesk's storage guide): a message, a pick-up or a
+//!   close locks its session's topic and agents; routing passes while a
+//!   topic is Auto, sweeps and other store-wide jobs run alone.
 //! - **Never a hang**: every lock wait is bounded by
 //!   [`PgOptions::busy_timeout`] (`lock_timeout`); a writer that cannot get
 //!   its turn gets [`chatdesk::Error::Conflict`] (retryable, nothing
 //!   written), as do serialization failures and deadlocks PostgreSQL breaks.
 //! - **The change feed** stays gap-free and in commit order across
 //!   processes: its sequence is a counter row that each event writer locks
-//!   until it commits.
+//!   until it commits. While the feed is on, writers that add events
+//!   therefore take their turns at that row, whatever their topics: the
+//!   price of a feed with no holes.
 //! - **Reads** see one snapshot for the whole closure (REPEATABLE READ, READ
 //!   ONLY) and never wait for writers.
 //! - **Durable**: [`Durability::Durable`] commits with
@@ -68,7 +83,7 @@
 //! headers) and set `sslmode=require` in the URL; without it connections are
 //! plain (use a Unix socket or a trusted network).
 //!
-//! # Schema (version 1)
+//! # Schema (version 2)
 //! Times are `BIGINT` 100 ns ticks since the Unix epoch (UTC), `NULL` for
 //! none; enumerations are their integer codes. Tables: `chatdesk_schema`
 //! (`application`, `version`: the guard), `chat_topic` (the settings as JSON
@@ -78,8 +93,11 @@
 //! `pending_transfer_to` written from the record's own methods, each with a
 //! partial index), `chat_message`, `chat_queue_index` (the counted queue
 //! index: a queue position costs a fixed number of rows read),
-//! `chatdesk_counter` (one row per id kind), `chat_event` (the change feed)
-//! and `chatdesk_meta`.
+//! the sequences `chatdesk_seq_topic`, `chatdesk_seq_session`,
+//! `chatdesk_seq_message` and `chatdesk_seq_queue_seq`, `chatdesk_counter`
+//! (the change feed's counter row), `chat_event` (the change feed) and
+//! `chatdesk_meta`. Version 1 kept every id kind in `chatdesk_counter`;
+//! migrating starts each sequence after its counter.
 //!
 //! # Versions and upgrades
 //! On open, an empty (or missing) schema is initialised in one transaction;
@@ -423,7 +441,7 @@ impl Storage for PgStorage {
     }
 
     fn capabilities(&self) -> Capabilities {
-        Capabilities::EMBEDDED.shared(true).gap_free(true)
+        Capabilities::EMBEDDED.shared(true).gap_free(false)
     }
 
     fn on_foreign_commit(&self, wake: ForeignCommitWaker) {

@@ -10,7 +10,7 @@ use postgres::Client;
 pub(crate) const APPLICATION: &str = "chatdesk";
 
 /// The schema version this build reads and writes.
-pub(crate) const SCHEMA_VERSION: i32 = 1;
+pub(crate) const SCHEMA_VERSION: i32 = 2;
 
 /// One migration step: run inside the opening transaction, it takes a schema
 /// at version `to - 1` to version `to`.
@@ -27,14 +27,48 @@ struct Migration {
 /// Every step from version 0 (an empty schema) to [`SCHEMA_VERSION`], in
 /// order. To change the schema: append a step with `to = SCHEMA_VERSION + 1`
 /// and bump [`SCHEMA_VERSION`]; never edit a published step.
-const MIGRATIONS: &[Migration] = &[Migration {
-    to: 1,
-    description: "create the version 1 schema",
-    sql: SCHEMA_V1,
-}];
+const MIGRATIONS: &[Migration] = &[
+    Migration {
+        to: 1,
+        description: "create the version 1 schema",
+        sql: SCHEMA_V1,
+    },
+    Migration {
+        to: 2,
+        description: "take topic, session, message and queue ids from sequences",
+        sql: SCHEMA_V2,
+    },
+];
+
+/// Version 2: topic, session and message ids and queue sequences come from
+/// PostgreSQL sequences instead of counter rows, so writers on different
+/// topics no longer wait for each other's commit to take an id. Each
+/// sequence starts after its counter's last value (none on a new store);
+/// the change feed keeps its counter row (gap-free, commit order).
+const SCHEMA_V2: &str = r"
+CREATE SEQUENCE chatdesk_seq_topic AS BIGINT MINVALUE 1 MAXVALUE 2147483647 NO CYCLE;
+CREATE SEQUENCE chatdesk_seq_session AS BIGINT MINVALUE 1 MAXVALUE 2147483647 NO CYCLE;
+CREATE SEQUENCE chatdesk_seq_message AS BIGINT MINVALUE 1 MAXVALUE 2147483647 NO CYCLE;
+CREATE SEQUENCE chatdesk_seq_queue_seq AS BIGINT MINVALUE 1 NO CYCLE;
+SELECT setval('chatdesk_seq_topic',
+    COALESCE((SELECT last FROM chatdesk_counter WHERE kind = 'topic'), 0) + 1, false);
+SELECT setval('chatdesk_seq_session',
+    COALESCE((SELECT last FROM chatdesk_counter WHERE kind = 'session'), 0) + 1, false);
+SELECT setval('chatdesk_seq_message',
+    COALESCE((SELECT last FROM chatdesk_counter WHERE kind = 'message'), 0) + 1, false);
+SELECT setval('chatdesk_seq_queue_seq',
+    COALESCE((SELECT last FROM chatdesk_counter WHERE kind = 'queue_seq'), 0) + 1, false);
+DELETE FROM chatdesk_counter WHERE kind <> 'event';
+";
 
 // The last step must produce the version this build supports.
 const _: () = assert!(MIGRATIONS[MIGRATIONS.len() - 1].to == SCHEMA_VERSION);
+
+/// Whether ids of `kind` come from a sequence (`chatdesk_seq_<name>`) rather
+/// than a counter row.
+pub(crate) fn uses_sequence(kind: IdKind) -> bool {
+    kind != IdKind::Event
+}
 
 /// Version 1: the records of `chatdesk::backend`, one column per field, and
 /// the derived index columns written from the records' own methods.
@@ -308,7 +342,7 @@ pub(crate) fn prepare(
             })?;
         }
         if from == 0 {
-            for kind in IdKind::ALL {
+            for kind in IdKind::ALL.into_iter().filter(|k| !uses_sequence(*k)) {
                 client
                     .execute(
                         "INSERT INTO chatdesk_counter (kind, last) VALUES ($1, 0)",

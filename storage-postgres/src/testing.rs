@@ -308,6 +308,34 @@ impl TempPg {
         &self.schema
     }
 
+    /// Damages session `id`'s stored row (an unknown status code, written
+    /// by a plain client below chatdesk) so that reads of it fail with
+    /// `Corrupt`; its index entries stay. The store stays open.
+    ///
+    /// # Errors
+    /// Connecting or writing failed.
+    pub fn damage_session(&self, id: chatdesk::SessionId) -> Result<()> {
+        let fail = |e: postgres::Error| {
+            chatdesk::Error::Storage(chatdesk::StorageError::new(
+                "postgres",
+                "damaging a session for a test",
+                e,
+            ))
+        };
+        let config = self.url.parse::<postgres::Config>().map_err(fail)?;
+        let mut client = config.connect(postgres::NoTls).map_err(fail)?;
+        client
+            .execute(
+                &format!(
+                    "UPDATE \"{}\".chat_session SET status = 99 WHERE id = $1",
+                    self.schema
+                ),
+                &[&id.get()],
+            )
+            .map_err(fail)?;
+        Ok(())
+    }
+
     /// Opens another store on the same schema with `options` (its schema is
     /// replaced by this one's).
     ///

@@ -3,9 +3,9 @@
 use crate::errors::{corrupt, pg_err, storage_msg};
 use crate::pool::Conn;
 use chatdesk::backend::{
-    AgentRecord, CrmLinks, CustomerInfo, EventRecord, IdKind, LockSet, MemberRecord, MessageRecord,
-    PresenceRecord, ReadTx, RoutingLock, SessionRecord, SessionRouting, SessionStats, TopicRecord,
-    TopicRouting, WriteTx, format_uuid, next_after, parse_uuid,
+    AgentRecord, CrmLinks, CustomerInfo, EventRecord, FreeAgent, IdKind, LockSet, MemberRecord,
+    MessageRecord, PresenceRecord, ReadTx, RoutingLock, SessionRecord, SessionRouting,
+    SessionStats, TopicRecord, TopicRouting, WriteTx, format_uuid, next_after, parse_uuid,
 };
 use chatdesk::{
     ChatMessageSpecialType, ChatMessageType, ChatSessionStatus, ChatTopicEntity, Error, EventActor,
@@ -252,6 +252,40 @@ impl<'c> PgTx<'c> {
             .first()
             .map(decode)
             .transpose()
+    }
+
+    /// The next value of `kind`'s sequence: `nextval` never waits for
+    /// another transaction (a value taken by a transaction that rolls back
+    /// is lost, hence gaps), and past `max` the sequence refuses, which is
+    /// reported as [`next_after`] reports an exhausted kind.
+    fn next_from_sequence(&self, kind: IdKind, max: i64) -> Result<i64> {
+        let sql = match kind {
+            IdKind::Topic => "SELECT nextval('chatdesk_seq_topic')",
+            IdKind::Session => "SELECT nextval('chatdesk_seq_session')",
+            IdKind::Message => "SELECT nextval('chatdesk_seq_message')",
+            IdKind::QueueSeq => "SELECT nextval('chatdesk_seq_queue_seq')",
+            IdKind::Event => {
+                return Err(Error::corrupt("the change feed has no sequence"));
+            }
+        };
+        self.ensure_begun()?;
+        let mut conn = self.conn.borrow_mut();
+        match conn.query(sql, &[]) {
+            Ok(rows) => match rows.first() {
+                Some(row) => get(row, "chatdesk_seq", 0, kind.name()),
+                None => Err(Error::corrupt(format!(
+                    "the {} sequence gave no value",
+                    kind.name()
+                ))),
+            },
+            Err(e) => {
+                self.failed.set(true);
+                if e.code() == Some(&postgres::error::SqlState::SEQUENCE_GENERATOR_LIMIT_EXCEEDED) {
+                    return next_after(kind, max);
+                }
+                Err(pg_err("taking an id", e))
+            }
+        }
     }
 
     /// Applies the counted queue index's changes between a session's old and
@@ -647,6 +681,15 @@ impl ReadTx for PgTx<'_> {
         )
     }
 
+    fn topic_ids(&self) -> Result<Vec<TopicId>> {
+        self.list(
+            "listing topic ids",
+            "SELECT id FROM chat_topic ORDER BY id",
+            &[],
+            |row| Ok(TopicId(get(row, "chat_topic", 0, "id")?)),
+        )
+    }
+
     fn member(&self, topic: TopicId, user: UserId) -> Result<Option<MemberRecord>> {
         self.one(
             "reading a membership",
@@ -757,6 +800,15 @@ impl ReadTx for PgTx<'_> {
         )
     }
 
+    fn session_ids(&self, after: SessionId, n: usize) -> Result<Vec<SessionId>> {
+        self.list(
+            "listing session ids",
+            "SELECT id FROM chat_session WHERE id > $1 ORDER BY id LIMIT $2",
+            &[&after.get(), &limit(n)],
+            session_id_from_row,
+        )
+    }
+
     fn active_sessions(&self, user: UserId) -> Result<Vec<SessionRecord>> {
         self.list(
             "listing a user's active sessions",
@@ -815,6 +867,52 @@ impl ReadTx for PgTx<'_> {
                 &[&topic.get(), &user.get()],
             )?
             .is_empty())
+    }
+
+    fn agent_load(&self, user: UserId) -> Result<i32> {
+        let rows = self.query(
+            "counting an agent's load",
+            "SELECT ((SELECT count(*) FROM chat_session WHERE active_user = $1) \
+                   + (SELECT count(*) FROM chat_session WHERE pending_transfer_to = $1))::int4",
+            &[&user.get()],
+        )?;
+        match rows.first() {
+            Some(row) => get(row, "chat_session", 0, "count"),
+            None => Ok(0),
+        }
+    }
+
+    fn has_present_responder(&self, topic: TopicId) -> Result<bool> {
+        let row = self.one(
+            "reading whether a topic has a present responder",
+            "SELECT EXISTS (SELECT 1 FROM chat_topic_agent m \
+             JOIN chat_presence p ON p.user_id = m.user_id \
+             WHERE m.topic_id = $1 AND m.can_respond AND p.present)",
+            &[&topic.get()],
+            |row| get::<bool>(row, "chat_topic_agent", 0, "exists"),
+        )?;
+        Ok(row.unwrap_or(false))
+    }
+
+    fn routing_candidates(&self, topic: TopicId) -> Result<Vec<FreeAgent>> {
+        self.list(
+            "reading a topic's routing index with loads",
+            "SELECT f.user_id, \
+                    ((SELECT count(*) FROM chat_session s WHERE s.active_user = f.user_id) \
+                   + (SELECT count(*) FROM chat_session s WHERE s.pending_transfer_to = f.user_id))::int4, \
+                    a.last_assigned \
+             FROM chat_routing_free f LEFT JOIN chat_agent a ON a.user_id = f.user_id \
+             WHERE f.topic_id = $1 ORDER BY f.user_id",
+            &[&topic.get()],
+            |row| {
+                const T: &str = "chat_routing_free";
+                Ok(FreeAgent {
+                    user: UserId(get(row, T, 0, "user_id")?),
+                    load: get(row, T, 1, "load")?,
+                    last_assigned: get::<Option<i64>>(row, T, 2, "last_assigned")?.map(Timestamp),
+                })
+            },
+        )
     }
 
     fn sessions_requested(
@@ -930,6 +1028,9 @@ impl WriteTx for PgTx<'_> {
         } else {
             i64::MAX
         };
+        if crate::schema::uses_sequence(kind) {
+            return self.next_from_sequence(kind, max);
+        }
         let name = kind.name();
         let rows = self.query(
             "taking an id",

@@ -94,6 +94,44 @@ impl TempSled {
     }
 }
 
+impl TempSled {
+    /// Damages session `id`'s stored record (a value that no longer
+    /// decodes, written below chatdesk) so that reads of it fail with
+    /// `Corrupt`: closes the store, writes the raw value in whichever tree
+    /// holds the row, and opens the store again. Its index entries stay.
+    ///
+    /// # Errors
+    /// Closing, writing or reopening failed.
+    pub fn damage_session(self, id: chatdesk::SessionId) -> Result<TempSled> {
+        let TempSled {
+            store,
+            options,
+            dir,
+        } = self;
+        store.close()?;
+        let fail = |e: sled::Error| crate::engine::sled_error("damaging a session for a test", e);
+        let db = open_raw(dir.path()).map_err(fail)?;
+        let key = crate::tx::session_key(id);
+        let history = db.open_tree(crate::keys::HISTORY_TREE).map_err(fail)?;
+        let tree: &sled::Tree = if history.contains_key(&key).map_err(fail)? {
+            &history
+        } else {
+            &db
+        };
+        // The right version byte, then bytes that decode as no record.
+        tree.insert(key, vec![1, 0xFF, 0xFF, 0xFF]).map_err(fail)?;
+        db.flush().map_err(fail)?;
+        drop(history);
+        drop(db);
+        let store = SledStorage::open(dir.path(), small_cache(options))?;
+        Ok(TempSled {
+            store,
+            options,
+            dir,
+        })
+    }
+}
+
 impl Storage for TempSled {
     fn read_tx(&self, f: &mut dyn FnMut(&dyn ReadTx) -> Result<()>) -> Result<()> {
         self.store.read_tx(f)

@@ -627,6 +627,15 @@ impl ReadTx for Tx<'_> {
         self.rows(all_in(&[keys::TOPIC]), usize::MAX, rows::decode_topic)
     }
 
+    fn topic_ids(&self) -> Result<Vec<TopicId>> {
+        let mut out = Vec::new();
+        self.scan(all_in(&[keys::TOPIC]), |k, v| {
+            out.push(TopicId(trailing_session(k, v)?.0));
+            Ok(true)
+        })?;
+        Ok(out)
+    }
+
     fn member(&self, topic: TopicId, user: UserId) -> Result<Option<MemberRecord>> {
         self.get_row(&member_key(topic, user), rows::decode_member)
     }
@@ -718,6 +727,19 @@ impl ReadTx for Tx<'_> {
         )
     }
 
+    fn session_ids(&self, after: SessionId, limit: usize) -> Result<Vec<SessionId>> {
+        let mut out = Vec::new();
+        if limit == 0 {
+            return Ok(out);
+        }
+        let entries = self.entries_both(after_in(&[keys::SESSION], &i32_bytes(after.0)))?;
+        Self::visit(entries, |k, v| {
+            out.push(trailing_session(k, v)?);
+            Ok(out.len() < limit)
+        })?;
+        Ok(out)
+    }
+
     fn active_sessions(&self, user: UserId) -> Result<Vec<SessionRecord>> {
         let prefix = Key::new(keys::ACTIVE).i32(user.0).build();
         self.indexed_sessions(
@@ -739,6 +761,23 @@ impl ReadTx for Tx<'_> {
 
     fn agent(&self, user: UserId) -> Result<Option<AgentRecord>> {
         self.get_row(&agent_key(user), rows::decode_agent)
+    }
+
+    fn agent_load(&self, user: UserId) -> Result<i32> {
+        // Counts index keys: no session is decoded.
+        let active = Key::new(keys::ACTIVE).i32(user.0).build();
+        let mut n = 0usize;
+        for entry in self.entries_in(Shelf::Open, all_in(&active))? {
+            entry?;
+            n += 1;
+        }
+        let transfers = Key::new(keys::TRANSFER).i32(user.0).build();
+        let mut m = 0usize;
+        self.scan(all_in(&transfers), |_, _| {
+            m += 1;
+            Ok(true)
+        })?;
+        Ok(i32::try_from(n + m).unwrap_or(i32::MAX))
     }
 
     fn routing_free(&self, topic: TopicId) -> Result<Vec<UserId>> {

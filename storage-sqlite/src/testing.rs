@@ -35,6 +35,31 @@ impl TempSqlite {
         self.dir.path()
     }
 
+    /// Damages session `id`'s stored row (an unknown status code, written
+    /// by a second connection below chatdesk) so that reads of it fail with
+    /// `Corrupt`; its index entries stay. The store stays open.
+    ///
+    /// # Errors
+    /// The write failed.
+    pub fn damage_session(&self, id: chatdesk::SessionId) -> Result<()> {
+        let fail = |e: rusqlite::Error| {
+            chatdesk::Error::Storage(chatdesk::StorageError::new(
+                "sqlite",
+                "damaging a session for a test",
+                e,
+            ))
+        };
+        let conn = rusqlite::Connection::open(self.path()).map_err(fail)?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))
+            .map_err(fail)?;
+        conn.execute(
+            "UPDATE chat_session SET status = 99 WHERE id = ?1",
+            [id.get()],
+        )
+        .map_err(fail)?;
+        Ok(())
+    }
+
     /// Closes the store and opens the same file again with `options`.
     ///
     /// # Errors

@@ -668,6 +668,19 @@ impl ReadTx for SqlTx<'_> {
         )
     }
 
+    fn topic_ids(&self) -> Result<Vec<TopicId>> {
+        self.list(
+            "listing topic ids",
+            "SELECT id FROM chat_topic ORDER BY id",
+            params![],
+            |row| {
+                row.get::<_, i32>(0)
+                    .map(TopicId)
+                    .map_err(|e| decode_err("chat_topic", "id", RowKey::Text("ids"), e))
+            },
+        )
+    }
+
     fn member(&self, topic: TopicId, user: UserId) -> Result<Option<MemberRecord>> {
         self.one(
             "reading a membership",
@@ -781,6 +794,19 @@ impl ReadTx for SqlTx<'_> {
         )
     }
 
+    fn session_ids(&self, after: SessionId, n: usize) -> Result<Vec<SessionId>> {
+        self.list(
+            "listing session ids",
+            "SELECT id FROM chat_session WHERE id > ?1 ORDER BY id LIMIT ?2",
+            params![after.get(), limit(n)],
+            |row| {
+                row.get::<_, i32>(0)
+                    .map(SessionId)
+                    .map_err(|e| decode_err("chat_session", "id", RowKey::Text("ids"), e))
+            },
+        )
+    }
+
     fn active_sessions(&self, user: UserId) -> Result<Vec<SessionRecord>> {
         self.list(
             "listing a user's active sessions",
@@ -813,6 +839,14 @@ impl ReadTx for SqlTx<'_> {
 
     fn routing_is_free(&self, topic: TopicId, user: UserId) -> Result<bool> {
         routing::routing_is_free(self, topic, user)
+    }
+
+    fn agent_load(&self, user: UserId) -> Result<i32> {
+        routing::agent_load(self, user)
+    }
+
+    fn routing_candidates(&self, topic: TopicId) -> Result<Vec<chatdesk::backend::FreeAgent>> {
+        routing::routing_candidates(self, topic)
     }
 
     fn sessions_requested(

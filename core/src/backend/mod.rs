@@ -16,6 +16,8 @@ pub use crate::model::{
     SessionRecord, SessionRouting, SessionStats, TopicRecord, TopicRouting, format_uuid,
     parse_uuid, status_is_active, status_is_open,
 };
-pub use crate::storage::{ForeignCommitWaker, LockSet, ReadTx, RoutingLock, StorageExt, WriteTx};
+pub use crate::storage::{
+    ForeignCommitWaker, FreeAgent, LockSet, ReadTx, RoutingLock, StorageExt, WriteTx,
+};
 
 pub mod queue_index;

@@ -32,6 +32,7 @@
 
 use super::ChatDesk;
 use super::events::{ChatEvent, ChatEventKind, Draft, EventMessage, changed_fields};
+use super::scope::Scope;
 use crate::caller::{Caller, CallerKind};
 use crate::clock::Timestamp;
 use crate::error::{Error, Result};
@@ -185,8 +186,11 @@ impl<S: Storage> ChatDesk<S> {
     /// [`Forbidden`](crate::Error::Forbidden) for callers other than System;
     /// the backend's failure.
     pub fn set_change_feed(&self, caller: &Caller, on: bool) -> Result<()> {
+        let _op = super::trace::op("set_change_feed", caller);
         system_only(caller, "set_change_feed")?;
-        self.write(|tx| tx.put_meta(FEED_KEY, if on { "on" } else { "off" }))
+        self.write(Scope::store(), |tx| {
+            tx.put_meta(FEED_KEY, if on { "on" } else { "off" })
+        })
     }
 
     /// Whether the store's change feed is on. System only.
@@ -194,6 +198,7 @@ impl<S: Storage> ChatDesk<S> {
     /// # Errors
     /// Forbidden for other callers; the backend's failure.
     pub fn change_feed_enabled(&self, caller: &Caller) -> Result<bool> {
+        let _op = super::trace::op("change_feed_enabled", caller);
         system_only(caller, "change_feed_enabled")?;
         self.read(|tx| feed_on(tx))
     }
@@ -234,6 +239,7 @@ impl<S: Storage> ChatDesk<S> {
         cursor: i64,
         limit: usize,
     ) -> Result<Vec<ChatEvent>> {
+        let _op = super::trace::op("events_after", caller);
         system_only(caller, "events_after")?;
         if limit > MAX_EVENTS_PER_READ {
             return Err(Error::validation(
@@ -261,6 +267,7 @@ impl<S: Storage> ChatDesk<S> {
         limit: usize,
         timeout: Duration,
     ) -> Result<Vec<ChatEvent>> {
+        let _op = super::trace::op("wait_for_events", caller);
         let deadline = Instant::now().checked_add(timeout);
         loop {
             // Read the generation before the store: a commit after the read
@@ -285,6 +292,7 @@ impl<S: Storage> ChatDesk<S> {
     /// Forbidden for other callers; the backend's failure (batches already
     /// committed stay committed).
     pub fn prune_events_before(&self, caller: &Caller, cursor: i64) -> Result<usize> {
+        let _op = super::trace::op("prune_events_before", caller);
         system_only(caller, "prune_events_before")?;
         self.prune_while(|e| e.seq <= cursor)
     }
@@ -297,6 +305,7 @@ impl<S: Storage> ChatDesk<S> {
     /// # Errors
     /// Forbidden for other callers; the backend's failure.
     pub fn prune_events_older_than(&self, caller: &Caller, age: Duration) -> Result<usize> {
+        let _op = super::trace::op("prune_events_older_than", caller);
         system_only(caller, "prune_events_older_than")?;
         let secs = i64::try_from(age.as_secs()).unwrap_or(i64::MAX);
         let cutoff = Timestamp(
@@ -312,7 +321,7 @@ impl<S: Storage> ChatDesk<S> {
     fn prune_while(&self, old: impl Fn(&crate::model::EventRecord) -> bool) -> Result<usize> {
         let mut removed = 0;
         loop {
-            let n = self.write(|tx| {
+            let n = self.write(Scope::store(), |tx| {
                 let page = tx.events_after(0, PRUNE_BATCH)?;
                 match page.iter().take_while(|e| old(e)).last() {
                     Some(last) => tx.delete_events_through(last.seq),
@@ -320,6 +329,7 @@ impl<S: Storage> ChatDesk<S> {
                 }
             })?;
             if n == 0 {
+                super::trace::swept("prune_events", removed);
                 return Ok(removed);
             }
             removed += n;

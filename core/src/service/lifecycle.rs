@@ -5,7 +5,9 @@
 use super::events::ChatEventKind;
 use super::feed::{Emit, actor_of, record_event};
 use super::hook::{HookDecision, HookSlot, MessageDraft};
+use super::integrity::first_waiting;
 use super::routing::routing_pass;
+use super::scope::Scope;
 use super::sessions::{
     check_required, customer_info, enter_queue, relation, route_target, visible_session,
 };
@@ -347,9 +349,14 @@ impl<S: Storage> ChatDesk<S> {
         caller: &Caller,
         f: impl FnOnce(&mut Tx<'_>, Who, &mut SessionRecord, Timestamp) -> Result<Emit>,
         id: SessionId,
+        users: &[UserId],
     ) -> Result<ChatSessionEntity> {
         let now = self.now();
-        let (s, bits, customer) = self.write_routed(|tx| {
+        let mut scope = Scope::of(caller).session(id);
+        for u in users {
+            scope = scope.user(*u);
+        }
+        let (s, bits, customer) = self.write_routed(scope, |tx| {
             let who = Who::resolve(tx, caller)?;
             let mut s = tx
                 .session(id)?
@@ -390,6 +397,7 @@ impl<S: Storage> ChatDesk<S> {
         id: SessionId,
         form: &ChatSessionEntity,
     ) -> Result<ChatSessionEntity> {
+        let _op = super::trace::op("submit_pre_chat_form", caller).session(id);
         self.session_op(
             caller,
             |tx, who, s, now| {
@@ -407,6 +415,7 @@ impl<S: Storage> ChatDesk<S> {
                 Ok(Emit::changed())
             },
             id,
+            &[],
         )
     }
 
@@ -415,6 +424,7 @@ impl<S: Storage> ChatDesk<S> {
     /// # Errors
     /// NotFound, Forbidden, InvalidTransition (not Faq).
     pub fn faq_answered(&self, caller: &Caller, id: SessionId) -> Result<ChatSessionEntity> {
+        let _op = super::trace::op("faq_answered", caller).session(id);
         self.session_op(
             caller,
             |tx, who, s, now| {
@@ -428,6 +438,7 @@ impl<S: Storage> ChatDesk<S> {
                 post_message(tx, &self.hook, s, m, now).map(|_| Emit::changed())
             },
             id,
+            &[],
         )
     }
 
@@ -438,6 +449,7 @@ impl<S: Storage> ChatDesk<S> {
     /// NotFound, Forbidden, InvalidTransition (not Faq), Validation
     /// (RequiredFields or consent when it would enter the queue).
     pub fn faq_not_helped(&self, caller: &Caller, id: SessionId) -> Result<ChatSessionEntity> {
+        let _op = super::trace::op("faq_not_helped", caller).session(id);
         self.session_op(
             caller,
             |tx, who, s, now| {
@@ -448,6 +460,7 @@ impl<S: Storage> ChatDesk<S> {
                 Ok(Emit::changed())
             },
             id,
+            &[],
         )
     }
 
@@ -463,6 +476,7 @@ impl<S: Storage> ChatDesk<S> {
         id: SessionId,
         text: &str,
     ) -> Result<ChatSessionEntity> {
+        let _op = super::trace::op("post_offline_request", caller).session(id);
         self.session_op(
             caller,
             |tx, who, s, now| {
@@ -499,6 +513,7 @@ impl<S: Storage> ChatDesk<S> {
                 post_message(tx, &self.hook, s, m, now).map(|m| Emit::message(&m))
             },
             id,
+            &[],
         )
     }
 
@@ -537,12 +552,13 @@ impl<S: Storage> ChatDesk<S> {
         caller: &Caller,
         id: SessionId,
     ) -> Result<Option<ChatSessionEntity>> {
+        let _op = super::trace::op("pick_up_chat_session", caller).session(id);
         let now = self.now();
         let directory_name = caller
             .agent_id()
             .and_then(|u| self.directory.associate(u))
             .and_then(|a| a.full_name().map(str::to_string));
-        let done = self.write(|tx| {
+        let done = self.write(Scope::of(caller).session(id), |tx| {
             let who = Who::resolve(tx, caller)?;
             let (mut s, _) = authorize_role(tx, who, id, Op::PickUp)?;
             let Who::Agent(agent) = who else {
@@ -598,6 +614,7 @@ impl<S: Storage> ChatDesk<S> {
     /// # Errors
     /// [`Forbidden`](crate::Error::Forbidden) for callers that are not agents.
     pub fn pick_up_first_chat_session(&self, caller: &Caller) -> Result<Option<ChatSessionEntity>> {
+        let _op = super::trace::op("pick_up_first_chat_session", caller);
         let now = self.now();
         let Some(agent) = caller.agent_id() else {
             return Err(Error::forbidden(
@@ -609,23 +626,18 @@ impl<S: Storage> ChatDesk<S> {
             .directory
             .associate(agent)
             .and_then(|a| a.full_name().map(str::to_string));
-        let done = self.write(|tx| {
-            let mut best: Option<(u64, SessionId)> = None;
-            for m in tx.user_memberships(agent)? {
-                if !m.can_respond {
-                    continue;
-                }
-                let head = tx.queue(m.topic, 0, 1)?.first().copied();
-                if let Some(head) = head.filter(|h| best.is_none_or(|b| h.0 < b.0)) {
-                    best = Some(head);
-                }
-            }
-            let Some((_, id)) = best else {
+        let done = self.write(Scope::of(caller).responder_topics(agent), |tx| {
+            let topics: Vec<_> = tx
+                .user_memberships(agent)?
+                .into_iter()
+                .filter(|m| m.can_respond)
+                .map(|m| m.topic)
+                .collect();
+            // A session whose record does not decode is passed over (and
+            // reported), so one damaged row cannot stop every agent.
+            let Some(mut s) = first_waiting(tx, &topics, "pick_up_first_chat_session")? else {
                 return Ok(None);
             };
-            let mut s = tx
-                .session(id)?
-                .ok_or_else(|| Error::corrupt(format!("queue names missing session {id}")))?;
             let before = s.clone();
             let name = agent_name(tx, agent, directory_name)?;
             pick_up(tx, Some(&self.hook), &mut s, agent, &name, now, false)?;
@@ -672,6 +684,7 @@ impl<S: Storage> ChatDesk<S> {
     /// [`InvalidTransition`](crate::Error::InvalidTransition) (the session
     /// has ended).
     pub fn reset_chat_session(&self, caller: &Caller, id: SessionId) -> Result<ChatSessionEntity> {
+        let _op = super::trace::op("reset_chat_session", caller).session(id);
         self.session_op(
             caller,
             |tx, who, s, now| {
@@ -694,6 +707,7 @@ impl<S: Storage> ChatDesk<S> {
                 Ok(Emit::changed())
             },
             id,
+            &[],
         )
     }
 
@@ -732,6 +746,9 @@ impl<S: Storage> ChatDesk<S> {
         id: SessionId,
         to: UserId,
     ) -> Result<ChatSessionEntity> {
+        let _op = super::trace::op("transfer_chat_session", caller)
+            .session(id)
+            .user(to);
         self.session_op(
             caller,
             |tx, who, s, now| {
@@ -761,6 +778,7 @@ impl<S: Storage> ChatDesk<S> {
                 Ok(Emit::kind(ChatEventKind::TransferRequested))
             },
             id,
+            &[to],
         )
     }
 
@@ -796,6 +814,7 @@ impl<S: Storage> ChatDesk<S> {
         caller: &Caller,
         id: SessionId,
     ) -> Result<ChatSessionEntity> {
+        let _op = super::trace::op("accept_chat_session_transfer", caller).session(id);
         let name = self.caller_name(caller);
         self.session_op(
             caller,
@@ -832,6 +851,7 @@ impl<S: Storage> ChatDesk<S> {
                 Ok(Emit::kind(ChatEventKind::TransferAccepted))
             },
             id,
+            &[],
         )
     }
 
@@ -863,6 +883,7 @@ impl<S: Storage> ChatDesk<S> {
         caller: &Caller,
         id: SessionId,
     ) -> Result<ChatSessionEntity> {
+        let _op = super::trace::op("reject_chat_session_transfer", caller).session(id);
         self.session_op(
             caller,
             |tx, who, s, now| {
@@ -879,6 +900,7 @@ impl<S: Storage> ChatDesk<S> {
                 Ok(Emit::kind(ChatEventKind::TransferRejected))
             },
             id,
+            &[],
         )
     }
 
@@ -909,6 +931,7 @@ impl<S: Storage> ChatDesk<S> {
     /// [`InvalidTransition`](crate::Error::InvalidTransition) (already ended;
     /// or an agent closing a session that is not going on).
     pub fn close_chat_session(&self, caller: &Caller, id: SessionId) -> Result<ChatSessionEntity> {
+        let _op = super::trace::op("close_chat_session", caller).session(id);
         self.session_op(
             caller,
             |tx, who, s, now| {
@@ -934,6 +957,7 @@ impl<S: Storage> ChatDesk<S> {
                     .map(|_| Emit::changed())
             },
             id,
+            &[],
         )
     }
 
@@ -965,6 +989,7 @@ impl<S: Storage> ChatDesk<S> {
     /// - [`Validation`](crate::Error::Validation): a required field or
     ///   consent missing as it enters the queue.
     pub fn reopen_chat_session(&self, caller: &Caller, id: SessionId) -> Result<ChatSessionEntity> {
+        let _op = super::trace::op("reopen_chat_session", caller).session(id);
         let window = super::whole_secs(self.config.reopen_window);
         self.session_op(
             caller,
@@ -993,6 +1018,7 @@ impl<S: Storage> ChatDesk<S> {
                 post_message(tx, &self.hook, s, m, now).map(|_| Emit::changed())
             },
             id,
+            &[],
         )
     }
 
@@ -1023,6 +1049,7 @@ impl<S: Storage> ChatDesk<S> {
         id: SessionId,
         rating: i32,
     ) -> Result<ChatSessionEntity> {
+        let _op = super::trace::op("finish_chat_session", caller).session(id);
         self.session_op(
             caller,
             |tx, who, s, now| {
@@ -1046,6 +1073,7 @@ impl<S: Storage> ChatDesk<S> {
                 Ok(Emit::changed())
             },
             id,
+            &[],
         )
     }
 
@@ -1073,6 +1101,7 @@ impl<S: Storage> ChatDesk<S> {
     /// topic), [`InvalidTransition`](crate::Error::InvalidTransition)
     /// (already Deleted).
     pub fn delete_chat_session_entity(&self, caller: &Caller, id: SessionId) -> Result<()> {
+        let _op = super::trace::op("delete_chat_session_entity", caller).session(id);
         self.session_op(
             caller,
             |tx, who, s, now| {
@@ -1085,6 +1114,7 @@ impl<S: Storage> ChatDesk<S> {
                 Ok(Emit::kind(ChatEventKind::SessionDeleted))
             },
             id,
+            &[],
         )
         .map(|_| ())
     }
@@ -1096,6 +1126,7 @@ impl<S: Storage> ChatDesk<S> {
     /// # Errors
     /// Forbidden for callers other than System.
     pub fn purge(&self, caller: &Caller) -> Result<usize> {
+        let _op = super::trace::op("purge", caller);
         if !caller.is_system() {
             return Err(Error::forbidden("purge", "only System purges"));
         }
@@ -1104,7 +1135,7 @@ impl<S: Storage> ChatDesk<S> {
         let mut after = SessionId(0);
         let mut removed = 0;
         loop {
-            let (n, last) = self.write(|tx| {
+            let (n, last) = self.write(Scope::store(), |tx| {
                 let page = tx.sessions_by_status(ChatSessionStatus::Deleted, after, 256)?;
                 let last = page.last().map(|s| s.id);
                 let mut n = 0;
@@ -1122,7 +1153,10 @@ impl<S: Storage> ChatDesk<S> {
             removed += n;
             match last {
                 Some(l) => after = l,
-                None => return Ok(removed),
+                None => {
+                    super::trace::swept("purge", removed);
+                    return Ok(removed);
+                }
             }
         }
     }

@@ -2,6 +2,7 @@
 
 use super::build::TopicView;
 use super::routing::routing_pass;
+use super::scope::Scope;
 use super::topics::topic_view;
 use super::{ChatDesk, Who};
 use crate::caller::Caller;
@@ -37,6 +38,18 @@ fn check_manage(tx: &dyn ReadTx, who: Who, topic: TopicId, op: &'static str) -> 
         TopicView::System | TopicView::Manager => Ok(()),
         _ => Err(Error::forbidden(op, "only System and the topic's managers")),
     }
+}
+
+/// The lock scope of a membership write: each entry's topic and user.
+fn scope_of(caller: &Caller, agents: &[ChatTopicAgent]) -> Scope {
+    let mut scope = Scope::of(caller);
+    for a in agents {
+        scope = scope.topic(TopicId(a.topic_id));
+        if let Some(u) = a.user.as_ref().and_then(|u| u.id()) {
+            scope = scope.user(UserId(u));
+        }
+    }
+    scope
 }
 
 fn record_of(a: &ChatTopicAgent) -> Result<MemberRecord> {
@@ -108,6 +121,7 @@ impl<S: Storage> ChatDesk<S> {
         caller: &Caller,
         topic: TopicId,
     ) -> ChatTopicAgent {
+        let _op = super::trace::op("create_default_chat_topic_agent", caller).topic(topic);
         let _ = caller; // every caller gets the same defaults
         ChatTopicAgent {
             topic_id: topic.0,
@@ -124,6 +138,7 @@ impl<S: Storage> ChatDesk<S> {
         caller: &Caller,
         topic: TopicId,
     ) -> Result<Vec<ChatTopicAgent>> {
+        let _op = super::trace::op("get_chat_topic_user_agent_list", caller).topic(topic);
         let list = self.read(|tx| {
             let who = Who::resolve(tx, caller)?;
             check_read(tx, who, topic, "get_chat_topic_user_agent_list")?;
@@ -143,6 +158,9 @@ impl<S: Storage> ChatDesk<S> {
         topic: TopicId,
         user: UserId,
     ) -> Result<ChatTopicAgent> {
+        let _op = super::trace::op("get_chat_topic_user_agent", caller)
+            .topic(topic)
+            .user(user);
         let m = self.read(|tx| {
             let who = Who::resolve(tx, caller)?;
             check_read(tx, who, topic, "get_chat_topic_user_agent")?;
@@ -158,6 +176,7 @@ impl<S: Storage> ChatDesk<S> {
     /// # Errors
     /// The backend's failure.
     pub fn get_user_agent_list(&self, caller: &Caller) -> Result<Vec<ChatTopicAgent>> {
+        let _op = super::trace::op("get_user_agent_list", caller);
         let list = self.read(|tx| {
             let who = Who::resolve(tx, caller)?;
             Ok(match who {
@@ -210,8 +229,11 @@ impl<S: Storage> ChatDesk<S> {
         caller: &Caller,
         agent: &ChatTopicAgent,
     ) -> Result<ChatTopicAgent> {
+        let _op = super::trace::op("add_chat_topic_user_agent", caller)
+            .topic(TopicId(agent.topic_id))
+            .user(agent.user_id());
         let now = self.now();
-        self.write_routed(|tx| {
+        self.write_routed(scope_of(caller, std::slice::from_ref(agent)), |tx| {
             let who = Who::resolve(tx, caller)?;
             apply(tx, who, agent, true, "add_chat_topic_user_agent")?;
             routing_pass(tx, &*self.directory, now).map(|_| ())
@@ -228,8 +250,11 @@ impl<S: Storage> ChatDesk<S> {
         caller: &Caller,
         agent: &ChatTopicAgent,
     ) -> Result<ChatTopicAgent> {
+        let _op = super::trace::op("update_chat_topic_user_agent", caller)
+            .topic(TopicId(agent.topic_id))
+            .user(agent.user_id());
         let now = self.now();
-        self.write_routed(|tx| {
+        self.write_routed(scope_of(caller, std::slice::from_ref(agent)), |tx| {
             let who = Who::resolve(tx, caller)?;
             apply(tx, who, agent, false, "update_chat_topic_user_agent")?;
             routing_pass(tx, &*self.directory, now).map(|_| ())
@@ -248,8 +273,9 @@ impl<S: Storage> ChatDesk<S> {
         caller: &Caller,
         agents: &[ChatTopicAgent],
     ) -> Result<Vec<ChatTopicAgent>> {
+        let _op = super::trace::op("update_chat_topic_user_agents", caller);
         let now = self.now();
-        self.write_routed(|tx| {
+        self.write_routed(scope_of(caller, agents), |tx| {
             let who = Who::resolve(tx, caller)?;
             for a in agents {
                 let rec = record_of(a)?;
@@ -281,8 +307,12 @@ impl<S: Storage> ChatDesk<S> {
         topic: TopicId,
         user: UserId,
     ) -> Result<()> {
+        let _op = super::trace::op("delete_chat_topic_user_agent", caller)
+            .topic(topic)
+            .user(user);
         let now = self.now();
-        self.write_routed(|tx| {
+        let scope = Scope::of(caller).topic(topic).user(user);
+        self.write_routed(scope, |tx| {
             let who = Who::resolve(tx, caller)?;
             check_manage(tx, who, topic, "delete_chat_topic_user_agent")?;
             if tx.member(topic, user)?.is_none() {

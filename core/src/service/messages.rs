@@ -6,6 +6,7 @@ use super::lifecycle::{
     NewMessage, authorize, authorize_role, check_message_text, customer_author, normalize,
     post_message, touch_customer,
 };
+use super::scope::Scope;
 use super::sessions::visible_session;
 use super::{ChatDesk, Who};
 use crate::caller::Caller;
@@ -14,7 +15,7 @@ use crate::error::{Error, Result};
 use crate::ids::{MessageId, SessionId};
 use crate::model::{MessageRecord, SessionRecord};
 use crate::status::Op;
-use crate::storage::Storage;
+use crate::storage::{ReadTx, Storage, WriteTx};
 use crate::wire::{ChatMessage, ChatMessageSpecialType, ChatMessageType, ChatSessionStatus};
 use chrono::{DateTime, Datelike, FixedOffset, Timelike};
 
@@ -187,12 +188,13 @@ impl<S: Storage> ChatDesk<S> {
         id: SessionId,
         message: &ChatMessage,
     ) -> Result<ChatMessage> {
+        let _op = super::trace::op("add_chat_message", caller).session(id);
         let now = self.now();
         let directory_name = caller
             .agent_id()
             .and_then(|u| self.directory.associate(u))
             .and_then(|a| a.full_name().map(str::to_string));
-        let rec = self.write(|tx| {
+        let rec = self.write(Scope::of(caller).session(id), |tx| {
             let who = Who::resolve(tx, caller)?;
             let op = match who {
                 Who::System => Op::BotMessage,
@@ -354,6 +356,7 @@ impl<S: Storage> ChatDesk<S> {
         after: Option<MessageId>,
         limit: usize,
     ) -> Result<Vec<ChatMessage>> {
+        let _op = super::trace::op("get_chat_messages", caller).session(id);
         let after = after.unwrap_or(MessageId(0));
         let now = self.now();
         let (s, rel, mut list) = self.read(|tx| {
@@ -375,7 +378,7 @@ impl<S: Storage> ChatDesk<S> {
                 .is_none_or(|f| now.ticks_since(f) > interval || f > now);
             let unread = list.iter().any(|m| !m.read_by_customer);
             if stale || unread {
-                list = self.write(|tx| {
+                list = self.write(Scope::default().session(id), |tx| {
                     let mut s = tx
                         .session(id)?
                         .ok_or_else(|| Error::not_found("session", id))?;
@@ -422,6 +425,7 @@ impl<S: Storage> ChatDesk<S> {
         id: SessionId,
         format: TranscriptFormat,
     ) -> Result<String> {
+        let _op = super::trace::op("get_chat_transcript", caller).session(id);
         let (s, rel, list) = self.read(|tx| {
             let who = Who::resolve(tx, caller)?;
             let (s, rel, _) = visible_session(tx, who, id)?;
@@ -502,6 +506,7 @@ impl<S: Storage> ChatDesk<S> {
     /// # Errors
     /// NotFound; Forbidden for anyone else.
     pub fn set_typing(&self, caller: &Caller, id: SessionId, typing: bool) -> Result<()> {
+        let _op = super::trace::op("set_typing", caller).session(id);
         let now = self.now();
         let (s, rel, is_customer) = self.read(|tx| {
             let who = Who::resolve(tx, caller)?;
@@ -532,6 +537,7 @@ impl<S: Storage> ChatDesk<S> {
     /// # Errors
     /// NotFound when the caller may not see the session.
     pub fn get_typing(&self, caller: &Caller, id: SessionId) -> Result<Typing> {
+        let _op = super::trace::op("get_typing", caller).session(id);
         let (s, rel, _) = self.read(|tx| {
             let who = Who::resolve(tx, caller)?;
             visible_session(tx, who, id)

@@ -5,10 +5,13 @@ pub use directory::{Directory, MemoryDirectory};
 pub use events::{ChatEvent, ChatEventKind, EventMessage};
 pub use feed::MAX_EVENTS_PER_READ;
 pub use hook::{HookDecision, MessageDraft, MessageHook};
+pub use integrity::IntegrityReport;
 pub use messages::{MAX_MESSAGES_PER_FETCH, TranscriptFormat, Typing};
 pub use queries::SessionQuery;
 pub use routing::{AgentVerdict, RoutingChange, RoutingExplanation, RoutingVerdict};
 pub use sweeps::{AlertChange, IdleClose, SWEEP_BATCH};
+#[cfg(any(test, feature = "testkit"))]
+pub(crate) use trace::{OpSpan as TraceGuard, again as trace_again};
 
 use crate::caller::{Caller, CallerKind};
 use crate::clock::Clock;
@@ -76,7 +79,12 @@ pub struct ChatDesk<S: Storage> {
     props: build::PropsCache,
     hook: hook::HookSlot,
     reentry: txn::Reentry,
+    /// The last list of Auto topics read, parsed (checked against the store
+    /// on every use).
+    auto_cache: txn::AutoCache,
     feed_signal: Arc<txn::FeedSignal>,
+    /// What this process last saw of the facts that choose a write's locks.
+    scope_hints: scope::Hints,
 }
 
 // rustdoc lists `ChatDesk`'s methods in the order of these modules:
@@ -94,6 +102,7 @@ mod presence;
 mod routing;
 mod sweeps;
 mod feed;
+mod integrity;
 
 mod build;
 mod directory;
@@ -101,6 +110,8 @@ mod events;
 mod hook;
 mod keys;
 mod topic_rules;
+mod scope;
+mod trace;
 mod txn;
 mod typing;
 

@@ -2,6 +2,7 @@
 
 use super::build::presence_carrier;
 use super::routing::routing_pass;
+use super::scope::Scope;
 use super::{ChatDesk, Who};
 use crate::caller::Caller;
 use crate::error::{Error, Result};
@@ -53,6 +54,7 @@ impl<S: Storage> ChatDesk<S> {
     /// # Errors
     /// Forbidden for customers.
     pub fn get_chat_presence(&self, caller: &Caller, user: UserId) -> Result<ChatPresence> {
+        let _op = super::trace::op("get_chat_presence", caller).user(user);
         self.read(|tx| {
             let who = Who::resolve(tx, caller)?;
             check_read(who, "get_chat_presence")?;
@@ -86,8 +88,10 @@ impl<S: Storage> ChatDesk<S> {
         caller: &Caller,
         presence: &ChatPresence,
     ) -> Result<ChatPresence> {
+        let _op = super::trace::op("save_chat_presence", caller).user(UserId(presence.user_id));
         let now = self.now();
-        self.write_routed(|tx| {
+        let scope = Scope::of(caller).user(UserId(presence.user_id));
+        self.write_routed(scope, |tx| {
             let who = Who::resolve(tx, caller)?;
             let user = UserId(presence.user_id);
             check_save(who, user, "save_chat_presence")?;
@@ -104,6 +108,7 @@ impl<S: Storage> ChatDesk<S> {
     /// # Errors
     /// Forbidden for customers.
     pub fn get_all_chat_presence(&self, caller: &Caller) -> Result<Vec<ChatPresence>> {
+        let _op = super::trace::op("get_all_chat_presence", caller);
         self.read(|tx| {
             let who = Who::resolve(tx, caller)?;
             check_read(who, "get_all_chat_presence")?;
@@ -129,8 +134,12 @@ impl<S: Storage> ChatDesk<S> {
         caller: &Caller,
         presences: &[ChatPresence],
     ) -> Result<Vec<ChatPresence>> {
+        let _op = super::trace::op("save_all_chat_presence", caller);
         let now = self.now();
-        self.write_routed(|tx| {
+        let scope = presences
+            .iter()
+            .fold(Scope::of(caller), |s, p| s.user(UserId(p.user_id)));
+        self.write_routed(scope, |tx| {
             let who = Who::resolve(tx, caller)?;
             for p in presences {
                 check_save(who, UserId(p.user_id), "save_all_chat_presence")?;

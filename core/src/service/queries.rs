@@ -61,6 +61,7 @@ impl<S: Storage> ChatDesk<S> {
     /// # Errors
     /// The backend's failure.
     pub fn chat_sessions_for_user(&self, caller: &Caller) -> Result<Vec<ChatSessionEntity>> {
+        let _op = super::trace::op("chat_sessions_for_user", caller);
         let list = self.read(|tx| {
             let who = Who::resolve(tx, caller)?;
             let mut out = Vec::new();
@@ -94,6 +95,7 @@ impl<S: Storage> ChatDesk<S> {
         caller: &Caller,
         q: &SessionQuery,
     ) -> Result<Vec<ChatSessionEntity>> {
+        let _op = super::trace::op("find_chat_sessions", caller);
         if q.limit > 500 {
             return Err(Error::validation(
                 "limit",

@@ -39,6 +39,7 @@ impl<S: Storage> ChatDesk<S> {
     /// [`NotFound`](crate::Error::NotFound) when there is no such session or
     /// the caller may not see it.
     pub fn get_queue_position(&self, caller: &Caller, id: SessionId) -> Result<Option<u32>> {
+        let _op = super::trace::op("get_queue_position", caller).session(id);
         let (s, rel, position) = self.read(|tx| {
             let who = Who::resolve(tx, caller)?;
             let (s, rel, _) = visible_session(tx, who, id)?;
@@ -75,6 +76,7 @@ impl<S: Storage> ChatDesk<S> {
     /// [`NotFound`](crate::Error::NotFound) when there is no such session or
     /// the caller may not see it.
     pub fn get_queue_text(&self, caller: &Caller, id: SessionId) -> Result<String> {
+        let _op = super::trace::op("get_queue_text", caller).session(id);
         let (s, rel, text) = self.read(|tx| {
             let who = Who::resolve(tx, caller)?;
             let (s, rel, _) = visible_session(tx, who, id)?;
@@ -119,6 +121,7 @@ impl<S: Storage> ChatDesk<S> {
         caller: &Caller,
         topic: TopicId,
     ) -> Result<Vec<ChatSessionEntity>> {
+        let _op = super::trace::op("get_topic_queue", caller).topic(topic);
         let list = self.read(|tx| {
             let who = Who::resolve(tx, caller)?;
             if tx.topic(topic)?.is_none() {

@@ -21,7 +21,9 @@
 
 use super::events::ChatEventKind;
 use super::feed::{Emit, record_event};
+use super::integrity::readable;
 use super::lifecycle::{NewMessage, agent_name, normalize, pick_up, post_message};
+use super::scope::Scope;
 use super::sessions::{queue_position_of, visible_session};
 use super::sweeps::SWEEP_BATCH;
 use super::txn::{Dirty, Tx};
@@ -33,7 +35,7 @@ use crate::ids::{SessionId, TopicId, UserId};
 use crate::model::{
     AgentRecord, EventActor, MemberRecord, SessionRecord, TopicRecord, TopicRouting,
 };
-use crate::storage::{ReadTx, Storage, WriteTx};
+use crate::storage::{FreeAgent, ReadTx, Storage, WriteTx};
 use crate::wire::{
     ChatAgentCapacity, ChatMessageSpecialType, ChatSessionStatus, ChatTopicRouting, RoutingMode,
     RoutingStrategy,
@@ -127,9 +129,16 @@ pub struct RoutingExplanation {
 
 /// The Auto topics, from the store's list.
 pub(crate) fn read_auto_topics(tx: &dyn ReadTx) -> Result<BTreeSet<TopicId>> {
-    let Some(list) = tx.meta(AUTO_TOPICS_KEY)? else {
-        return Ok(BTreeSet::new());
-    };
+    parse_auto_topics(&auto_topics_text(tx)?)
+}
+
+/// The stored list of Auto topics as text (empty when none was stored).
+pub(crate) fn auto_topics_text(tx: &dyn ReadTx) -> Result<String> {
+    Ok(tx.meta(AUTO_TOPICS_KEY)?.unwrap_or_default())
+}
+
+/// The topics of a stored list (`"1,5,9"`).
+pub(crate) fn parse_auto_topics(list: &str) -> Result<BTreeSet<TopicId>> {
     list.split(',')
         .filter(|x| !x.is_empty())
         .map(|x| {
@@ -155,8 +164,7 @@ pub(crate) fn set_auto(tx: &mut dyn WriteTx, topic: TopicId, auto: bool) -> Resu
     Ok(())
 }
 
-/// What the pass knows of one agent, read once per pass and kept up to date
-/// by its own assignments.
+/// What routing knows of one agent.
 #[derive(Debug, Clone, Copy)]
 struct AgentState {
     present: bool,
@@ -170,16 +178,10 @@ impl AgentState {
     }
 }
 
-/// An agent's load: their active sessions plus the pending transfers to them.
-fn load_of(tx: &dyn ReadTx, user: UserId) -> Result<i32> {
-    let n = tx.active_ranks(user)?.len() + tx.transfers_to(user)?.len();
-    Ok(i32::try_from(n).unwrap_or(i32::MAX))
-}
-
 fn read_agent(tx: &dyn ReadTx, user: UserId) -> Result<AgentState> {
     Ok(AgentState {
         present: tx.presence(user)?.is_some_and(|p| p.present),
-        load: load_of(tx, user)?,
+        load: tx.agent_load(user)?,
         record: tx.agent(user)?.unwrap_or(AgentRecord {
             user,
             ..AgentRecord::default()
@@ -220,18 +222,12 @@ pub(crate) fn refresh_free(tx: &mut Tx<'_>) -> Result<()> {
         return Ok(());
     }
     let auto = tx.auto_topics()?;
-    let mut states: HashMap<UserId, AgentState> = HashMap::new();
-    let mut topics: HashMap<TopicId, Option<TopicRecord>> = HashMap::new();
+    let mut known = Known::default();
     for topic in &touched.topics {
-        let t = if auto.contains(topic) {
-            cached_topic(tx, &mut topics, *topic)?
-        } else {
-            None
-        };
         let mut should = BTreeSet::new();
-        if let Some(t) = &t {
+        if auto.contains(topic) {
             for m in tx.topic_members(*topic)? {
-                if m.can_respond && free_now(tx, &mut states, m.user, t)? {
+                if m.can_respond && known.free_now(tx, m.user, *topic)? {
                     should.insert(m.user);
                 }
             }
@@ -248,23 +244,28 @@ pub(crate) fn refresh_free(tx: &mut Tx<'_>) -> Result<()> {
     if auto.is_empty() {
         return Ok(());
     }
-    let mut pairs: Vec<(TopicId, UserId)> = touched.members;
+    // Each (topic, user) to look at, with the membership when it is known.
+    let mut pairs: Vec<(TopicId, UserId, Option<MemberRecord>)> = touched
+        .members
+        .into_iter()
+        .map(|(t, u)| (t, u, None))
+        .collect();
     for u in &touched.users {
         for m in tx.user_memberships(*u)? {
-            if !pairs.contains(&(m.topic, *u)) {
-                pairs.push((m.topic, *u));
+            if !pairs.iter().any(|(t, v, _)| (*t, *v) == (m.topic, *u)) {
+                pairs.push((m.topic, *u, Some(m)));
             }
         }
     }
-    for (topic, user) in pairs {
+    for (topic, user, member) in pairs {
         if !auto.contains(&topic) || touched.topics.contains(&topic) {
             continue;
         }
-        let Some(t) = cached_topic(tx, &mut topics, topic)? else {
-            continue;
+        let member = match member {
+            Some(m) => Some(m),
+            None => tx.member(topic, user)?,
         };
-        let should = tx.member(topic, user)?.is_some_and(|m| m.can_respond)
-            && free_now(tx, &mut states, user, &t)?;
+        let should = member.is_some_and(|m| m.can_respond) && known.free_now(tx, user, topic)?;
         if tx.routing_is_free(topic, user)? != should {
             tx.set_routing_free(topic, user, should)?;
         }
@@ -272,42 +273,61 @@ pub(crate) fn refresh_free(tx: &mut Tx<'_>) -> Result<()> {
     Ok(())
 }
 
-/// Whether `user` is Present and below their capacity for topic `t`.
-fn free_now(
-    tx: &dyn ReadTx,
-    states: &mut HashMap<UserId, AgentState>,
-    user: UserId,
-    t: &TopicRecord,
-) -> Result<bool> {
-    let a = match states.get(&user) {
-        Some(a) => *a,
-        None => {
-            let a = read_agent(tx, user)?;
-            states.insert(user, a);
-            a
-        }
-    };
-    Ok(a.present && a.load < a.capacity(&t.routing))
+/// What one index refresh has read: agents (None: not present, nothing
+/// more read) and topics.
+#[derive(Default)]
+struct Known {
+    agents: HashMap<UserId, Option<AgentState>>,
+    topics: HashMap<TopicId, Option<TopicRecord>>,
+}
+
+impl Known {
+    /// Whether `user` is Present and below their capacity for `topic`. An
+    /// absent agent's load is not read, nor the topic of an agent with a
+    /// capacity of their own.
+    fn free_now(&mut self, tx: &dyn ReadTx, user: UserId, topic: TopicId) -> Result<bool> {
+        let a = match self.agents.get(&user) {
+            Some(a) => *a,
+            None => {
+                let a = if tx.presence(user)?.is_some_and(|p| p.present) {
+                    Some(AgentState {
+                        present: true,
+                        load: tx.agent_load(user)?,
+                        record: tx.agent(user)?.unwrap_or(AgentRecord {
+                            user,
+                            ..AgentRecord::default()
+                        }),
+                    })
+                } else {
+                    None
+                };
+                self.agents.insert(user, a);
+                a
+            }
+        };
+        let Some(a) = a else { return Ok(false) };
+        let capacity = match a.record.max_chats {
+            Some(c) => c,
+            None => match cached_topic(tx, &mut self.topics, topic)? {
+                Some(t) => t.routing.default_capacity,
+                None => return Ok(false),
+            },
+        };
+        Ok(a.present && a.load < capacity)
+    }
 }
 
 /// One routing pass's caches.
 struct Pass<'a> {
     now: Timestamp,
     directory: &'a dyn Directory,
-    agents: HashMap<UserId, AgentState>,
+    /// Each topic's free agents with their loads, read once per assignment
+    /// (an assignment changes loads and the index: it clears this).
+    candidates: HashMap<TopicId, Vec<FreeAgent>>,
     topics: HashMap<TopicId, Option<TopicRecord>>,
 }
 
 impl Pass<'_> {
-    fn agent(&mut self, tx: &dyn ReadTx, user: UserId) -> Result<AgentState> {
-        if let Some(a) = self.agents.get(&user) {
-            return Ok(*a);
-        }
-        let a = read_agent(tx, user)?;
-        self.agents.insert(user, a);
-        Ok(a)
-    }
-
     fn topic(&mut self, tx: &dyn ReadTx, id: TopicId) -> Result<Option<TopicRecord>> {
         if let Some(t) = self.topics.get(&id) {
             return Ok(t.clone());
@@ -324,23 +344,26 @@ impl Pass<'_> {
         t: &TopicRecord,
         s: &SessionRecord,
     ) -> Result<Option<UserId>> {
-        let mut best: Option<((i64, i64, UserId), UserId)> = None;
         // The index holds the members who are present with room; only the
         // session's exclusions are left to check.
-        for user in tx.routing_free(t.id)? {
-            if s.routing.excluded.contains(&user) {
+        let list = match self.candidates.entry(t.id) {
+            std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+            std::collections::hash_map::Entry::Vacant(e) => e.insert(tx.routing_candidates(t.id)?),
+        };
+        let mut best: Option<((i64, i64, UserId), UserId)> = None;
+        for a in list.iter() {
+            if s.routing.excluded.contains(&a.user) {
                 continue;
             }
-            let a = self.agent(tx, user)?;
             // Never assigned counts as earlier than any time.
-            let last = a.record.last_assigned.map_or(i64::MIN, |at| at.0);
+            let last = a.last_assigned.map_or(i64::MIN, |at| at.0);
             let load = i64::from(a.load);
             let key = match t.routing.strategy {
-                RoutingStrategy::LeastBusy => (load, last, user),
-                RoutingStrategy::LongestIdle => (last, load, user),
+                RoutingStrategy::LeastBusy => (load, last, a.user),
+                RoutingStrategy::LongestIdle => (last, load, a.user),
             };
             if best.as_ref().is_none_or(|(k, _)| key < *k) {
-                best = Some((key, user));
+                best = Some((key, a.user));
             }
         }
         Ok(best.map(|(_, u)| u))
@@ -382,7 +405,7 @@ pub(crate) fn routing_pass(
     let mut pass = Pass {
         now,
         directory,
-        agents: HashMap::new(),
+        candidates: HashMap::new(),
         topics: HashMap::new(),
     };
     // Where each dirty topic's queue scan goes on from: sessions before it
@@ -392,7 +415,9 @@ pub(crate) fn routing_pass(
     loop {
         let mut best: Option<Candidate> = None;
         for id in &dirty.sessions {
-            let Some(s) = tx.session(*id)? else { continue };
+            let Some(s) = readable(tx, *id, "routing pass")? else {
+                continue;
+            };
             let Some(seq) = s.human_queue_seq() else {
                 continue;
             };
@@ -440,7 +465,9 @@ pub(crate) fn routing_pass(
                     if best.is_some_and(|b| b.0 <= *seq) {
                         break 'scan;
                     }
-                    let Some(s) = tx.session(*id)? else { continue };
+                    let Some(s) = readable(tx, *id, "routing pass")? else {
+                        continue;
+                    };
                     if let Some(u) = pass.choose(tx, &t, &s)? {
                         best = better(best, (*seq, s.id, u));
                         break 'scan;
@@ -480,7 +507,9 @@ fn first_for(
             if best.is_some_and(|b| b.0 <= *seq) {
                 return Ok(None);
             }
-            let Some(s) = tx.session(*id)? else { continue };
+            let Some(s) = readable(tx, *id, "routing pass")? else {
+                continue;
+            };
             if s.routing.excluded.contains(&user) {
                 continue;
             }
@@ -516,10 +545,8 @@ fn assign(tx: &mut Tx<'_>, pass: &mut Pass<'_>, id: SessionId, user: UserId) -> 
         Some(&before),
         &s,
     )?;
-    if let Some(a) = pass.agents.get_mut(&user) {
-        a.load = a.load.saturating_add(1);
-        a.record.last_assigned = Some(now);
-    }
+    // Loads and the index change: the next choice reads them again.
+    pass.candidates.clear();
     Ok(())
 }
 
@@ -677,6 +704,7 @@ impl<S: Storage> ChatDesk<S> {
         caller: &Caller,
         topic: TopicId,
     ) -> Result<ChatTopicRouting> {
+        let _op = super::trace::op("get_chat_topic_routing", caller).topic(topic);
         self.read(|tx| {
             let who = Who::resolve(tx, caller)?;
             let (t, _) = routing_reader(tx, who, topic)?;
@@ -699,9 +727,10 @@ impl<S: Storage> ChatDesk<S> {
         caller: &Caller,
         routing: &ChatTopicRouting,
     ) -> Result<ChatTopicRouting> {
+        let _op = super::trace::op("save_chat_topic_routing", caller).topic(routing.topic_id());
         let now = self.now();
         let topic = routing.topic_id();
-        self.write_routed(|tx| {
+        self.write_routed(Scope::store(), |tx| {
             let who = Who::resolve(tx, caller)?;
             let (mut t, member) = routing_reader(tx, who, topic)?;
             if member.is_some_and(|m| !m.can_manage) {
@@ -740,6 +769,7 @@ impl<S: Storage> ChatDesk<S> {
         caller: &Caller,
         user: UserId,
     ) -> Result<ChatAgentCapacity> {
+        let _op = super::trace::op("get_chat_agent_capacity", caller).user(user);
         self.read(|tx| {
             let who = Who::resolve(tx, caller)?;
             if !capacity_allowed(tx, who, user, true)? {
@@ -765,9 +795,10 @@ impl<S: Storage> ChatDesk<S> {
         caller: &Caller,
         capacity: &ChatAgentCapacity,
     ) -> Result<ChatAgentCapacity> {
+        let _op = super::trace::op("save_chat_agent_capacity", caller).user(capacity.user_id());
         let now = self.now();
         let user = capacity.user_id();
-        self.write_routed(|tx| {
+        self.write_routed(Scope::of(caller).user(user), |tx| {
             let who = Who::resolve(tx, caller)?;
             if !capacity_allowed(tx, who, user, false)? {
                 return Err(Error::forbidden(
@@ -812,6 +843,7 @@ impl<S: Storage> ChatDesk<S> {
     /// Forbidden for callers other than System; the backend's failure
     /// (batches already committed stay committed).
     pub fn routing_sweep(&self, caller: &Caller) -> Result<Vec<RoutingChange>> {
+        let _op = super::trace::op("routing_sweep", caller);
         if !caller.is_system() {
             return Err(Error::forbidden("routing_sweep", "only System runs sweeps"));
         }
@@ -819,7 +851,7 @@ impl<S: Storage> ChatDesk<S> {
         let mut out = Vec::new();
         let mut after = SessionId(0);
         loop {
-            let (changes, last) = self.write_routed(|tx| {
+            let (changes, last) = self.write_routed(Scope::store(), |tx| {
                 let mut page =
                     tx.sessions_by_status(ChatSessionStatus::CustomerLast, after, SWEEP_BATCH)?;
                 page.extend(tx.sessions_by_status(
@@ -865,7 +897,10 @@ impl<S: Storage> ChatDesk<S> {
             out.extend(changes);
             match last {
                 Some(l) => after = l,
-                None => return Ok(out),
+                None => {
+                    super::trace::swept("routing_sweep", out.len());
+                    return Ok(out);
+                }
             }
         }
     }
@@ -902,6 +937,7 @@ impl<S: Storage> ChatDesk<S> {
     /// NotFound when the caller may not see the session; Forbidden for
     /// anyone else who may (customers, listeners).
     pub fn explain_routing(&self, caller: &Caller, id: SessionId) -> Result<RoutingExplanation> {
+        let _op = super::trace::op("explain_routing", caller).session(id);
         self.read(|tx| {
             let who = Who::resolve(tx, caller)?;
             let (s, rel, _) = visible_session(tx, who, id)?;

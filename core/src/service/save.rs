@@ -4,13 +4,14 @@
 
 use super::feed::{Emit, actor_of, record_event};
 use super::lifecycle::touch_customer;
+use super::scope::Scope;
 use super::sessions::{crm_links, customer_info, relation, visible_session};
 use super::{ChatDesk, Who};
 use crate::caller::Caller;
 use crate::error::{Error, Result};
 use crate::ids::{SessionId, UserId};
 use crate::rights::{SESSION_FIELDS, session_field_right, session_table_right, table};
-use crate::storage::Storage;
+use crate::storage::{Storage, WriteTx};
 use crate::wire::{Associate, ChatSessionEntity};
 
 fn user_id(a: &Option<Associate>) -> Option<UserId> {
@@ -57,9 +58,19 @@ impl<S: Storage> ChatDesk<S> {
         caller: &Caller,
         entity: &ChatSessionEntity,
     ) -> Result<ChatSessionEntity> {
+        let _op = super::trace::op("save_chat_session_entity", caller)
+            .session(SessionId(entity.chat_session_id));
         let now = self.now();
         let id = SessionId(entity.chat_session_id);
-        let (s, bits, customer) = self.write(|tx| {
+        let mut scope = Scope::of(caller).session(id);
+        // A save may name a new User or TransferTo, whose load it changes.
+        for u in [user_id(&entity.user), user_id(&entity.transfer_to)]
+            .into_iter()
+            .flatten()
+        {
+            scope = scope.user(u);
+        }
+        let (s, bits, customer) = self.write(scope, |tx| {
             let who = Who::resolve(tx, caller)?;
             if id.0 == 0 {
                 return Err(Error::not_found("session", id));

@@ -2,6 +2,7 @@
 
 use super::events::ChatEventKind;
 use super::feed::{Emit, actor_of, record_event};
+use super::scope::Scope;
 use super::{ChatDesk, Who, keys, topic_rules};
 use crate::caller::Caller;
 use crate::clock::Timestamp;
@@ -109,12 +110,7 @@ pub(crate) fn check_required(topic: &TopicRecord, c: &CustomerInfo) -> Result<()
 
 /// Whether some member with CanRespond is present.
 pub(crate) fn has_present_responder(tx: &dyn ReadTx, topic: TopicId) -> Result<bool> {
-    for m in tx.topic_members(topic)? {
-        if m.can_respond && tx.presence(m.user)?.is_some_and(|p| p.present) {
-            return Ok(true);
-        }
-    }
-    Ok(false)
+    tx.has_present_responder(topic)
 }
 
 /// Where routing sends a session: OfflineForm when the topic is closed or no
@@ -172,6 +168,7 @@ pub(crate) fn queue_position_of(tx: &dyn ReadTx, s: &SessionRecord) -> Result<Op
 impl<S: Storage> ChatDesk<S> {
     /// A new session carrier with defaults, for the caller to fill in.
     pub fn create_default_chat_session_entity(&self, caller: &Caller) -> ChatSessionEntity {
+        let _op = super::trace::op("create_default_chat_session_entity", caller);
         let _ = caller; // every caller gets the same defaults
         ChatSessionEntity::default()
     }
@@ -221,10 +218,11 @@ impl<S: Storage> ChatDesk<S> {
         topic: TopicId,
         input: &ChatSessionEntity,
     ) -> Result<ChatSessionEntity> {
+        let _op = super::trace::op("create_chat_session_for_topic", caller).topic(topic);
         const OP: &str = "create_chat_session_for_topic";
         let now = self.now();
         let (key, hash) = keys::new_session_key()?;
-        let (rec, who) = self.write_routed(|tx| {
+        let (rec, who) = self.write_routed(Scope::of(caller).topic(topic), |tx| {
             let who = Who::resolve(tx, caller)?;
             let t = tx
                 .topic(topic)?
@@ -336,6 +334,7 @@ impl<S: Storage> ChatDesk<S> {
         caller: &Caller,
         id: SessionId,
     ) -> Result<ChatSessionEntity> {
+        let _op = super::trace::op("get_chat_session_entity", caller).session(id);
         let (s, rel, bits) = self.read(|tx| {
             let who = Who::resolve(tx, caller)?;
             visible_session(tx, who, id)
@@ -367,7 +366,7 @@ impl<S: Storage> ChatDesk<S> {
             return Ok(s);
         }
         let id = s.id;
-        self.write(|tx| {
+        self.write(Scope::default().session(id), |tx| {
             let mut s = tx
                 .session(id)?
                 .ok_or_else(|| Error::not_found("session", id))?;

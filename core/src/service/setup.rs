@@ -35,7 +35,9 @@ impl<S: Storage> ChatDesk<S> {
             props: build::PropsCache::default(),
             hook: hook::HookSlot::default(),
             reentry: txn::Reentry::default(),
+            auto_cache: txn::AutoCache::default(),
             feed_signal,
+            scope_hints: super::scope::Hints::default(),
         }
     }
 

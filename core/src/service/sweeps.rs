@@ -7,6 +7,7 @@ use super::events::ChatEventKind;
 use super::feed::{Emit, record_event};
 use super::lifecycle::{NewMessage, normalize, post_message};
 use super::routing::routing_pass;
+use super::scope::Scope;
 use crate::alerts::level_reached;
 use crate::caller::Caller;
 use crate::clock::Timestamp;
@@ -138,7 +139,7 @@ impl<S: Storage> ChatDesk<S> {
         let mut out = Vec::new();
         let mut after = SessionId(0);
         loop {
-            let (changes, last) = self.write_routed(|tx| {
+            let (changes, last) = self.write_routed(Scope::store(), |tx| {
                 let page = sessions_in(tx, statuses, after, SWEEP_BATCH)?;
                 let last = page.last().map(|s| s.id);
                 let mut topics = HashMap::new();
@@ -193,6 +194,7 @@ impl<S: Storage> ChatDesk<S> {
     /// the backend's failure (batches already committed stay committed: call
     /// again).
     pub fn idle_sweep(&self, caller: &Caller) -> Result<Vec<IdleClose>> {
+        let _op = super::trace::op("idle_sweep", caller);
         if !caller.is_system() {
             return Err(Error::forbidden("idle_sweep", "only System runs sweeps"));
         }
@@ -234,6 +236,7 @@ impl<S: Storage> ChatDesk<S> {
                 Ok(())
             },
         )
+        .inspect(|closed| super::trace::swept("idle_sweep", closed.len()))
     }
 
     /// Raises alert levels and returns every change, so that the
@@ -268,6 +271,7 @@ impl<S: Storage> ChatDesk<S> {
     /// [`Forbidden`](crate::Error::Forbidden) for callers other than System;
     /// the backend's failure.
     pub fn alert_sweep(&self, caller: &Caller) -> Result<Vec<AlertChange>> {
+        let _op = super::trace::op("alert_sweep", caller);
         if !caller.is_system() {
             return Err(Error::forbidden("alert_sweep", "only System runs sweeps"));
         }
@@ -319,6 +323,7 @@ impl<S: Storage> ChatDesk<S> {
                 |_, _| Ok(()),
             )?);
         }
+        super::trace::swept("alert_sweep", out.len());
         Ok(out)
     }
 }

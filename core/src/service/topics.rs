@@ -3,6 +3,7 @@
 use super::build::{TopicView, topic_entity};
 use super::events::ChatEventKind;
 use super::feed::{Emit, actor_of, record_event};
+use super::scope::Scope;
 use super::{ChatDesk, Who, topic_rules};
 use crate::caller::Caller;
 use crate::error::{Error, Result};
@@ -32,6 +33,7 @@ impl<S: Storage> ChatDesk<S> {
     /// A new topic carrier with defaults, for the caller to fill in and save
     /// (ChatTopicId 0 creates).
     pub fn create_default_chat_topic_entity(&self, caller: &Caller) -> ChatTopicEntity {
+        let _op = super::trace::op("create_default_chat_topic_entity", caller);
         let rec = TopicRecord {
             id: TopicId(0),
             settings: ChatTopicEntity::default(),
@@ -82,7 +84,14 @@ impl<S: Storage> ChatDesk<S> {
         topic: &ChatTopicEntity,
     ) -> Result<ChatTopicEntity> {
         const OP: &str = "save_chat_topic_entity";
-        let rec = self.write(|tx| {
+        let _op = super::trace::op(OP, caller).topic(TopicId(topic.chat_topic_id));
+        let scope = if topic.chat_topic_id == 0 {
+            // A new topic takes a new id: nothing to lock it by yet.
+            Scope::store()
+        } else {
+            Scope::of(caller).topic(TopicId(topic.chat_topic_id))
+        };
+        let rec = self.write(scope, |tx| {
             let who = Who::resolve(tx, caller)?;
             let existing = if topic.chat_topic_id == 0 {
                 if who != Who::System {
@@ -146,6 +155,7 @@ impl<S: Storage> ChatDesk<S> {
     /// [`NotFound`](crate::Error::NotFound) for an unknown topic or an agent
     /// who is not a member.
     pub fn get_chat_topic_entity(&self, caller: &Caller, id: TopicId) -> Result<ChatTopicEntity> {
+        let _op = super::trace::op("get_chat_topic_entity", caller).topic(id);
         let (rec, view) = self.read(|tx| {
             let who = Who::resolve(tx, caller)?;
             let rec = tx.topic(id)?.ok_or_else(|| Error::not_found("topic", id))?;
@@ -161,9 +171,10 @@ impl<S: Storage> ChatDesk<S> {
     /// NotFound, Forbidden (customers, non-manager members), Conflict while the
     /// topic has open sessions.
     pub fn delete_chat_topic_entity(&self, caller: &Caller, id: TopicId) -> Result<()> {
+        let _op = super::trace::op("delete_chat_topic_entity", caller).topic(id);
         const OP: &str = "delete_chat_topic_entity";
         let now = self.now();
-        self.write_routed(|tx| {
+        self.write_routed(Scope::store(), |tx| {
             let who = Who::resolve(tx, caller)?;
             if tx.topic(id)?.is_none() {
                 return Err(Error::not_found("topic", id));
@@ -231,6 +242,7 @@ impl<S: Storage> ChatDesk<S> {
     /// # Errors
     /// Only the backend's failure ([`Storage`](crate::Error::Storage)).
     pub fn chat_topics_for_user(&self, caller: &Caller) -> Result<Vec<ChatTopicEntity>> {
+        let _op = super::trace::op("chat_topics_for_user", caller);
         let list = self.read(|tx| {
             let who = Who::resolve(tx, caller)?;
             let mut out = Vec::new();
@@ -268,6 +280,7 @@ impl<S: Storage> ChatDesk<S> {
     /// # Errors
     /// NotFound for an unknown topic (or an agent who is not a member).
     pub fn is_within_opening_hours(&self, caller: &Caller, id: TopicId) -> Result<bool> {
+        let _op = super::trace::op("is_within_opening_hours", caller).topic(id);
         let now = self.now();
         self.read(|tx| {
             let who = Who::resolve(tx, caller)?;

@@ -5,6 +5,7 @@
 //! feed's waiters after a commit that added events.
 
 use super::ChatDesk;
+use super::scope::{Facts, Scope};
 use crate::clock::Timestamp;
 use crate::error::{Error, Result};
 use crate::ids::{IdKind, MessageId, SessionId, TopicId, UserId};
@@ -12,10 +13,12 @@ use crate::model::{
     AgentRecord, EventRecord, MemberRecord, MessageRecord, PresenceRecord, SessionRecord,
     TopicRecord,
 };
-use crate::storage::{ReadTx, Storage, StorageExt, WriteTx};
+use crate::storage::{LockSet, ReadTx, RoutingLock, Storage, StorageExt, WriteTx};
 use crate::wire::ChatSessionStatus;
 use parking_lot::{Condvar, Mutex};
 use std::cell::RefCell;
+use std::collections::BTreeSet;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::ThreadId;
 use std::time::Instant;
@@ -105,6 +108,9 @@ impl FeedSignal {
 struct RouteFacts {
     waiting: bool,
     load: [Option<UserId>; 2],
+    /// For the lock-scope check: the session's topic, and its rank.
+    topic: TopicId,
+    rank: i32,
 }
 
 impl RouteFacts {
@@ -112,6 +118,8 @@ impl RouteFacts {
         RouteFacts {
             waiting: s.in_human_queue(),
             load: [s.active_user(), s.pending_transfer_to()],
+            topic: s.topic,
+            rank: s.rank,
         }
     }
 }
@@ -184,67 +192,152 @@ impl Dirty {
 }
 
 impl<S: Storage> ChatDesk<S> {
-    /// Runs `f` in a write transaction whose [`Tx`] notes what routing needs
-    /// (the caller ends it with a routing pass); after a commit that added
-    /// events, wakes the feed's waiters.
-    pub(crate) fn write_routed<R>(&self, f: impl FnOnce(&mut Tx<'_>) -> Result<R>) -> Result<R> {
-        self.reentry.check()?;
-        let mut events = 0;
-        let out = self.storage.write(|tx| {
-            let _inside = self.reentry.enter();
-            let mut wrapped = Tx {
-                tx,
-                events: 0,
-                seen: RefCell::new(Vec::new()),
-                dirty: Dirty::default(),
-                touched: Touched::default(),
-                auto: None,
-            };
-            let out = f(&mut wrapped).and_then(|out| {
-                super::routing::refresh_free(&mut wrapped)?;
-                Ok(out)
-            });
-            events = wrapped.events;
-            out
-        });
-        if out.is_ok() && events > 0 {
-            self.feed_signal.bump();
-        }
-        out
+    /// Runs `f` in a write transaction that may end with a routing pass (the
+    /// caller runs it): as [`Self::write`], with `scope` marked as routing.
+    pub(crate) fn write_routed<R>(
+        &self,
+        scope: Scope,
+        f: impl FnOnce(&mut Tx<'_>) -> Result<R>,
+    ) -> Result<R> {
+        self.write(scope.routing(), f)
     }
 
     /// Runs `f` in a read transaction.
     pub(crate) fn read<R>(&self, f: impl FnOnce(&dyn ReadTx) -> Result<R>) -> Result<R> {
         self.reentry.check()?;
-        self.storage.read(f)
+        let out = self.storage.read(f);
+        super::trace::outcome(&out);
+        out
     }
 
-    /// Runs `f` in a write transaction; after a commit that added events,
-    /// wakes the feed's waiters.
-    pub(crate) fn write<R>(&self, f: impl FnOnce(&mut dyn WriteTx) -> Result<R>) -> Result<R> {
+    /// Runs `f` in a write transaction that first locks `scope` (see
+    /// [`super::scope`]); after a commit that added events, wakes the feed's
+    /// waiters.
+    ///
+    /// The locks are worked out before the write (from what this process
+    /// last saw of the facts, else from a read transaction) and checked
+    /// again inside it once they are held; when the facts moved
+    /// in between, the write stops before `f` runs and starts again with the
+    /// wider set (after [`SCOPE_TRIES`] such starts, with the exclusive
+    /// routing lock, which covers everything). `f` itself runs once.
+    pub(crate) fn write<R>(
+        &self,
+        scope: Scope,
+        f: impl FnOnce(&mut Tx<'_>) -> Result<R>,
+    ) -> Result<R> {
         self.reentry.check()?;
-        let mut events = 0;
-        let out = self.storage.write(|tx| {
-            let _inside = self.reentry.enter();
-            let mut wrapped = Tx {
-                tx,
-                events: 0,
-                seen: RefCell::new(Vec::new()),
-                dirty: Dirty::default(),
-                touched: Touched::default(),
-                auto: None,
-            };
-            let out = f(&mut wrapped).and_then(|out| {
-                super::routing::refresh_free(&mut wrapped)?;
-                Ok(out)
+        // Embedded backends ignore locks: work the scope out only where a
+        // backend takes them, or where debug builds check it.
+        let scoped = self.storage.capabilities().shared_between_processes || cfg!(debug_assertions);
+        let mut held = if !scoped {
+            None
+        } else if let Some(set) = scope.guess(&self.scope_hints) {
+            Some(set)
+        } else {
+            Some(self.read(|r| Ok(scope.facts(r, &self.scope_hints)?.set))?)
+        };
+        let mut f = Some(f);
+        let mut starts = 0;
+        loop {
+            let mut events = 0;
+            let mut wider = None;
+            let mut written = Vec::new();
+            let out = self.storage.write(|tx| {
+                let _inside = self.reentry.enter();
+                let mut primed = Facts {
+                    set: super::scope::exclusive(),
+                    auto: None,
+                    sessions: Vec::new(),
+                };
+                if let Some(set) = &held {
+                    tx.lock(set)?;
+                    if set.routing == RoutingLock::Exclusive {
+                        primed.auto = scope.auto_under_exclusive(&*tx, &self.scope_hints)?;
+                    } else {
+                        primed = scope.facts(&*tx, &self.scope_hints)?;
+                        if !super::scope::covers(set, &primed.set) {
+                            wider = Some(super::scope::union(set, &primed.set));
+                            return Err(Error::conflict(
+                                "the operation's lock scope grew before it started; retrying",
+                            ));
+                        }
+                    }
+                }
+                let f = f
+                    .take()
+                    .ok_or_else(|| Error::conflict("write closure run twice"))?;
+                let mut wrapped = Tx {
+                    tx,
+                    events: 0,
+                    seen: RefCell::new(Vec::new()),
+                    dirty: Dirty::default(),
+                    touched: Touched::default(),
+                    auto: primed.auto.map(Arc::new),
+                    auto_cache: &self.auto_cache,
+                    memberships: RefCell::new(Vec::new()),
+                    free: RefCell::new(Vec::new()),
+                    held: held.clone().filter(|h| h.routing == RoutingLock::Shared),
+                    primed: RefCell::new(primed.sessions),
+                    written: Vec::new(),
+                };
+                let out = f(&mut wrapped).and_then(|out| {
+                    super::routing::refresh_free(&mut wrapped)?;
+                    Ok(out)
+                });
+                events = wrapped.events;
+                written = std::mem::take(&mut wrapped.written);
+                out
             });
-            events = wrapped.events;
-            out
-        });
-        if out.is_ok() && events > 0 {
-            self.feed_signal.bump();
+            if let Some(w) = wider {
+                starts += 1;
+                held = Some(if starts >= SCOPE_TRIES {
+                    super::scope::exclusive()
+                } else {
+                    w
+                });
+                continue;
+            }
+            if out.is_ok() {
+                if scoped {
+                    for s in &written {
+                        self.scope_hints.session(s);
+                    }
+                }
+                if events > 0 {
+                    self.feed_signal.bump();
+                }
+            }
+            super::trace::outcome(&out);
+            return out;
         }
-        out
+    }
+}
+
+/// How many times a write starts again with a wider lock scope before it
+/// takes the exclusive routing lock.
+const SCOPE_TRIES: u32 = 3;
+
+/// A parsed list of Auto topics.
+pub(crate) type AutoTopics = Arc<BTreeSet<TopicId>>;
+
+/// The last stored list of Auto topics and its parsed form: a transaction
+/// reads the stored text and parses it again only when it changed (the
+/// list is compared with the store's on every use, so another process's
+/// change is always seen).
+#[derive(Debug, Default)]
+pub(crate) struct AutoCache(Mutex<Option<(String, AutoTopics)>>);
+
+impl AutoCache {
+    fn get(&self, tx: &dyn ReadTx) -> Result<AutoTopics> {
+        let text = super::routing::auto_topics_text(tx)?;
+        if let Some((cached, set)) = &*self.0.lock()
+            && *cached == text
+        {
+            return Ok(Arc::clone(set));
+        }
+        let set = Arc::new(super::routing::parse_auto_topics(&text)?);
+        *self.0.lock() = Some((text, Arc::clone(&set)));
+        Ok(set)
     }
 }
 
@@ -259,10 +352,29 @@ pub(crate) struct Tx<'a> {
     dirty: Dirty,
     touched: Touched,
     /// The store's Auto topics, read once per transaction (None: not yet).
-    auto: Option<std::collections::BTreeSet<TopicId>>,
+    auto: Option<AutoTopics>,
+    auto_cache: &'a AutoCache,
+    /// Users' memberships as read or written in this transaction (routing
+    /// reads an agent's memberships several times in one write).
+    memberships: RefCell<Vec<(UserId, Vec<MemberRecord>)>>,
+    /// Routing index entries as read or written in this transaction.
+    free: RefCell<Vec<((TopicId, UserId), bool)>>,
+    /// The shared lock scope this transaction holds, which debug builds
+    /// check every written row against (None: exclusive or not locked).
+    held: Option<LockSet>,
+    /// Sessions the lock-scope check read after the locks were taken, handed
+    /// to the operation's first read of each instead of reading it again.
+    primed: RefCell<Vec<SessionRecord>>,
+    /// Sessions written, for the scope hints after the commit.
+    written: Vec<SessionRecord>,
 }
 
 impl Tx<'_> {
+    /// Forgets the cached memberships of `user`.
+    fn forget_memberships(&self, user: UserId) {
+        self.memberships.borrow_mut().retain(|(u, _)| *u != user);
+    }
+
     /// Takes what routing must look at since the last call.
     pub(crate) fn take_dirty(&mut self) -> Dirty {
         std::mem::take(&mut self.dirty)
@@ -282,11 +394,11 @@ impl Tx<'_> {
     }
 
     /// The Auto topics, read once per transaction.
-    pub(crate) fn auto_topics(&mut self) -> Result<std::collections::BTreeSet<TopicId>> {
+    pub(crate) fn auto_topics(&mut self) -> Result<AutoTopics> {
         if let Some(a) = &self.auto {
             return Ok(a.clone());
         }
-        let a = super::routing::read_auto_topics(&*self.tx)?;
+        let a = self.auto_cache.get(&*self.tx)?;
         self.auto = Some(a.clone());
         Ok(a)
     }
@@ -312,6 +424,7 @@ impl Tx<'_> {
             None => self.tx.session(new.id)?.map(|s| RouteFacts::of(&s)),
         };
         let now = RouteFacts::of(new);
+        self.check_session("writes a session", old, now);
         if now.waiting && old.is_none_or(|o| !o.waiting) {
             self.dirty.session(new.id);
         }
@@ -347,6 +460,84 @@ impl Tx<'_> {
     }
 }
 
+/// The lock-scope check: in debug builds, a write holding a shared scope
+/// may only write rows of its topics and users (the exclusive routing lock
+/// covers everything). A row outside is a bug in the operation's declared
+/// scope, which on PostgreSQL would let two writers race: a panic, so tests
+/// cannot miss it.
+impl Tx<'_> {
+    fn check_rows(&self, what: &str, topic: Option<TopicId>, users: &[UserId]) {
+        if !cfg!(debug_assertions) {
+            return;
+        }
+        let Some(h) = &self.held else { return };
+        if let Some(t) = topic {
+            assert!(
+                h.topics.binary_search(&t).is_ok(),
+                "lock scope: an operation {what} of topic {t} outside its scope {h:?}"
+            );
+        }
+        for u in users {
+            assert!(
+                h.users.binary_search(u).is_ok(),
+                "lock scope: an operation {what} of user {u} outside its scope {h:?}"
+            );
+        }
+    }
+
+    fn check_store_wide(&self, what: &str) {
+        if cfg!(debug_assertions) {
+            assert!(
+                self.held.is_none(),
+                "lock scope: an operation {what} under the shared scope {:?}",
+                self.held
+            );
+        }
+    }
+
+    /// A session written (or removed: `new` None) must be of a locked
+    /// topic, and every user whose load or rank it changes must be locked.
+    fn check_session(&self, what: &str, old: Option<RouteFacts>, new: RouteFacts) {
+        if !cfg!(debug_assertions) || self.held.is_none() {
+            return;
+        }
+        let count = |f: &RouteFacts, u: UserId| f.load.iter().filter(|x| **x == Some(u)).count();
+        let mut users = Vec::new();
+        for u in new
+            .load
+            .iter()
+            .chain(old.iter().flat_map(|o| o.load.iter()))
+            .flatten()
+        {
+            if old.map_or(0, |o| count(&o, *u)) != count(&new, *u) {
+                users.push(*u);
+            }
+        }
+        if old.is_none_or(|o| o.rank != new.rank) {
+            users.extend(new.load[0]);
+        }
+        self.check_rows(what, Some(new.topic), &users);
+        if let Some(o) = old {
+            self.check_rows(what, Some(o.topic), &[]);
+        }
+    }
+
+    /// The topic of session `id` for the scope check, from what this
+    /// transaction saw of it, else read.
+    fn topic_of(&self, id: SessionId) -> Result<Option<RouteFacts>> {
+        let known = self
+            .seen
+            .borrow()
+            .iter()
+            .find(|(s, _)| *s == id)
+            .map(|(_, f)| *f);
+        match known {
+            Some(f) => Ok(Some(f)),
+            None => Ok(self.tx.session(id)?.map(|s| RouteFacts::of(&s))),
+        }
+    }
+}
+
 impl std::fmt::Debug for Tx<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Tx").field("dirty", &self.dirty).finish()
@@ -367,7 +558,12 @@ impl ReadTx for Tx<'_> {
         self.tx.topic_members(topic)
     }
     fn user_memberships(&self, user: UserId) -> Result<Vec<MemberRecord>> {
-        self.tx.user_memberships(user)
+        if let Some((_, m)) = self.memberships.borrow().iter().find(|(u, _)| *u == user) {
+            return Ok(m.clone());
+        }
+        let m = self.tx.user_memberships(user)?;
+        self.memberships.borrow_mut().push((user, m.clone()));
+        Ok(m)
     }
     fn all_members(&self) -> Result<Vec<MemberRecord>> {
         self.tx.all_members()
@@ -379,7 +575,14 @@ impl ReadTx for Tx<'_> {
         self.tx.presences()
     }
     fn session(&self, id: SessionId) -> Result<Option<SessionRecord>> {
-        let s = self.tx.session(id)?;
+        let primed = {
+            let mut p = self.primed.borrow_mut();
+            p.iter().position(|s| s.id == id).map(|i| p.swap_remove(i))
+        };
+        let s = match primed {
+            Some(s) => Some(s),
+            None => self.tx.session(id)?,
+        };
         if let Some(s) = &s {
             self.remember(s);
         }
@@ -394,8 +597,23 @@ impl ReadTx for Tx<'_> {
     fn routing_free(&self, topic: TopicId) -> Result<Vec<UserId>> {
         self.tx.routing_free(topic)
     }
+    fn agent_load(&self, user: UserId) -> Result<i32> {
+        self.tx.agent_load(user)
+    }
+    fn has_present_responder(&self, topic: TopicId) -> Result<bool> {
+        self.tx.has_present_responder(topic)
+    }
+    fn routing_candidates(&self, topic: TopicId) -> Result<Vec<crate::storage::FreeAgent>> {
+        self.tx.routing_candidates(topic)
+    }
     fn routing_is_free(&self, topic: TopicId, user: UserId) -> Result<bool> {
-        self.tx.routing_is_free(topic, user)
+        let key = (topic, user);
+        if let Some((_, f)) = self.free.borrow().iter().find(|(k, _)| *k == key) {
+            return Ok(*f);
+        }
+        let f = self.tx.routing_is_free(topic, user)?;
+        self.free.borrow_mut().push((key, f));
+        Ok(f)
     }
     fn sessions_requested(
         &self,
@@ -430,6 +648,12 @@ impl ReadTx for Tx<'_> {
     }
     fn sessions(&self, after: SessionId, limit: usize) -> Result<Vec<SessionRecord>> {
         self.tx.sessions(after, limit)
+    }
+    fn session_ids(&self, after: SessionId, limit: usize) -> Result<Vec<SessionId>> {
+        self.tx.session_ids(after, limit)
+    }
+    fn topic_ids(&self) -> Result<Vec<TopicId>> {
+        self.tx.topic_ids()
     }
     fn active_sessions(&self, user: UserId) -> Result<Vec<SessionRecord>> {
         self.tx.active_sessions(user)
@@ -473,16 +697,24 @@ impl WriteTx for Tx<'_> {
         self.tx.next_id(kind)
     }
     fn put_topic(&mut self, topic: &TopicRecord) -> Result<()> {
+        self.check_rows("writes the row", Some(topic.id), &[]);
         self.tx.put_topic(topic)
     }
     fn delete_topic(&mut self, id: TopicId) -> Result<()> {
+        self.check_store_wide("deletes a topic");
+        self.memberships.borrow_mut().clear();
+        self.free.borrow_mut().clear();
         self.tx.delete_topic(id)
     }
     fn delete_member(&mut self, topic: TopicId, user: UserId) -> Result<()> {
+        self.check_rows("removes a membership", Some(topic), &[user]);
+        self.forget_memberships(user);
         self.touched.member(topic, user);
         self.tx.delete_member(topic, user)
     }
     fn put_member(&mut self, member: &MemberRecord) -> Result<()> {
+        self.check_rows("writes a membership", Some(member.topic), &[member.user]);
+        self.forget_memberships(member.user);
         if member.can_respond {
             self.dirty.agent(member.user);
         }
@@ -490,28 +722,66 @@ impl WriteTx for Tx<'_> {
         self.tx.put_member(member)
     }
     fn put_presence(&mut self, presence: &PresenceRecord) -> Result<()> {
-        if presence.present {
-            self.dirty.agent(presence.user);
+        self.check_rows("writes the presence", None, &[presence.user]);
+        // Only Present matters to routing: a saved name or a repeated
+        // "present" changes nothing it keeps.
+        let was = self.tx.presence(presence.user)?.is_some_and(|p| p.present);
+        if was != presence.present {
+            if presence.present {
+                self.dirty.agent(presence.user);
+            }
+            self.touched.user(presence.user);
         }
-        self.touched.user(presence.user);
         self.tx.put_presence(presence)
     }
     fn put_agent(&mut self, agent: &AgentRecord) -> Result<()> {
+        self.check_rows("writes the agent row", None, &[agent.user]);
         self.dirty.agent(agent.user);
         self.touched.user(agent.user);
         self.tx.put_agent(agent)
     }
     fn set_routing_free(&mut self, topic: TopicId, user: UserId, free: bool) -> Result<()> {
-        self.tx.set_routing_free(topic, user, free)
+        self.check_rows("writes the routing index", None, &[user]);
+        self.tx.set_routing_free(topic, user, free)?;
+        let key = (topic, user);
+        let mut cache = self.free.borrow_mut();
+        match cache.iter_mut().find(|(k, _)| *k == key) {
+            Some(entry) => entry.1 = free,
+            None => cache.push((key, free)),
+        }
+        Ok(())
     }
     fn put_session(&mut self, session: &SessionRecord) -> Result<()> {
         self.note_session(session)?;
+        self.primed.borrow_mut().retain(|s| s.id != session.id);
+        if let Some(w) = self.written.iter_mut().find(|w| w.id == session.id) {
+            *w = session.clone();
+        } else {
+            self.written.push(session.clone());
+        }
         self.tx.put_session(session)
     }
     fn delete_session(&mut self, id: SessionId) -> Result<()> {
+        self.primed.borrow_mut().retain(|s| s.id != id);
+        self.written.retain(|s| s.id != id);
+        if cfg!(debug_assertions)
+            && self.held.is_some()
+            && let Some(f) = self.topic_of(id)?
+        {
+            let gone = RouteFacts {
+                waiting: false,
+                load: [None, None],
+                ..f
+            };
+            self.check_session("removes a session", Some(f), gone);
+        }
         self.tx.delete_session(id)
     }
     fn put_message(&mut self, message: &MessageRecord) -> Result<()> {
+        if cfg!(debug_assertions) && self.held.is_some() {
+            let topic = self.topic_of(message.session)?.map(|f| f.topic);
+            self.check_rows("writes a message", topic, &[]);
+        }
         self.tx.put_message(message)
     }
     fn put_event(&mut self, event: &EventRecord) -> Result<()> {
@@ -520,9 +790,11 @@ impl WriteTx for Tx<'_> {
         Ok(())
     }
     fn delete_events_through(&mut self, seq: i64) -> Result<usize> {
+        self.check_store_wide("prunes the change feed");
         self.tx.delete_events_through(seq)
     }
     fn put_meta(&mut self, key: &str, value: &str) -> Result<()> {
+        self.check_store_wide("writes the store's metadata");
         // The cached list of Auto topics may change.
         self.auto = None;
         self.tx.put_meta(key, value)

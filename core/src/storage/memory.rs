@@ -243,6 +243,10 @@ impl ReadTx for State {
         Ok(self.topics.values().map(|t| (**t).clone()).collect())
     }
 
+    fn topic_ids(&self) -> Result<Vec<TopicId>> {
+        Ok(self.topics.keys().copied().collect())
+    }
+
     fn member(&self, topic: TopicId, user: UserId) -> Result<Option<MemberRecord>> {
         Ok(self.members.get(&(topic, user)).copied())
     }
@@ -332,6 +336,15 @@ impl ReadTx for State {
         Ok(self.sessions_of(ids, limit))
     }
 
+    fn session_ids(&self, after_id: SessionId, limit: usize) -> Result<Vec<SessionId>> {
+        Ok(merged(
+            self.open.ids_after(after_id),
+            self.ended.ids_after(after_id),
+        )
+        .take(limit)
+        .collect())
+    }
+
     fn active_sessions(&self, user: UserId) -> Result<Vec<SessionRecord>> {
         let ids = self
             .active
@@ -358,6 +371,18 @@ impl ReadTx for State {
 
     fn agent(&self, user: UserId) -> Result<Option<AgentRecord>> {
         Ok(self.agents.get(&user).copied())
+    }
+
+    fn agent_load(&self, user: UserId) -> Result<i32> {
+        let n = self
+            .active
+            .range((user, SessionId(i32::MIN))..=(user, SessionId(i32::MAX)))
+            .count()
+            + self
+                .transfers
+                .range((user, SessionId(i32::MIN))..=(user, SessionId(i32::MAX)))
+                .count();
+        Ok(i32::try_from(n).unwrap_or(i32::MAX))
     }
 
     fn routing_free(&self, topic: TopicId) -> Result<Vec<UserId>> {

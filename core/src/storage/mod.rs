@@ -80,6 +80,18 @@ pub struct LockSet {
     pub users: Vec<UserId>,
 }
 
+/// An agent marked free in a topic's routing index, with what the routing
+/// choice compares (see [`ReadTx::routing_candidates`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FreeAgent {
+    /// The agent.
+    pub user: UserId,
+    /// Their active sessions plus the transfers pending to them.
+    pub load: i32,
+    /// When routing last assigned them a chat, if ever.
+    pub last_assigned: Option<Timestamp>,
+}
+
 /// What a backend promises beyond the common contract, for hosts and for
 /// tests that check a promise only where it is made.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -124,6 +136,9 @@ pub trait ReadTx {
     fn topic(&self, id: TopicId) -> Result<Option<TopicRecord>>;
     /// Every topic, by id.
     fn topics(&self) -> Result<Vec<TopicRecord>>;
+    /// Every topic's id, ascending, read from the keys alone (a topic whose
+    /// row no longer decodes is listed too).
+    fn topic_ids(&self) -> Result<Vec<TopicId>>;
     /// One membership.
     fn member(&self, topic: TopicId, user: UserId) -> Result<Option<MemberRecord>>;
     /// The memberships of a topic, by user id.
@@ -156,6 +171,10 @@ pub trait ReadTx {
     ) -> Result<Vec<SessionRecord>>;
     /// All sessions with id > `after`, by id, at most `limit`.
     fn sessions(&self, after: SessionId, limit: usize) -> Result<Vec<SessionRecord>>;
+    /// The ids of all sessions with id > `after`, by id, at most `limit`,
+    /// read from the keys alone: a row that no longer decodes is listed
+    /// too (the integrity check walks these and reads each row by itself).
+    fn session_ids(&self, after: SessionId, limit: usize) -> Result<Vec<SessionId>>;
     /// The active sessions (see [`SessionRecord::active_user`]) of `user`, by id.
     fn active_sessions(&self, user: UserId) -> Result<Vec<SessionRecord>>;
     /// The (id, rank) of `user`'s active sessions, by id: what rank
@@ -178,6 +197,41 @@ pub trait ReadTx {
     fn routing_free(&self, topic: TopicId) -> Result<Vec<UserId>>;
     /// Whether `user` is marked free in `topic`'s routing index.
     fn routing_is_free(&self, topic: TopicId, user: UserId) -> Result<bool>;
+    /// Whether some member of `topic` with CanRespond is present (what
+    /// decides between the queue and the offline form). A backend whose
+    /// reads are statements may answer it in one, instead of one read per
+    /// member.
+    fn has_present_responder(&self, topic: TopicId) -> Result<bool> {
+        for m in self.topic_members(topic)? {
+            if m.can_respond && self.presence(m.user)?.is_some_and(|p| p.present) {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+    /// How many chats count against `user`'s capacity: their active
+    /// sessions and the transfers pending to them. A backend whose reads
+    /// are statements may answer it in one.
+    fn agent_load(&self, user: UserId) -> Result<i32> {
+        let n = self.active_ranks(user)?.len() + self.transfers_to(user)?.len();
+        Ok(i32::try_from(n).unwrap_or(i32::MAX))
+    }
+    /// The agents marked free in `topic`'s routing index, by id, each with
+    /// what the routing choice compares (load and last assignment). A
+    /// backend whose reads are statements may answer it in one, instead of
+    /// one read per agent.
+    fn routing_candidates(&self, topic: TopicId) -> Result<Vec<FreeAgent>> {
+        self.routing_free(topic)?
+            .into_iter()
+            .map(|user| {
+                Ok(FreeAgent {
+                    user,
+                    load: self.agent_load(user)?,
+                    last_assigned: self.agent(user)?.and_then(|a| a.last_assigned),
+                })
+            })
+            .collect()
+    }
     /// Sessions whose `(when_requested, id)` is after `after` and whose
     /// `when_requested` is before `before`, by `(when_requested, id)`, at most
     /// `limit`: the time index reports read.
@@ -238,7 +292,9 @@ pub trait WriteTx: ReadTx {
         Ok(())
     }
     /// The next id of `kind` (1 + the highest ever given; see
-    /// [`crate::ids::next_after`]), recorded in this transaction.
+    /// [`crate::ids::next_after`]), recorded in this transaction. A backend
+    /// whose [`Capabilities::gap_free_ids`] is false may skip values (one
+    /// taken by a transaction that failed), but never repeats one.
     fn next_id(&mut self, kind: IdKind) -> Result<i64>;
     /// Inserts or replaces a topic.
     fn put_topic(&mut self, topic: &TopicRecord) -> Result<()>;

@@ -6,7 +6,9 @@
 
 pub mod bad_input;
 pub mod busy_desk;
+pub mod capture;
 pub mod concurrency;
+pub mod damaged;
 pub mod feed;
 pub mod feed_live;
 pub mod fixture;
@@ -15,6 +17,7 @@ pub mod lifecycle;
 pub mod lifecycle_table;
 pub mod messages;
 pub mod model;
+pub mod observe;
 pub mod queries;
 pub mod rights;
 pub mod rng;
@@ -35,6 +38,22 @@ pub mod topics;
 pub mod workload;
 
 pub use fixture::{Fixture, dump};
+
+/// For the benchmark that bounds what tracing costs an operation: opens the
+/// same span a public operation opens (and makes the same checks its events
+/// make), until the returned guard is dropped. Wrapping an operation in it
+/// doubles the tracing work; the difference in time is that work's cost.
+pub fn trace_again(
+    op: &'static str,
+    caller: &crate::Caller,
+    session: Option<crate::SessionId>,
+) -> TraceAgain {
+    TraceAgain(crate::service::trace_again(op, caller, session))
+}
+
+/// The guard of [`trace_again`].
+#[derive(Debug)]
+pub struct TraceAgain(#[allow(dead_code)] crate::service::TraceGuard);
 
 /// Domain rules that benchmark baselines recompute by hand (the raw
 /// baselines must write the same values the service writes).
@@ -128,6 +147,7 @@ macro_rules! conformance_suite {
             stress::eight_threads_keep_invariants,
             bad_input::json_and_masks_never_panic,
             bad_input::every_entry_point_refuses_cleanly,
+            observe::spans_name_the_operation_and_never_the_key_or_text,
             feed::feed_is_off_by_default_and_the_switch_is_in_the_store,
             feed::feed_events_for_a_chat,
             feed::feed_events_for_forms_bot_reset_and_sweeps,

@@ -8,7 +8,7 @@ use super::{
     session_from_row, ts,
 };
 use crate::errors::{RowKey, decode_err};
-use chatdesk::backend::{AgentRecord, SessionRecord};
+use chatdesk::backend::{AgentRecord, FreeAgent, SessionRecord};
 use chatdesk::{Result, SessionId, Timestamp, TopicId, UserId};
 use rusqlite::{Connection, Row, params};
 
@@ -98,6 +98,51 @@ pub(super) fn routing_free(tx: &SqlTx<'_>, topic: TopicId) -> Result<Vec<UserId>
             row.get::<_, i32>(0)
                 .map(UserId)
                 .map_err(|e| decode_err("chat_routing_free", "user_id", RowKey::Text("free"), e))
+        },
+    )
+}
+
+/// `ReadTx::agent_load`: two counts on the partial indexes, one statement.
+pub(super) fn agent_load(tx: &SqlTx<'_>, user: UserId) -> Result<i32> {
+    let n = tx.one(
+        "counting an agent's load",
+        "SELECT (SELECT count(*) FROM chat_session WHERE active_user = ?1) \
+              + (SELECT count(*) FROM chat_session WHERE pending_transfer_to = ?1)",
+        params![user.get()],
+        |row| {
+            row.get::<_, i64>(0)
+                .map_err(|e| decode_err("chat_session", "count", RowKey::Text("load"), e))
+        },
+    )?;
+    Ok(n.map_or(0, |n| i32::try_from(n).unwrap_or(i32::MAX)))
+}
+
+/// `ReadTx::routing_candidates`: the routing index of one topic with each
+/// agent's load and last assignment, in one statement.
+pub(super) fn routing_candidates(tx: &SqlTx<'_>, topic: TopicId) -> Result<Vec<FreeAgent>> {
+    tx.list(
+        "reading the routing index",
+        "SELECT f.user_id, \
+                (SELECT count(*) FROM chat_session s WHERE s.active_user = f.user_id) \
+              + (SELECT count(*) FROM chat_session s WHERE s.pending_transfer_to = f.user_id) \
+                AS load, \
+                a.last_assigned \
+         FROM chat_routing_free f LEFT JOIN chat_agent a ON a.user_id = f.user_id \
+         WHERE f.topic_id = ?1 ORDER BY f.user_id",
+        params![topic.get()],
+        |row| {
+            let user = key_of(row, "chat_routing_free", 0, "user_id")?;
+            let c = super::Cells {
+                row,
+                table: "chat_routing_free",
+                key: RowKey::Id(user),
+            };
+            let load: i64 = c.get(1, "load")?;
+            Ok(FreeAgent {
+                user: UserId(c.get(0, "user_id")?),
+                load: i32::try_from(load).unwrap_or(i32::MAX),
+                last_assigned: c.opt_ts(2, "last_assigned")?,
+            })
         },
     )
 }
