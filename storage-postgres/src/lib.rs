@@ -32,7 +32,9 @@
 //!   are unique, never reused, and increasing in commit order among writers
 //!   of one topic (those hold the topic's lock in turn); a failed or retried
 //!   write may leave a gap, which is why
-//!   [`Capabilities::gap_free_ids`](chatdesk::Capabilities) is false here.
+//!   [`Capabilities::gap_free_ids`](chatdesk::Capabilities) is false here
+//!   (ids taken with the locks and not used, say by a refused create, are
+//!   such gaps too).
 //!   Across topics, two values taken by writers that commit at the same time
 //!   may be ordered differently from their commits, so "first come" across
 //!   topics (pick up first) is exact up to that window.
@@ -60,6 +62,21 @@
 //!   until it commits. While the feed is on, writers that add events
 //!   therefore take their turns at that row, whatever their topics: the
 //!   price of a feed with no holes.
+//! - **Few round trips** (on a network they, more than the server's work,
+//!   bound an operation's latency, and a write holds its locks across all of
+//!   them): `BEGIN`, the locks, the store's metadata rows and the ids the
+//!   write said it would take ([`WriteTx::prefetch_ids`]) go in one message;
+//!   the writes are kept and sent with `COMMIT`, in one message, as
+//!   `EXECUTE`s of statements each connection prepared once, with the values
+//!   written as SQL literals (escaped by `postgres-protocol`, libpq's rules);
+//!   a read of a table with kept writes sends them first, so a transaction
+//!   always reads its own writes. A session write needs the session's old
+//!   queue key, which the transaction knows when it read the session or made
+//!   it; otherwise it is sent at once. A text with a NUL character (which the
+//!   protocol cannot carry as a literal) is sent bound, and refused by the
+//!   server as before. So creating a session takes 5 round trips, picking it
+//!   up 8, adding a message 5 (pinned by a test). A write's errors may
+//!   therefore surface at its commit; it is rolled back all the same.
 //! - **Reads** see one snapshot for the whole closure (REPEATABLE READ, READ
 //!   ONLY) and never wait for writers.
 //! - **Durable**: [`Durability::Durable`] commits with
@@ -108,6 +125,7 @@
 
 mod errors;
 mod listener;
+mod lit;
 mod pool;
 mod schema;
 #[doc(hidden)]
@@ -273,7 +291,11 @@ impl PgStorage {
             tx::lock_key(space, tx::CLASS_SCHEMA, 0),
         )?;
         let _ = first.close();
-        let pool = Pool::new(Box::new(connector), options.pool_size, options.busy_timeout);
+        // The pool's connections also prepare the write statements that
+        // commits send as `EXECUTE`s (the schema exists by now).
+        let mut pooled = connector;
+        pooled.session_sql.push_str(&tx::prepare_writes());
+        let pool = Pool::new(Box::new(pooled), options.pool_size, options.busy_timeout);
         Ok(PgStorage {
             options,
             pool,
@@ -379,6 +401,8 @@ impl Storage for PgStorage {
         let out = f(&mut tx);
         let (begun, failed, txid) = (tx.begun(), tx.failed(), tx.txid());
         let wrote_events = tx.wrote_events();
+        // The writes kept for the commit go in its message, before COMMIT.
+        let mut commit = tx.take_pending();
         if !begun {
             return out;
         }
@@ -394,13 +418,13 @@ impl Storage for PgStorage {
             ));
         }
         let conn = pooled.conn()?;
-        let commit = if wrote_events {
+        commit.push_str(if wrote_events {
             self.notify_commit.as_str()
         } else {
             "COMMIT"
-        };
+        });
         conn.trip();
-        match conn.client.batch_execute(commit) {
+        match conn.client.batch_execute(&commit) {
             Ok(()) => Ok(()),
             Err(e) if e.code().is_some() => {
                 // The server refused the commit (or the notification): the

@@ -445,3 +445,90 @@ impl Storage for TempPg {
         self.store().on_foreign_commit(wake);
     }
 }
+
+/// A new topic named `name`, with default settings (test set-up).
+///
+/// # Errors
+/// The store's.
+pub fn new_topic(desk: &chatdesk::ChatDesk<PgStorage>, name: &str) -> Result<chatdesk::TopicId> {
+    let sys = chatdesk::Caller::system();
+    let mut t = desk.create_default_chat_topic_entity(&sys);
+    t.name = name.into();
+    Ok(chatdesk::TopicId(
+        desk.save_chat_topic_entity(&sys, &t)?.chat_topic_id,
+    ))
+}
+
+/// Makes `agent` a present member of `topic` with CanRespond (test
+/// set-up).
+///
+/// # Errors
+/// The store's.
+pub fn staff(
+    desk: &chatdesk::ChatDesk<PgStorage>,
+    topic: chatdesk::TopicId,
+    agent: i32,
+) -> Result<()> {
+    let sys = chatdesk::Caller::system();
+    desk.add_chat_topic_user_agent(
+        &sys,
+        &chatdesk::ChatTopicAgent {
+            topic_id: topic.0,
+            user: Some(chatdesk::Associate::with_id(agent)),
+            can_respond: true,
+            ..chatdesk::ChatTopicAgent::default()
+        },
+    )?;
+    desk.save_chat_presence(
+        &sys,
+        &chatdesk::ChatPresence {
+            user_id: agent,
+            present: true,
+            ..chatdesk::ChatPresence::default()
+        },
+    )?;
+    Ok(())
+}
+
+/// `url` with the connections' `application_name` set to `name` (both URL
+/// forms), so a test can find a process's server backends.
+pub fn with_application_name(url: &str, name: &str) -> String {
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        let sep = if url.contains('?') { '&' } else { '?' };
+        format!("{url}{sep}application_name={name}")
+    } else {
+        format!("{url} application_name={name}")
+    }
+}
+
+/// Waits (up to `timeout`) until the server has no backend left whose
+/// `application_name` is `name`: a killed client's backend may still be
+/// running the last message the client sent (a commit among it).
+///
+/// # Errors
+/// The server's, or a description when backends are still there at the
+/// deadline.
+pub fn wait_for_no_backends(
+    url: &str,
+    name: &str,
+    timeout: std::time::Duration,
+) -> std::result::Result<(), String> {
+    let mut client = postgres::Client::connect(url, postgres::NoTls).map_err(|e| e.to_string())?;
+    let deadline = std::time::Instant::now() + timeout;
+    loop {
+        let row = client
+            .query_one(
+                "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1",
+                &[&name],
+            )
+            .map_err(|e| e.to_string())?;
+        let n: i64 = row.get(0);
+        if n == 0 {
+            return Ok(());
+        }
+        if std::time::Instant::now() >= deadline {
+            return Err(format!("{n} backends of {name} still running"));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+}

@@ -1,6 +1,7 @@
 //! The typed access paths over one PostgreSQL transaction (crate-private).
 
 use crate::errors::{corrupt, pg_err, storage_msg};
+use crate::lit::{Lit, execute};
 use crate::pool::Conn;
 use chatdesk::backend::{
     AgentRecord, CrmLinks, CustomerInfo, EventRecord, FreeAgent, IdKind, LockSet, MemberRecord,
@@ -65,7 +66,43 @@ pub(crate) struct PgTx<'c> {
     /// Set by [`WriteTx::put_event`]: the commit then notifies listeners.
     wrote_events: Cell<bool>,
     space: u16,
+    /// Writes not sent yet, as SQL text with literal values: they go with
+    /// the `COMMIT` (one round trip for all), or before the first read of a
+    /// table they touch, so the transaction always reads its own writes.
+    pending: RefCell<String>,
+    /// The tables (`T_*` bits) that `pending` writes.
+    pending_tables: Cell<u16>,
+    /// The store's metadata rows, read with `BEGIN` (one round trip less
+    /// per read of them). They stay true for the whole transaction: every
+    /// write of metadata takes the exclusive routing lock, and every
+    /// transaction holds the routing lock, shared or exclusive, from
+    /// `BEGIN` (read transactions read one snapshot).
+    meta: RefCell<Option<BTreeMap<String, String>>>,
+    /// Each session's human-queue key as this transaction last read or wrote
+    /// it (`None`: not queued, or a new session), by id: a session write
+    /// with a known old key can wait for the commit, since the counted queue
+    /// index's change follows from old and new without a read.
+    queue_keys: RefCell<BTreeMap<i32, Option<(TopicId, u64)>>>,
+    /// Ids to take with `BEGIN` ([`WriteTx::prefetch_ids`]), then the ids
+    /// so taken, handed out by [`WriteTx::next_id`].
+    prefetch: Vec<IdKind>,
+    prefetched: RefCell<Vec<(IdKind, i64)>>,
 }
+
+/// The tables, as bits of a mask: what a pending write touches and what a
+/// read reads.
+pub(crate) const T_TOPIC: u16 = 1;
+pub(crate) const T_MEMBER: u16 = 1 << 1;
+pub(crate) const T_PRESENCE: u16 = 1 << 2;
+pub(crate) const T_AGENT: u16 = 1 << 3;
+pub(crate) const T_FREE: u16 = 1 << 4;
+pub(crate) const T_SESSION: u16 = 1 << 5;
+pub(crate) const T_QUEUE: u16 = 1 << 6;
+pub(crate) const T_MESSAGE: u16 = 1 << 7;
+pub(crate) const T_EVENT: u16 = 1 << 8;
+pub(crate) const T_META: u16 = 1 << 9;
+/// Any table (statements that are not a plain read of known tables).
+pub(crate) const T_ALL: u16 = u16::MAX;
 
 impl std::fmt::Debug for PgTx<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -113,7 +150,47 @@ impl<'c> PgTx<'c> {
             txid: Cell::new(None),
             wrote_events: Cell::new(false),
             space,
+            pending: RefCell::new(String::new()),
+            pending_tables: Cell::new(0),
+            meta: RefCell::new(None),
+            queue_keys: RefCell::new(BTreeMap::new()),
+            prefetch: Vec::new(),
+            prefetched: RefCell::new(Vec::new()),
         }
+    }
+
+    /// The writes not sent yet (emptied): the commit sends them before its
+    /// `COMMIT`, in the same message.
+    pub(crate) fn take_pending(&self) -> String {
+        self.pending_tables.set(0);
+        std::mem::take(&mut *self.pending.borrow_mut())
+    }
+
+    /// Sends the pending writes when some touch a table in `tables`.
+    fn flush_for(&self, tables: u16) -> Result<()> {
+        if self.pending_tables.get() & tables == 0 {
+            return Ok(());
+        }
+        let sql = self.take_pending();
+        let mut conn = self.conn.borrow_mut();
+        conn.trip();
+        conn.client.batch_execute(&sql).map_err(|e| {
+            self.failed.set(true);
+            pg_err("applying this transaction's writes", e)
+        })
+    }
+
+    /// A write touching `tables`: kept for the commit (as an `EXECUTE` of
+    /// the statement prepared on the connection) when its values can be
+    /// written as literals, else (after the pending ones) sent now, bound.
+    fn write(&self, tables: u16, context: &str, stmt: &'static Stmt, params: &[Lit]) -> Result<()> {
+        self.ensure_begun()?;
+        if self.mode == Mode::Write && execute(&mut self.pending.borrow_mut(), stmt.name, params) {
+            self.pending_tables.set(self.pending_tables.get() | tables);
+            return Ok(());
+        }
+        let bound: Vec<&(dyn ToSql + Sync)> = params.iter().map(Lit::bound).collect();
+        self.exec(T_ALL, context, stmt.sql, &bound).map(|_| ())
     }
 
     /// Whether `BEGIN` was sent.
@@ -168,8 +245,22 @@ impl<'c> PgTx<'c> {
                     }
                 }
                 sql.push_str("SELECT txid_current()::text;");
+                for kind in &self.prefetch {
+                    // After the locks, so a queue sequence is still taken
+                    // under its topic's lock. Near a sequence's end none is
+                    // taken here: `next_id` then reports the end itself.
+                    if let Some((seq, max)) = sequence_of(*kind) {
+                        let _ = write!(
+                            sql,
+                            "SELECT 'id', '{name}', nextval('{seq}')::text FROM {seq} \
+                             WHERE last_value < {max};",
+                            name = kind.name(),
+                        );
+                    }
+                }
             }
         }
+        sql.push_str("SELECT key, value FROM chatdesk_meta;");
         let ctx = "beginning a transaction";
         let mut conn = self.conn.borrow_mut();
         // Marked open first: if BEGIN went through but a lock did not, the
@@ -183,15 +274,31 @@ impl<'c> PgTx<'c> {
                 return Err(pg_err(ctx, e));
             }
         };
-        if self.mode == Mode::Write {
-            let txid = msgs.iter().rev().find_map(|m| match m {
-                postgres::SimpleQueryMessage::Row(r) => {
-                    r.get(0).and_then(|t| t.parse::<i64>().ok())
+        // The rows: txid_current() (one column, writes), then the metadata
+        // (two columns).
+        let mut meta = BTreeMap::new();
+        for m in &msgs {
+            if let postgres::SimpleQueryMessage::Row(r) = m {
+                let text = |i| r.try_get(i).ok().flatten();
+                match r.len() {
+                    1 => self.txid.set(text(0).and_then(|t| t.parse::<i64>().ok())),
+                    2 => {
+                        if let (Some(k), Some(v)) = (text(0), text(1)) {
+                            meta.insert(k.to_owned(), v.to_owned());
+                        }
+                    }
+                    3 => {
+                        let kind = self.prefetch.iter().find(|k| text(1) == Some(k.name()));
+                        let id = text(2).and_then(|t| t.parse::<i64>().ok());
+                        if let (Some(kind), Some(id)) = (kind, id) {
+                            self.prefetched.borrow_mut().push((*kind, id));
+                        }
+                    }
+                    _ => {}
                 }
-                _ => None,
-            });
-            self.txid.set(txid);
+            }
         }
+        *self.meta.borrow_mut() = Some(meta);
         Ok(())
     }
 
@@ -208,8 +315,17 @@ impl<'c> PgTx<'c> {
         Ok(())
     }
 
-    fn query(&self, context: &str, sql: &'static str, params: Params<'_>) -> Result<Vec<Row>> {
+    /// Runs a statement that reads `tables` (after the pending writes to
+    /// them) and returns its rows.
+    fn query(
+        &self,
+        tables: u16,
+        context: &str,
+        sql: &'static str,
+        params: Params<'_>,
+    ) -> Result<Vec<Row>> {
         self.ensure_begun()?;
+        self.flush_for(tables)?;
         let mut conn = self.conn.borrow_mut();
         let out = conn.query(sql, params);
         out.map_err(|e| {
@@ -218,8 +334,17 @@ impl<'c> PgTx<'c> {
         })
     }
 
-    fn exec(&self, context: &str, sql: &'static str, params: Params<'_>) -> Result<u64> {
+    /// Runs a statement that reads `tables` (after the pending writes to
+    /// them) now, and returns how many rows it changed.
+    fn exec(
+        &self,
+        tables: u16,
+        context: &str,
+        sql: &'static str,
+        params: Params<'_>,
+    ) -> Result<u64> {
         self.ensure_begun()?;
+        self.flush_for(tables)?;
         let mut conn = self.conn.borrow_mut();
         let out = conn.execute(sql, params);
         out.map_err(|e| {
@@ -230,12 +355,13 @@ impl<'c> PgTx<'c> {
 
     fn list<T>(
         &self,
+        tables: u16,
         context: &str,
         sql: &'static str,
         params: Params<'_>,
         decode: fn(&Row) -> Result<T>,
     ) -> Result<Vec<T>> {
-        self.query(context, sql, params)?
+        self.query(tables, context, sql, params)?
             .iter()
             .map(decode)
             .collect()
@@ -243,12 +369,13 @@ impl<'c> PgTx<'c> {
 
     fn one<T>(
         &self,
+        tables: u16,
         context: &str,
         sql: &'static str,
         params: Params<'_>,
         decode: fn(&Row) -> Result<T>,
     ) -> Result<Option<T>> {
-        self.query(context, sql, params)?
+        self.query(tables, context, sql, params)?
             .first()
             .map(decode)
             .transpose()
@@ -269,10 +396,32 @@ impl<'c> PgTx<'c> {
             }
         };
         self.ensure_begun()?;
+        let taken = {
+            let mut pre = self.prefetched.borrow_mut();
+            let at = pre.iter().position(|(k, _)| *k == kind);
+            at.map(|i| pre.remove(i).1)
+        };
+        if let Some(id) = taken {
+            if kind == IdKind::Session
+                && let Ok(id) = i32::try_from(id)
+            {
+                self.queue_keys.borrow_mut().insert(id, None);
+            }
+            return Ok(id);
+        }
         let mut conn = self.conn.borrow_mut();
         match conn.query(sql, &[]) {
             Ok(rows) => match rows.first() {
-                Some(row) => get(row, "chatdesk_seq", 0, kind.name()),
+                Some(row) => {
+                    let id: i64 = get(row, "chatdesk_seq", 0, kind.name())?;
+                    if kind == IdKind::Session
+                        && let Ok(id) = i32::try_from(id)
+                    {
+                        // A new session: it has no row, so no queue key.
+                        self.queue_keys.borrow_mut().insert(id, None);
+                    }
+                    Ok(id)
+                }
                 None => Err(Error::corrupt(format!(
                     "the {} sequence gave no value",
                     kind.name()
@@ -302,18 +451,14 @@ impl<'c> PgTx<'c> {
         }
         let ctx = "updating the queue index";
         for (topic, (nodes, deltas)) in by_topic {
-            let rows = self.query(ctx, UPSERT_QUEUE_INDEX, &[&topic, &nodes, &deltas])?;
-            let mut zero = Vec::new();
-            for row in &rows {
-                let node: i64 = get(row, "chat_queue_index", 0, "node")?;
-                let count: i64 = get(row, "chat_queue_index", 1, "count")?;
-                if count == 0 {
-                    zero.push(node);
-                }
-            }
-            if !zero.is_empty() {
-                self.exec(ctx, DELETE_QUEUE_INDEX, &[&topic, &zero])?;
-            }
+            let (topic, nodes) = (Lit::from(topic), Lit::from(nodes));
+            self.write(
+                T_QUEUE,
+                ctx,
+                &W_QUEUE_COUNT,
+                &[topic.clone(), nodes.clone(), Lit::from(deltas)],
+            )?;
+            self.write(T_QUEUE, ctx, &W_QUEUE_ZERO, &[topic, nodes])?;
         }
         Ok(())
     }
@@ -321,10 +466,141 @@ impl<'c> PgTx<'c> {
 
 const UPSERT_QUEUE_INDEX: &str = "INSERT INTO chat_queue_index (topic_id, node, count) \
      SELECT $1, n, d FROM unnest($2::bigint[], $3::bigint[]) AS c (n, d) \
-     ON CONFLICT (topic_id, node) DO UPDATE SET count = chat_queue_index.count + EXCLUDED.count \
-     RETURNING node, count";
+     ON CONFLICT (topic_id, node) DO UPDATE SET count = chat_queue_index.count + EXCLUDED.count";
 const DELETE_QUEUE_INDEX: &str =
     "DELETE FROM chat_queue_index WHERE topic_id = $1 AND node = ANY($2) AND count = 0";
+
+/// A write statement, prepared once per connection under `name` (see
+/// [`prepare_writes`]), so a write sent with the commit is planned once per
+/// connection, not once per commit.
+#[derive(Debug)]
+pub(crate) struct Stmt {
+    name: &'static str,
+    sql: &'static str,
+}
+
+const W_FREE_ADD: Stmt = Stmt {
+    name: "chatdesk_w_free_add",
+    sql: "INSERT INTO chat_routing_free (topic_id, user_id) VALUES ($1, $2) \
+     ON CONFLICT (topic_id, user_id) DO NOTHING",
+};
+const W_FREE_REMOVE: Stmt = Stmt {
+    name: "chatdesk_w_free_remove",
+    sql: "DELETE FROM chat_routing_free WHERE topic_id = $1 AND user_id = $2",
+};
+const W_TOPIC_DELETE: Stmt = Stmt {
+    name: "chatdesk_w_topic_delete",
+    sql: "DELETE FROM chat_topic WHERE id = $1",
+};
+const W_MEMBER_DELETE: Stmt = Stmt {
+    name: "chatdesk_w_member_delete",
+    sql: "DELETE FROM chat_topic_agent WHERE topic_id = $1 AND user_id = $2",
+};
+const W_SESSION_DELETE: Stmt = Stmt {
+    name: "chatdesk_w_session_delete",
+    sql: "DELETE FROM chat_session WHERE id = $1",
+};
+const W_SESSION_MESSAGES_DELETE: Stmt = Stmt {
+    name: "chatdesk_w_session_messages_delete",
+    sql: "DELETE FROM chat_message WHERE session_id = $1",
+};
+const W_SESSION: Stmt = Stmt {
+    name: "chatdesk_w_session",
+    sql: UPSERT_SESSION,
+};
+const W_QUEUE_COUNT: Stmt = Stmt {
+    name: "chatdesk_w_queue_count",
+    sql: UPSERT_QUEUE_INDEX,
+};
+const W_QUEUE_ZERO: Stmt = Stmt {
+    name: "chatdesk_w_queue_zero",
+    sql: DELETE_QUEUE_INDEX,
+};
+
+const W_TOPIC: Stmt = Stmt {
+    name: "chatdesk_w_topic",
+    sql: "INSERT INTO chat_topic (id, name, settings_json, last_accept, seconds_pr_accept, \
+     routing_mode, routing_strategy, default_capacity, answer_timeout_secs, \
+     transfer_timeout_secs) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
+     ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name, \
+     settings_json = EXCLUDED.settings_json, last_accept = EXCLUDED.last_accept, \
+     seconds_pr_accept = EXCLUDED.seconds_pr_accept, routing_mode = EXCLUDED.routing_mode, \
+     routing_strategy = EXCLUDED.routing_strategy, \
+     default_capacity = EXCLUDED.default_capacity, \
+     answer_timeout_secs = EXCLUDED.answer_timeout_secs, \
+     transfer_timeout_secs = EXCLUDED.transfer_timeout_secs",
+};
+const W_MEMBER: Stmt = Stmt {
+    name: "chatdesk_w_member",
+    sql: "INSERT INTO chat_topic_agent \
+     (topic_id, user_id, can_listen, can_respond, can_manage, can_notify) \
+     VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (topic_id, user_id) DO UPDATE SET \
+     can_listen = EXCLUDED.can_listen, can_respond = EXCLUDED.can_respond, \
+     can_manage = EXCLUDED.can_manage, can_notify = EXCLUDED.can_notify",
+};
+const W_PRESENCE: Stmt = Stmt {
+    name: "chatdesk_w_presence",
+    sql: "INSERT INTO chat_presence (user_id, present, display_name) VALUES ($1, $2, $3) \
+     ON CONFLICT (user_id) DO UPDATE SET present = EXCLUDED.present, \
+     display_name = EXCLUDED.display_name",
+};
+const W_AGENT: Stmt = Stmt {
+    name: "chatdesk_w_agent",
+    sql: "INSERT INTO chat_agent (user_id, max_chats, last_assigned) VALUES ($1, $2, $3) \
+     ON CONFLICT (user_id) DO UPDATE SET max_chats = EXCLUDED.max_chats, \
+     last_assigned = EXCLUDED.last_assigned",
+};
+const W_MESSAGE: Stmt = Stmt {
+    name: "chatdesk_w_message",
+    sql: "INSERT INTO chat_message (id, session_id, type, message, author, read_by_customer, \
+     special_type, special_param, when_posted) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
+     ON CONFLICT (id) DO UPDATE SET session_id = EXCLUDED.session_id, \
+     type = EXCLUDED.type, message = EXCLUDED.message, author = EXCLUDED.author, \
+     read_by_customer = EXCLUDED.read_by_customer, \
+     special_type = EXCLUDED.special_type, special_param = EXCLUDED.special_param, \
+     when_posted = EXCLUDED.when_posted",
+};
+const W_EVENT: Stmt = Stmt {
+    name: "chatdesk_w_event",
+    sql: "INSERT INTO chat_event \
+     (seq, event_id, at, session_id, topic_id, actor_kind, actor_user, kind, data) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+};
+const W_META: Stmt = Stmt {
+    name: "chatdesk_w_meta",
+    sql: "INSERT INTO chatdesk_meta (key, value) VALUES ($1, $2) \
+     ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value",
+};
+
+/// Every statement [`PgTx::write`] may send.
+const WRITES: [&Stmt; 16] = [
+    &W_FREE_ADD,
+    &W_FREE_REMOVE,
+    &W_TOPIC_DELETE,
+    &W_MEMBER_DELETE,
+    &W_SESSION_DELETE,
+    &W_SESSION_MESSAGES_DELETE,
+    &W_SESSION,
+    &W_QUEUE_COUNT,
+    &W_QUEUE_ZERO,
+    &W_TOPIC,
+    &W_MEMBER,
+    &W_PRESENCE,
+    &W_AGENT,
+    &W_MESSAGE,
+    &W_EVENT,
+    &W_META,
+];
+
+/// `PREPARE` of every write statement: run once on each new connection.
+pub(crate) fn prepare_writes() -> String {
+    let mut sql = String::new();
+    for w in WRITES {
+        let _ = write!(sql, "PREPARE {} AS {};", w.name, w.sql);
+    }
+    sql
+}
 
 macro_rules! session_cols {
     () => {
@@ -665,6 +941,7 @@ fn settings_json(settings: &ChatTopicEntity) -> Result<(String, String)> {
 impl ReadTx for PgTx<'_> {
     fn topic(&self, id: TopicId) -> Result<Option<TopicRecord>> {
         self.one(
+            T_TOPIC,
             "reading a topic",
             select_topics!("WHERE id = $1"),
             &[&id.get()],
@@ -674,6 +951,7 @@ impl ReadTx for PgTx<'_> {
 
     fn topics(&self) -> Result<Vec<TopicRecord>> {
         self.list(
+            T_TOPIC,
             "listing topics",
             select_topics!("ORDER BY id"),
             &[],
@@ -683,6 +961,7 @@ impl ReadTx for PgTx<'_> {
 
     fn topic_ids(&self) -> Result<Vec<TopicId>> {
         self.list(
+            T_TOPIC,
             "listing topic ids",
             "SELECT id FROM chat_topic ORDER BY id",
             &[],
@@ -692,6 +971,7 @@ impl ReadTx for PgTx<'_> {
 
     fn member(&self, topic: TopicId, user: UserId) -> Result<Option<MemberRecord>> {
         self.one(
+            T_MEMBER,
             "reading a membership",
             select_members!("WHERE topic_id = $1 AND user_id = $2"),
             &[&topic.get(), &user.get()],
@@ -701,6 +981,7 @@ impl ReadTx for PgTx<'_> {
 
     fn topic_members(&self, topic: TopicId) -> Result<Vec<MemberRecord>> {
         self.list(
+            T_MEMBER,
             "listing a topic's members",
             select_members!("WHERE topic_id = $1 ORDER BY user_id"),
             &[&topic.get()],
@@ -710,6 +991,7 @@ impl ReadTx for PgTx<'_> {
 
     fn user_memberships(&self, user: UserId) -> Result<Vec<MemberRecord>> {
         self.list(
+            T_MEMBER,
             "listing a user's memberships",
             select_members!("WHERE user_id = $1 ORDER BY topic_id"),
             &[&user.get()],
@@ -719,6 +1001,7 @@ impl ReadTx for PgTx<'_> {
 
     fn all_members(&self) -> Result<Vec<MemberRecord>> {
         self.list(
+            T_MEMBER,
             "listing memberships",
             select_members!("ORDER BY topic_id, user_id"),
             &[],
@@ -728,6 +1011,7 @@ impl ReadTx for PgTx<'_> {
 
     fn presence(&self, user: UserId) -> Result<Option<PresenceRecord>> {
         self.one(
+            T_PRESENCE,
             "reading a presence",
             "SELECT user_id, present, display_name FROM chat_presence WHERE user_id = $1",
             &[&user.get()],
@@ -737,6 +1021,7 @@ impl ReadTx for PgTx<'_> {
 
     fn presences(&self) -> Result<Vec<PresenceRecord>> {
         self.list(
+            T_PRESENCE,
             "listing presences",
             "SELECT user_id, present, display_name FROM chat_presence ORDER BY user_id",
             &[],
@@ -745,17 +1030,24 @@ impl ReadTx for PgTx<'_> {
     }
 
     fn session(&self, id: SessionId) -> Result<Option<SessionRecord>> {
-        self.one(
+        let s = self.one(
+            T_SESSION,
             "reading a session",
             select_sessions!("WHERE id = $1"),
             &[&id.get()],
             session_from_row,
-        )
+        )?;
+        let key = s
+            .as_ref()
+            .and_then(|r| r.human_queue_seq().map(|q| (r.topic, q)));
+        self.queue_keys.borrow_mut().insert(id.get(), key);
+        Ok(s)
     }
 
     fn session_by_key(&self, key_hash: &[u8; 32]) -> Result<Option<SessionId>> {
         let key: &[u8] = key_hash;
         self.one(
+            T_SESSION,
             "finding a session by key",
             "SELECT id FROM chat_session WHERE key_hash = $1",
             &[&key],
@@ -770,6 +1062,7 @@ impl ReadTx for PgTx<'_> {
         n: usize,
     ) -> Result<Vec<SessionRecord>> {
         self.list(
+            T_SESSION,
             "listing sessions by status",
             select_sessions!("WHERE status = $1 AND id > $2 ORDER BY id LIMIT $3"),
             &[&status.code(), &after.get(), &limit(n)],
@@ -784,6 +1077,7 @@ impl ReadTx for PgTx<'_> {
         n: usize,
     ) -> Result<Vec<SessionRecord>> {
         self.list(
+            T_SESSION,
             "listing a topic's sessions",
             select_sessions!("WHERE topic_id = $1 AND id > $2 ORDER BY id LIMIT $3"),
             &[&topic.get(), &after.get(), &limit(n)],
@@ -793,6 +1087,7 @@ impl ReadTx for PgTx<'_> {
 
     fn sessions(&self, after: SessionId, n: usize) -> Result<Vec<SessionRecord>> {
         self.list(
+            T_SESSION,
             "listing sessions",
             select_sessions!("WHERE id > $1 ORDER BY id LIMIT $2"),
             &[&after.get(), &limit(n)],
@@ -802,6 +1097,7 @@ impl ReadTx for PgTx<'_> {
 
     fn session_ids(&self, after: SessionId, n: usize) -> Result<Vec<SessionId>> {
         self.list(
+            T_SESSION,
             "listing session ids",
             "SELECT id FROM chat_session WHERE id > $1 ORDER BY id LIMIT $2",
             &[&after.get(), &limit(n)],
@@ -811,6 +1107,7 @@ impl ReadTx for PgTx<'_> {
 
     fn active_sessions(&self, user: UserId) -> Result<Vec<SessionRecord>> {
         self.list(
+            T_SESSION,
             "listing a user's active sessions",
             select_sessions!("WHERE active_user = $1 ORDER BY id"),
             &[&user.get()],
@@ -820,6 +1117,7 @@ impl ReadTx for PgTx<'_> {
 
     fn active_ranks(&self, user: UserId) -> Result<Vec<(SessionId, i32)>> {
         self.list(
+            T_SESSION,
             "reading a user's ranks",
             "SELECT id, rank FROM chat_session WHERE active_user = $1 ORDER BY id",
             &[&user.get()],
@@ -834,6 +1132,7 @@ impl ReadTx for PgTx<'_> {
 
     fn transfers_to(&self, user: UserId) -> Result<Vec<SessionId>> {
         self.list(
+            T_SESSION,
             "listing a user's pending transfers",
             "SELECT id FROM chat_session WHERE pending_transfer_to = $1 ORDER BY id",
             &[&user.get()],
@@ -843,6 +1142,7 @@ impl ReadTx for PgTx<'_> {
 
     fn agent(&self, user: UserId) -> Result<Option<AgentRecord>> {
         self.one(
+            T_AGENT,
             "reading an agent's routing record",
             "SELECT user_id, max_chats, last_assigned FROM chat_agent WHERE user_id = $1",
             &[&user.get()],
@@ -852,6 +1152,7 @@ impl ReadTx for PgTx<'_> {
 
     fn routing_free(&self, topic: TopicId) -> Result<Vec<UserId>> {
         self.list(
+            T_FREE,
             "reading a topic's routing index",
             "SELECT user_id FROM chat_routing_free WHERE topic_id = $1 ORDER BY user_id",
             &[&topic.get()],
@@ -862,6 +1163,7 @@ impl ReadTx for PgTx<'_> {
     fn routing_is_free(&self, topic: TopicId, user: UserId) -> Result<bool> {
         Ok(!self
             .query(
+                T_FREE,
                 "reading the routing index",
                 "SELECT user_id FROM chat_routing_free WHERE topic_id = $1 AND user_id = $2",
                 &[&topic.get(), &user.get()],
@@ -871,6 +1173,7 @@ impl ReadTx for PgTx<'_> {
 
     fn agent_load(&self, user: UserId) -> Result<i32> {
         let rows = self.query(
+            T_SESSION,
             "counting an agent's load",
             "SELECT ((SELECT count(*) FROM chat_session WHERE active_user = $1) \
                    + (SELECT count(*) FROM chat_session WHERE pending_transfer_to = $1))::int4",
@@ -884,6 +1187,7 @@ impl ReadTx for PgTx<'_> {
 
     fn has_present_responder(&self, topic: TopicId) -> Result<bool> {
         let row = self.one(
+            T_MEMBER | T_PRESENCE,
             "reading whether a topic has a present responder",
             "SELECT EXISTS (SELECT 1 FROM chat_topic_agent m \
              JOIN chat_presence p ON p.user_id = m.user_id \
@@ -896,6 +1200,7 @@ impl ReadTx for PgTx<'_> {
 
     fn routing_candidates(&self, topic: TopicId) -> Result<Vec<FreeAgent>> {
         self.list(
+            T_FREE | T_SESSION | T_AGENT,
             "reading a topic's routing index with loads",
             "SELECT f.user_id, \
                     ((SELECT count(*) FROM chat_session s WHERE s.active_user = f.user_id) \
@@ -922,6 +1227,7 @@ impl ReadTx for PgTx<'_> {
         n: usize,
     ) -> Result<Vec<SessionRecord>> {
         self.list(
+            T_SESSION,
             "listing sessions by request time",
             select_sessions!(
                 "WHERE (when_requested, id) > ($1, $2) AND when_requested < $3 \
@@ -938,6 +1244,7 @@ impl ReadTx for PgTx<'_> {
             .filter_map(|&n| i64::try_from(n).ok())
             .collect();
         let rows = self.query(
+            T_QUEUE,
             "reading the queue index",
             "SELECT COALESCE(SUM(count), 0)::BIGINT FROM chat_queue_index \
              WHERE topic_id = $1 AND node = ANY($2)",
@@ -952,6 +1259,7 @@ impl ReadTx for PgTx<'_> {
     fn queue(&self, topic: TopicId, after_seq: u64, n: usize) -> Result<Vec<(u64, SessionId)>> {
         let after = i64::try_from(after_seq).unwrap_or(i64::MAX);
         self.list(
+            T_SESSION,
             "reading a queue",
             "SELECT human_queue_seq, id FROM chat_session \
              WHERE topic_id = $1 AND human_queue_seq IS NOT NULL AND human_queue_seq > $2 \
@@ -980,6 +1288,7 @@ impl ReadTx for PgTx<'_> {
         n: usize,
     ) -> Result<Vec<MessageRecord>> {
         self.list(
+            T_MESSAGE,
             "reading messages",
             select_messages!("WHERE session_id = $1 AND id > $2 ORDER BY id LIMIT $3"),
             &[&session.get(), &after.get(), &limit(n)],
@@ -989,6 +1298,7 @@ impl ReadTx for PgTx<'_> {
 
     fn events_after(&self, after: i64, n: usize) -> Result<Vec<EventRecord>> {
         self.list(
+            T_EVENT,
             "reading the change feed",
             select_events!("WHERE seq > $1 ORDER BY seq LIMIT $2"),
             &[&after, &limit(n)],
@@ -997,7 +1307,12 @@ impl ReadTx for PgTx<'_> {
     }
 
     fn meta(&self, key: &str) -> Result<Option<String>> {
+        self.ensure_begun()?;
+        if let Some(meta) = &*self.meta.borrow() {
+            return Ok(meta.get(key).cloned());
+        }
         self.one(
+            T_META,
             "reading the store's metadata",
             "SELECT value FROM chatdesk_meta WHERE key = $1",
             &[&key],
@@ -1006,7 +1321,25 @@ impl ReadTx for PgTx<'_> {
     }
 }
 
+/// The sequence of `kind` and its last value.
+fn sequence_of(kind: IdKind) -> Option<(&'static str, i64)> {
+    let wire = i64::from(i32::MAX);
+    match kind {
+        IdKind::Topic => Some(("chatdesk_seq_topic", wire)),
+        IdKind::Session => Some(("chatdesk_seq_session", wire)),
+        IdKind::Message => Some(("chatdesk_seq_message", wire)),
+        IdKind::QueueSeq => Some(("chatdesk_seq_queue_seq", i64::MAX)),
+        IdKind::Event => None,
+    }
+}
+
 impl WriteTx for PgTx<'_> {
+    fn prefetch_ids(&mut self, kinds: &[IdKind]) {
+        if self.state.get() == State::NotBegun {
+            self.prefetch = kinds.to_vec();
+        }
+    }
+
     fn lock(&mut self, set: &LockSet) -> Result<()> {
         if self.failed.get() {
             return Err(storage_msg(
@@ -1033,6 +1366,7 @@ impl WriteTx for PgTx<'_> {
         }
         let name = kind.name();
         let rows = self.query(
+            0,
             "taking an id",
             "UPDATE chatdesk_counter SET last = last + 1 WHERE kind = $1 AND last < $2 RETURNING last",
             &[&name, &max],
@@ -1042,6 +1376,7 @@ impl WriteTx for PgTx<'_> {
         }
         // Either the counter is exhausted or its row is missing.
         let rows = self.query(
+            0,
             "reading an id counter",
             "SELECT last FROM chatdesk_counter WHERE kind = $1",
             &[&name],
@@ -1060,105 +1395,98 @@ impl WriteTx for PgTx<'_> {
     fn put_topic(&mut self, topic: &TopicRecord) -> Result<()> {
         let (name, json) = settings_json(&topic.settings)?;
         let r = &topic.routing;
-        self.exec(
+        self.write(
+            T_TOPIC,
             "writing a topic",
-            "INSERT INTO chat_topic (id, name, settings_json, last_accept, seconds_pr_accept, \
-             routing_mode, routing_strategy, default_capacity, answer_timeout_secs, \
-             transfer_timeout_secs) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
-             ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name, \
-             settings_json = EXCLUDED.settings_json, last_accept = EXCLUDED.last_accept, \
-             seconds_pr_accept = EXCLUDED.seconds_pr_accept, routing_mode = EXCLUDED.routing_mode, \
-             routing_strategy = EXCLUDED.routing_strategy, \
-             default_capacity = EXCLUDED.default_capacity, \
-             answer_timeout_secs = EXCLUDED.answer_timeout_secs, \
-             transfer_timeout_secs = EXCLUDED.transfer_timeout_secs",
+            &W_TOPIC,
             &[
-                &topic.id.get(),
-                &name,
-                &json,
-                &ts(topic.last_accept),
-                &topic.seconds_pr_accept,
-                &r.mode.code(),
-                &r.strategy.code(),
-                &r.default_capacity,
-                &r.answer_timeout_secs,
-                &r.transfer_timeout_secs,
+                Lit::from(topic.id.get()),
+                Lit::from(name),
+                Lit::from(json),
+                Lit::from(ts(topic.last_accept)),
+                Lit::from(topic.seconds_pr_accept),
+                Lit::from(r.mode.code()),
+                Lit::from(r.strategy.code()),
+                Lit::from(r.default_capacity),
+                Lit::from(r.answer_timeout_secs),
+                Lit::from(r.transfer_timeout_secs),
             ],
         )?;
         Ok(())
     }
 
     fn delete_topic(&mut self, id: TopicId) -> Result<()> {
-        self.exec(
+        self.write(
+            T_TOPIC,
             "removing a topic",
-            "DELETE FROM chat_topic WHERE id = $1",
-            &[&id.get()],
+            &W_TOPIC_DELETE,
+            &[Lit::from(id.get())],
         )?;
         Ok(())
     }
 
     fn put_member(&mut self, m: &MemberRecord) -> Result<()> {
-        self.exec(
+        self.write(
+            T_MEMBER,
             "writing a membership",
-            "INSERT INTO chat_topic_agent \
-             (topic_id, user_id, can_listen, can_respond, can_manage, can_notify) \
-             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (topic_id, user_id) DO UPDATE SET \
-             can_listen = EXCLUDED.can_listen, can_respond = EXCLUDED.can_respond, \
-             can_manage = EXCLUDED.can_manage, can_notify = EXCLUDED.can_notify",
+            &W_MEMBER,
             &[
-                &m.topic.get(),
-                &m.user.get(),
-                &m.can_listen,
-                &m.can_respond,
-                &m.can_manage,
-                &m.can_notify,
+                Lit::from(m.topic.get()),
+                Lit::from(m.user.get()),
+                Lit::from(m.can_listen),
+                Lit::from(m.can_respond),
+                Lit::from(m.can_manage),
+                Lit::from(m.can_notify),
             ],
         )?;
         Ok(())
     }
 
     fn delete_member(&mut self, topic: TopicId, user: UserId) -> Result<()> {
-        self.exec(
+        self.write(
+            T_MEMBER,
             "removing a membership",
-            "DELETE FROM chat_topic_agent WHERE topic_id = $1 AND user_id = $2",
-            &[&topic.get(), &user.get()],
+            &W_MEMBER_DELETE,
+            &[Lit::from(topic.get()), Lit::from(user.get())],
         )?;
         Ok(())
     }
 
     fn put_presence(&mut self, p: &PresenceRecord) -> Result<()> {
-        self.exec(
+        self.write(
+            T_PRESENCE,
             "writing a presence",
-            "INSERT INTO chat_presence (user_id, present, display_name) VALUES ($1, $2, $3) \
-             ON CONFLICT (user_id) DO UPDATE SET present = EXCLUDED.present, \
-             display_name = EXCLUDED.display_name",
-            &[&p.user.get(), &p.present, &p.display_name],
+            &W_PRESENCE,
+            &[
+                Lit::from(p.user.get()),
+                Lit::from(p.present),
+                Lit::from(&p.display_name),
+            ],
         )?;
         Ok(())
     }
 
     fn put_agent(&mut self, a: &AgentRecord) -> Result<()> {
-        self.exec(
+        self.write(
+            T_AGENT,
             "writing an agent's routing record",
-            "INSERT INTO chat_agent (user_id, max_chats, last_assigned) VALUES ($1, $2, $3) \
-             ON CONFLICT (user_id) DO UPDATE SET max_chats = EXCLUDED.max_chats, \
-             last_assigned = EXCLUDED.last_assigned",
-            &[&a.user.get(), &a.max_chats, &ts(a.last_assigned)],
+            &W_AGENT,
+            &[
+                Lit::from(a.user.get()),
+                Lit::from(a.max_chats),
+                Lit::from(ts(a.last_assigned)),
+            ],
         )?;
         Ok(())
     }
 
     fn set_routing_free(&mut self, topic: TopicId, user: UserId, free: bool) -> Result<()> {
-        let sql = if free {
-            "INSERT INTO chat_routing_free (topic_id, user_id) VALUES ($1, $2) \
-             ON CONFLICT (topic_id, user_id) DO NOTHING"
-        } else {
-            "DELETE FROM chat_routing_free WHERE topic_id = $1 AND user_id = $2"
-        };
-        self.exec(
+        let sql = if free { &W_FREE_ADD } else { &W_FREE_REMOVE };
+        self.write(
+            T_FREE,
             "writing the routing index",
             sql,
-            &[&topic.get(), &user.get()],
+            &[Lit::from(topic.get()), Lit::from(user.get())],
         )?;
         Ok(())
     }
@@ -1168,113 +1496,134 @@ impl WriteTx for PgTx<'_> {
         let l = &s.links;
         let queue_seq = seq_to_sql(s.queue_seq)?;
         let human_seq = seq_to_sql(s.human_queue_seq())?;
-        let key_hash: &[u8] = &s.key_hash;
         let excluded: Vec<i32> = s.routing.excluded.iter().map(|u| u.get()).collect();
-        let rows = self.query(
-            "writing a session",
-            UPSERT_SESSION,
-            &[
-                &s.id.get(),
-                &s.topic.get(),
-                &uid(s.user),
-                &l.person,
-                &l.contact,
-                &l.project,
-                &l.sale,
-                &l.ticket,
-                &c.alias,
-                &c.host,
-                &c.name,
-                &c.email,
-                &c.phone,
-                &c.consented,
-                &c.company,
-                &s.status.code(),
-                &s.first_message,
-                &s.last_message,
-                &s.when_requested.0,
-                &ts(s.when_started),
-                &ts(s.when_ended),
-                &ts(s.when_idle),
-                &ts(s.when_fetched),
-                &key_hash,
-                &s.initial_queue_pos,
-                &s.alert_level,
-                &s.rank,
-                &uid(s.transfer_to),
-                &s.chatbot_is_active,
-                &s.rating,
-                &queue_seq,
-                &ts(s.queue_entered),
-                &ts(s.customer_last_since),
-                &ts(s.deleted_at),
-                &ts(s.routing.routed_at),
-                &s.routing.answered,
-                &excluded,
-                &ts(s.routing.transfer_requested_at),
-                &s.stats.max_alert_level,
-                &s.stats.answer_timeouts,
-                &ts(s.stats.first_answer_at),
-                &human_seq,
-                &uid(s.active_user()),
-                &uid(s.pending_transfer_to()),
-            ],
-        )?;
-        let old = match rows.first() {
-            Some(row) => queue_key(
-                get(row, "chat_session", 0, "topic_id")?,
-                get(row, "chat_session", 1, "human_queue_seq")?,
-            ),
-            None => None,
-        };
+        let params = [
+            Lit::from(s.id.get()),
+            Lit::from(s.topic.get()),
+            Lit::from(uid(s.user)),
+            Lit::from(l.person),
+            Lit::from(l.contact),
+            Lit::from(l.project),
+            Lit::from(l.sale),
+            Lit::from(l.ticket),
+            Lit::from(&c.alias),
+            Lit::from(&c.host),
+            Lit::from(&c.name),
+            Lit::from(&c.email),
+            Lit::from(&c.phone),
+            Lit::from(c.consented),
+            Lit::from(&c.company),
+            Lit::from(s.status.code()),
+            Lit::from(&s.first_message),
+            Lit::from(&s.last_message),
+            Lit::from(s.when_requested.0),
+            Lit::from(ts(s.when_started)),
+            Lit::from(ts(s.when_ended)),
+            Lit::from(ts(s.when_idle)),
+            Lit::from(ts(s.when_fetched)),
+            Lit::from(s.key_hash.to_vec()),
+            Lit::from(s.initial_queue_pos),
+            Lit::from(s.alert_level),
+            Lit::from(s.rank),
+            Lit::from(uid(s.transfer_to)),
+            Lit::from(s.chatbot_is_active),
+            Lit::from(s.rating),
+            Lit::from(queue_seq),
+            Lit::from(ts(s.queue_entered)),
+            Lit::from(ts(s.customer_last_since)),
+            Lit::from(ts(s.deleted_at)),
+            Lit::from(ts(s.routing.routed_at)),
+            Lit::from(s.routing.answered),
+            Lit::from(excluded),
+            Lit::from(ts(s.routing.transfer_requested_at)),
+            Lit::from(s.stats.max_alert_level),
+            Lit::from(s.stats.answer_timeouts),
+            Lit::from(ts(s.stats.first_answer_at)),
+            Lit::from(human_seq),
+            Lit::from(uid(s.active_user())),
+            Lit::from(uid(s.pending_transfer_to())),
+        ];
         let new = human_seq
             .and_then(|q| u64::try_from(q).ok())
             .map(|q| (s.topic, q));
+        let known = self.queue_keys.borrow().get(&s.id.get()).copied();
+        let ctx = "writing a session";
+        let old = match known {
+            // The old queue key is known: the write and the queue index's
+            // change can wait for the commit.
+            Some(old) => {
+                self.write(T_SESSION, ctx, &W_SESSION, &params)?;
+                old
+            }
+            None => {
+                let bound: Vec<&(dyn ToSql + Sync)> = params.iter().map(Lit::bound).collect();
+                let rows = self.query(T_ALL, ctx, UPSERT_SESSION, &bound)?;
+                match rows.first() {
+                    Some(row) => queue_key(
+                        get(row, "chat_session", 0, "topic_id")?,
+                        get(row, "chat_session", 1, "human_queue_seq")?,
+                    ),
+                    None => None,
+                }
+            }
+        };
+        self.queue_keys.borrow_mut().insert(s.id.get(), new);
         self.count_queue(old, new)
     }
 
     fn delete_session(&mut self, id: SessionId) -> Result<()> {
-        let rows = self.query(
-            "removing a session",
-            "DELETE FROM chat_session WHERE id = $1 RETURNING topic_id, human_queue_seq",
-            &[&id.get()],
-        )?;
-        self.exec(
-            "removing a session's messages",
-            "DELETE FROM chat_message WHERE session_id = $1",
-            &[&id.get()],
-        )?;
-        let old = match rows.first() {
-            Some(row) => queue_key(
-                get(row, "chat_session", 0, "topic_id")?,
-                get(row, "chat_session", 1, "human_queue_seq")?,
-            ),
-            None => None,
+        let known = self.queue_keys.borrow().get(&id.get()).copied();
+        let old = match known {
+            Some(old) => {
+                self.write(
+                    T_SESSION,
+                    "removing a session",
+                    &W_SESSION_DELETE,
+                    &[Lit::from(id.get())],
+                )?;
+                old
+            }
+            None => {
+                let rows = self.query(
+                    T_ALL,
+                    "removing a session",
+                    "DELETE FROM chat_session WHERE id = $1 RETURNING topic_id, human_queue_seq",
+                    &[&id.get()],
+                )?;
+                match rows.first() {
+                    Some(row) => queue_key(
+                        get(row, "chat_session", 0, "topic_id")?,
+                        get(row, "chat_session", 1, "human_queue_seq")?,
+                    ),
+                    None => None,
+                }
+            }
         };
+        self.write(
+            T_MESSAGE,
+            "removing a session's messages",
+            &W_SESSION_MESSAGES_DELETE,
+            &[Lit::from(id.get())],
+        )?;
+        self.queue_keys.borrow_mut().insert(id.get(), None);
         self.count_queue(old, None)
     }
 
     fn put_message(&mut self, m: &MessageRecord) -> Result<()> {
-        self.exec(
+        self.write(
+            T_MESSAGE,
             "writing a message",
-            "INSERT INTO chat_message (id, session_id, type, message, author, read_by_customer, \
-             special_type, special_param, when_posted) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
-             ON CONFLICT (id) DO UPDATE SET session_id = EXCLUDED.session_id, \
-             type = EXCLUDED.type, message = EXCLUDED.message, author = EXCLUDED.author, \
-             read_by_customer = EXCLUDED.read_by_customer, \
-             special_type = EXCLUDED.special_type, special_param = EXCLUDED.special_param, \
-             when_posted = EXCLUDED.when_posted",
+            &W_MESSAGE,
             &[
-                &m.id.get(),
-                &m.session.get(),
-                &m.kind.code(),
-                &m.text,
-                &m.author,
-                &m.read_by_customer,
-                &m.special.code(),
-                &m.special_param,
-                &m.when_posted.0,
+                Lit::from(m.id.get()),
+                Lit::from(m.session.get()),
+                Lit::from(m.kind.code()),
+                Lit::from(&m.text),
+                Lit::from(&m.author),
+                Lit::from(m.read_by_customer),
+                Lit::from(m.special.code()),
+                Lit::from(&m.special_param),
+                Lit::from(m.when_posted.0),
             ],
         )?;
         Ok(())
@@ -1283,21 +1632,20 @@ impl WriteTx for PgTx<'_> {
     fn put_event(&mut self, e: &EventRecord) -> Result<()> {
         let (actor_kind, actor_user) = e.actor.to_parts();
         self.wrote_events.set(true);
-        self.exec(
+        self.write(
+            T_EVENT,
             "writing a change-feed event",
-            "INSERT INTO chat_event \
-             (seq, event_id, at, session_id, topic_id, actor_kind, actor_user, kind, data) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+            &W_EVENT,
             &[
-                &e.seq,
-                &format_uuid(&e.id),
-                &e.at.0,
-                &e.session.get(),
-                &e.topic.get(),
-                &actor_kind,
-                &actor_user,
-                &e.kind,
-                &e.data,
+                Lit::from(e.seq),
+                Lit::from(format_uuid(&e.id)),
+                Lit::from(e.at.0),
+                Lit::from(e.session.get()),
+                Lit::from(e.topic.get()),
+                Lit::from(actor_kind),
+                Lit::from(actor_user),
+                Lit::from(&e.kind),
+                Lit::from(&e.data),
             ],
         )?;
         Ok(())
@@ -1305,6 +1653,7 @@ impl WriteTx for PgTx<'_> {
 
     fn delete_events_through(&mut self, seq: i64) -> Result<usize> {
         let n = self.exec(
+            T_ALL,
             "pruning the change feed",
             "DELETE FROM chat_event WHERE seq <= $1",
             &[&seq],
@@ -1313,12 +1662,15 @@ impl WriteTx for PgTx<'_> {
     }
 
     fn put_meta(&mut self, key: &str, value: &str) -> Result<()> {
-        self.exec(
+        self.write(
+            T_META,
             "writing the store's metadata",
-            "INSERT INTO chatdesk_meta (key, value) VALUES ($1, $2) \
-             ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value",
-            &[&key, &value],
+            &W_META,
+            &[Lit::from(key), Lit::from(value)],
         )?;
+        if let Some(meta) = &mut *self.meta.borrow_mut() {
+            meta.insert(key.to_owned(), value.to_owned());
+        }
         Ok(())
     }
 }

@@ -5,8 +5,8 @@
 //!
 //! The child is this test binary re-executed with env vars.
 
-use chatdesk::{Associate, Caller, ChatDesk, HookDecision, MessageDraft, SessionId, UserId};
-use chatdesk::{ChatMessage, ChatPresence, ChatSessionEntity, ChatTopicAgent, TopicId};
+use chatdesk::{Caller, ChatDesk, HookDecision, MessageDraft, SessionId, UserId};
+use chatdesk::{ChatMessage, ChatSessionEntity, TopicId};
 use chatdesk_postgres::testing;
 use chatdesk_postgres::{PgOptions, PgStorage};
 use std::path::{Path, PathBuf};
@@ -102,36 +102,12 @@ fn a_write_on_one_topic_holds_up_only_writes_on_that_topic() {
     let schema = testing::fresh_schema();
     let store = PgStorage::open(&url, options(&schema)).unwrap_or_else(|e| panic!("{e}"));
     let desk = ChatDesk::new(store);
-    let sys = Caller::system();
     let mut topics = Vec::new();
     for name in ["one", "two"] {
-        let mut t = desk.create_default_chat_topic_entity(&sys);
-        t.name = name.into();
-        let saved = desk
-            .save_chat_topic_entity(&sys, &t)
-            .unwrap_or_else(|e| panic!("{e}"));
-        topics.push(TopicId(saved.chat_topic_id));
+        topics.push(testing::new_topic(&desk, name).unwrap_or_else(|e| panic!("{e}")));
     }
     for (topic, agent) in [(topics[0], A1), (topics[0], A1B), (topics[1], A2)] {
-        desk.add_chat_topic_user_agent(
-            &sys,
-            &ChatTopicAgent {
-                topic_id: topic.0,
-                user: Some(Associate::with_id(agent)),
-                can_respond: true,
-                ..ChatTopicAgent::default()
-            },
-        )
-        .unwrap_or_else(|e| panic!("{e}"));
-        desk.save_chat_presence(
-            &sys,
-            &ChatPresence {
-                user_id: agent,
-                present: true,
-                ..ChatPresence::default()
-            },
-        )
-        .unwrap_or_else(|e| panic!("{e}"));
+        testing::staff(&desk, topic, agent).unwrap_or_else(|e| panic!("{e}"));
     }
     let held_session = session_with(&desk, topics[0], A1);
     let other_on_one = session_with(&desk, topics[0], A1B);

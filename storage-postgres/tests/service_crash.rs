@@ -11,7 +11,7 @@ use chatdesk_postgres::testing;
 use chatdesk_postgres::{PgOptions, PgStorage};
 use std::path::Path;
 use std::process::Child;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 const URL_VAR: &str = "CHATDESK_PG_CRASH_URL";
 const SCHEMA_VAR: &str = "CHATDESK_PG_CRASH_SCHEMA";
@@ -63,8 +63,22 @@ struct Pg {
     mode: &'static str,
 }
 
+impl Pg {
+    /// The children's `application_name`.
+    fn child_name(&self) -> String {
+        format!("crash_{}", self.schema)
+    }
+}
+
 impl Backend for Pg {
     type Store = PgStorage;
+
+    fn settle(&self) {
+        // The server may still be running what the child sent last (its
+        // commit among it): the check must see that, not race it.
+        testing::wait_for_no_backends(&self.url, &self.child_name(), Duration::from_secs(30))
+            .unwrap_or_else(|e| panic!("{e}"));
+    }
 
     fn open(&self) -> chatdesk::Result<PgStorage> {
         PgStorage::open(&self.url, options(&self.schema, self.mode))
@@ -79,7 +93,10 @@ impl Backend for Pg {
         spawn_child(
             "crash_child",
             &[
-                (URL_VAR, self.url.clone()),
+                (
+                    URL_VAR,
+                    testing::with_application_name(&self.url, &self.child_name()),
+                ),
                 (SCHEMA_VAR, self.schema.clone()),
                 (MODE_VAR, self.mode.to_string()),
                 (SEED_VAR, seed.to_string()),

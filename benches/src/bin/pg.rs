@@ -46,8 +46,8 @@
 
 use chatdesk::Storage;
 use chatdesk::backend::{IdKind, StorageExt, WriteTx};
-use chatdesk::{Associate, Caller, ChatDesk, ChatMessage, ChatPresence, ChatSessionEntity};
-use chatdesk::{ChatTopicAgent, ChatTopicRouting, Durability, Error, RoutingMode};
+use chatdesk::{Caller, ChatDesk, ChatMessage, ChatSessionEntity};
+use chatdesk::{ChatTopicRouting, Durability, Error, RoutingMode};
 use chatdesk::{SessionId, Timestamp, TopicId, UserId};
 use chatdesk_benches::latency::{Percentiles, human};
 use chatdesk_benches::{AGENT, open_sled, open_sqlite, seed, sqlite_file, temp_dir};
@@ -229,26 +229,8 @@ fn chatdesk_setup(url: &str, schema: &str, topics: i32) -> ChatDesk<PgStorage> {
 
 /// Makes `agent` a present member of `topic` with CanRespond.
 fn staff(desk: &ChatDesk<PgStorage>, topic: i32, agent: i32) {
-    let sys = Caller::system();
-    desk.add_chat_topic_user_agent(
-        &sys,
-        &ChatTopicAgent {
-            topic_id: topic,
-            user: Some(Associate::with_id(agent)),
-            can_respond: true,
-            ..ChatTopicAgent::default()
-        },
-    )
-    .unwrap_or_else(|e| panic!("{e}"));
-    desk.save_chat_presence(
-        &sys,
-        &ChatPresence {
-            user_id: agent,
-            present: true,
-            ..ChatPresence::default()
-        },
-    )
-    .unwrap_or_else(|e| panic!("{e}"));
+    chatdesk_postgres::testing::staff(desk, TopicId(topic), agent)
+        .unwrap_or_else(|e| panic!("{e}"));
 }
 
 fn retry<T>(mut f: impl FnMut() -> chatdesk::Result<T>) -> T {

@@ -12,7 +12,7 @@ use super::{ChatDesk, Who};
 use crate::caller::Caller;
 use crate::clock::Timestamp;
 use crate::error::{Error, Result};
-use crate::ids::{MessageId, SessionId};
+use crate::ids::{IdKind, MessageId, SessionId};
 use crate::model::{MessageRecord, SessionRecord};
 use crate::status::Op;
 use crate::storage::{ReadTx, Storage, WriteTx};
@@ -194,7 +194,7 @@ impl<S: Storage> ChatDesk<S> {
             .agent_id()
             .and_then(|u| self.directory.associate(u))
             .and_then(|a| a.full_name().map(str::to_string));
-        let rec = self.write(Scope::of(caller).session(id), |tx| {
+        let rec = self.write(Scope::of(caller).session(id).takes(IdKind::Message), |tx| {
             let who = Who::resolve(tx, caller)?;
             let op = match who {
                 Who::System => Op::BotMessage,

@@ -19,7 +19,7 @@
 
 use crate::caller::{Caller, CallerKind};
 use crate::error::Result;
-use crate::ids::{SessionId, TopicId, UserId};
+use crate::ids::{IdKind, SessionId, TopicId, UserId};
 use crate::model::SessionRecord;
 use crate::storage::{LockSet, ReadTx, RoutingLock};
 use parking_lot::Mutex;
@@ -38,6 +38,8 @@ pub(crate) struct Scope {
     responder_topics: Vec<UserId>,
     /// Customer session keys whose session is part of the footprint.
     keys: Vec<String>,
+    /// Ids the operation will probably take (a hint for the backend).
+    ids: Vec<IdKind>,
 }
 
 impl Scope {
@@ -85,6 +87,18 @@ impl Scope {
     pub(crate) fn responder_topics(mut self, u: UserId) -> Self {
         self.responder_topics.push(u);
         self
+    }
+
+    /// The operation will probably take an id of `kind` (a new session's,
+    /// a message's): a backend on a network takes it with the locks.
+    pub(crate) fn takes(mut self, kind: IdKind) -> Self {
+        self.ids.push(kind);
+        self
+    }
+
+    /// The ids the operation will probably take.
+    pub(crate) fn ids(&self) -> &[IdKind] {
+        &self.ids
     }
 
     /// The operation may run a routing pass: while some topic is Auto it

@@ -222,7 +222,11 @@ impl<S: Storage> ChatDesk<S> {
         const OP: &str = "create_chat_session_for_topic";
         let now = self.now();
         let (key, hash) = keys::new_session_key()?;
-        let (rec, who) = self.write_routed(Scope::of(caller).topic(topic), |tx| {
+        let scope = Scope::of(caller)
+            .topic(topic)
+            .takes(IdKind::Session)
+            .takes(IdKind::QueueSeq);
+        let (rec, who) = self.write_routed(scope, |tx| {
             let who = Who::resolve(tx, caller)?;
             let t = tx
                 .topic(topic)?

@@ -250,6 +250,7 @@ impl<S: Storage> ChatDesk<S> {
                     sessions: Vec::new(),
                 };
                 if let Some(set) = &held {
+                    tx.prefetch_ids(scope.ids());
                     tx.lock(set)?;
                     if set.routing == RoutingLock::Exclusive {
                         primed.auto = scope.auto_under_exclusive(&*tx, &self.scope_hints)?;
@@ -275,10 +276,12 @@ impl<S: Storage> ChatDesk<S> {
                     auto: primed.auto.map(Arc::new),
                     auto_cache: &self.auto_cache,
                     memberships: RefCell::new(Vec::new()),
+                    member_rows: RefCell::new(Vec::new()),
                     free: RefCell::new(Vec::new()),
                     held: held.clone().filter(|h| h.routing == RoutingLock::Shared),
                     primed: RefCell::new(primed.sessions),
                     written: Vec::new(),
+                    fresh: Vec::new(),
                 };
                 let out = f(&mut wrapped).and_then(|out| {
                     super::routing::refresh_free(&mut wrapped)?;
@@ -341,6 +344,9 @@ impl AutoCache {
     }
 }
 
+/// A membership as read: (topic, user) and the row, if any.
+type MemberRow = ((TopicId, UserId), Option<MemberRecord>);
+
 /// The service's write transaction: the backend's, counting the events put
 /// through it and noting what routing needs ([`Dirty`]).
 pub(crate) struct Tx<'a> {
@@ -357,6 +363,9 @@ pub(crate) struct Tx<'a> {
     /// Users' memberships as read or written in this transaction (routing
     /// reads an agent's memberships several times in one write).
     memberships: RefCell<Vec<(UserId, Vec<MemberRecord>)>>,
+    /// Single memberships as read in this transaction (an operation's rights
+    /// check and its routing both read the caller's).
+    member_rows: RefCell<Vec<MemberRow>>,
     /// Routing index entries as read or written in this transaction.
     free: RefCell<Vec<((TopicId, UserId), bool)>>,
     /// The shared lock scope this transaction holds, which debug builds
@@ -367,12 +376,18 @@ pub(crate) struct Tx<'a> {
     primed: RefCell<Vec<SessionRecord>>,
     /// Sessions written, for the scope hints after the commit.
     written: Vec<SessionRecord>,
+    /// Session ids this transaction took: no row has them yet, so writing
+    /// one reads no old row.
+    fresh: Vec<SessionId>,
 }
 
 impl Tx<'_> {
     /// Forgets the cached memberships of `user`.
     fn forget_memberships(&self, user: UserId) {
         self.memberships.borrow_mut().retain(|(u, _)| *u != user);
+        self.member_rows
+            .borrow_mut()
+            .retain(|((_, u), _)| *u != user);
     }
 
     /// Takes what routing must look at since the last call.
@@ -421,6 +436,7 @@ impl Tx<'_> {
             .map(|(_, f)| *f);
         let old = match known {
             Some(f) => Some(f),
+            None if self.fresh.contains(&new.id) => None,
             None => self.tx.session(new.id)?.map(|s| RouteFacts::of(&s)),
         };
         let now = RouteFacts::of(new);
@@ -552,7 +568,16 @@ impl ReadTx for Tx<'_> {
         self.tx.topics()
     }
     fn member(&self, topic: TopicId, user: UserId) -> Result<Option<MemberRecord>> {
-        self.tx.member(topic, user)
+        let key = (topic, user);
+        if let Some((_, m)) = self.member_rows.borrow().iter().find(|(k, _)| *k == key) {
+            return Ok(*m);
+        }
+        if let Some((_, all)) = self.memberships.borrow().iter().find(|(u, _)| *u == user) {
+            return Ok(all.iter().find(|m| m.topic == topic).copied());
+        }
+        let m = self.tx.member(topic, user)?;
+        self.member_rows.borrow_mut().push((key, m));
+        Ok(m)
     }
     fn topic_members(&self, topic: TopicId) -> Result<Vec<MemberRecord>> {
         self.tx.topic_members(topic)
@@ -693,8 +718,17 @@ impl WriteTx for Tx<'_> {
     fn lock(&mut self, set: &crate::storage::LockSet) -> Result<()> {
         self.tx.lock(set)
     }
+    fn prefetch_ids(&mut self, kinds: &[IdKind]) {
+        self.tx.prefetch_ids(kinds);
+    }
     fn next_id(&mut self, kind: IdKind) -> Result<i64> {
-        self.tx.next_id(kind)
+        let id = self.tx.next_id(kind)?;
+        if kind == IdKind::Session
+            && let Ok(id) = i32::try_from(id)
+        {
+            self.fresh.push(SessionId(id));
+        }
+        Ok(id)
     }
     fn put_topic(&mut self, topic: &TopicRecord) -> Result<()> {
         self.check_rows("writes the row", Some(topic.id), &[]);

@@ -291,6 +291,15 @@ pub trait WriteTx: ReadTx {
         let _ = set;
         Ok(())
     }
+    /// Ids the transaction will probably take (one of each kind listed),
+    /// declared before [`WriteTx::lock`]: a backend on a network may take
+    /// them in the round trip that takes the locks, and hand them out from
+    /// [`WriteTx::next_id`]. One taken and not used is lost, as on a failed
+    /// transaction, so only a backend whose [`Capabilities::gap_free_ids`]
+    /// is false may do it; the others ignore the hint (the default).
+    fn prefetch_ids(&mut self, kinds: &[IdKind]) {
+        let _ = kinds;
+    }
     /// The next id of `kind` (1 + the highest ever given; see
     /// [`crate::ids::next_after`]), recorded in this transaction. A backend
     /// whose [`Capabilities::gap_free_ids`] is false may skip values (one

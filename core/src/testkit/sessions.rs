@@ -75,7 +75,13 @@ pub fn required_fields_and_consent<S: Storage>(store: S) {
     assert_eq!(dump(fx.desk.storage()), before, "refusals write nothing");
     input.customer_company_name = "Acme".into();
     let ok = create(&fx, &Caller::anonymous(), t, &input).unwrap();
-    assert_eq!(ok.chat_session_id, 1, "refused creates used no id");
+    if fx.desk.storage().capabilities().gap_free_ids {
+        assert_eq!(ok.chat_session_id, 1, "refused creates used no id");
+    } else {
+        // A backend without gap-free ids may take the id with the locks,
+        // before the input is checked: a refusal then leaves a gap.
+        assert!(ok.chat_session_id >= 1);
+    }
     assert_eq!(ok.status, ChatSessionStatus::InQueue);
     // The check applies on queue entry only: the offline form takes anyone.
     fx.present(10, false);

@@ -596,6 +596,11 @@ pub trait Backend {
     fn check_files(&self) -> Result<(), String> {
         Ok(())
     }
+    /// Waits until what the killed child sent has finished everywhere: a
+    /// database server may still be running the child's last message (a
+    /// commit among it) after the child died, and the check must not read
+    /// before that lands.
+    fn settle(&self) {}
 }
 
 /// Sets the store up, then `kills` times: a child runs the workload on the
@@ -628,6 +633,7 @@ pub fn kill_loop<B: Backend>(
         let delay = Duration::from_millis(rng.range(delay_ms.0, delay_ms.1));
         let child = backend.spawn(rng.next_u64(), stderr_file);
         let out = run_and_kill(child, delay, stderr_file);
+        backend.settle();
         report.kills += 1;
         let store = match backend.open() {
             Ok(s) => std::sync::Arc::new(s),
