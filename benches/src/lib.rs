@@ -18,6 +18,7 @@ pub mod raw;
 pub mod raw_memory;
 pub mod raw_sled;
 pub mod raw_sqlite;
+pub mod report;
 pub mod routing;
 
 use chatdesk::backend::{CrmLinks, CustomerInfo, SessionRecord};

@@ -195,7 +195,11 @@ fn stamp_ahead() -> Timestamp {
     SystemClock.now().plus_seconds(86_400)
 }
 
-fn bulk_record(id: SessionId, topic: TopicId, status: ChatSessionStatus) -> SessionRecord {
+pub(crate) fn bulk_record(
+    id: SessionId,
+    topic: TopicId,
+    status: ChatSessionStatus,
+) -> SessionRecord {
     let now = stamp_ahead();
     let mut key_hash = [0u8; 32];
     key_hash[..4].copy_from_slice(&id.0.to_be_bytes());
@@ -231,7 +235,7 @@ fn bulk_record(id: SessionId, topic: TopicId, status: ChatSessionStatus) -> Sess
 }
 
 /// Writes `n` sessions made by `make(id, seq)` in batches of [`BULK`].
-fn bulk<S: Storage>(
+pub(crate) fn bulk<S: Storage>(
     desk: &ChatDesk<S>,
     n: usize,
     make: &dyn Fn(SessionId, u64, usize) -> SessionRecord,
@@ -959,6 +963,7 @@ pub fn pairs() -> Vec<Pair> {
     out.extend(feed_pairs());
     out.extend(tracing_pairs());
     out.extend(crate::routing::routing_pairs());
+    out.extend(crate::report::report_pairs());
     out
 }
 

@@ -95,10 +95,12 @@ pub use error::{Error, Result, StorageError};
 pub use ids::{MessageId, SessionId, TopicId, UserId};
 pub use model::EventActor;
 pub use service::{
-    AgentVerdict, AlertChange, ChatDesk, ChatEvent, ChatEventKind, Config, Directory, EventMessage,
-    HookDecision, IdleClose, IntegrityReport, MAX_EVENTS_PER_READ, MAX_MESSAGES_PER_FETCH,
-    MemoryDirectory, MessageDraft, MessageHook, RoutingChange, RoutingExplanation, RoutingVerdict,
-    SWEEP_BATCH, SessionQuery, TranscriptFormat, Typing,
+    AgentReportRow, AgentVerdict, AlertChange, ChatDesk, ChatEvent, ChatEventKind, Config,
+    DeskReport, DeskReportRequest, Directory, DurationFigures, EventMessage, HookDecision,
+    IdleClose, IntegrityReport, MAX_EVENTS_PER_READ, MAX_MESSAGES_PER_FETCH, MemoryDirectory,
+    MessageDraft, MessageHook, REPORT_ALERT_LEVELS, ReportBucket, ReportFigures, RoutingChange,
+    RoutingExplanation, RoutingVerdict, SWEEP_BATCH, SessionQuery, TopicReportRow,
+    TranscriptFormat, Typing,
 };
 pub use storage::memory::MemoryStorage;
 pub use storage::{Capabilities, Durability, Storage};

@@ -8,6 +8,10 @@ pub use hook::{HookDecision, MessageDraft, MessageHook};
 pub use integrity::IntegrityReport;
 pub use messages::{MAX_MESSAGES_PER_FETCH, TranscriptFormat, Typing};
 pub use queries::SessionQuery;
+pub use report::{
+    AgentReportRow, DeskReport, DeskReportRequest, DurationFigures, REPORT_ALERT_LEVELS,
+    ReportBucket, ReportFigures, TopicReportRow,
+};
 pub use routing::{AgentVerdict, RoutingChange, RoutingExplanation, RoutingVerdict};
 pub use sweeps::{AlertChange, IdleClose, SWEEP_BATCH};
 #[cfg(any(test, feature = "testkit"))]
@@ -103,6 +107,7 @@ mod routing;
 mod sweeps;
 mod feed;
 mod integrity;
+mod report;
 
 mod build;
 mod directory;

@@ -19,6 +19,7 @@ pub mod messages;
 pub mod model;
 pub mod observe;
 pub mod queries;
+pub mod report;
 pub mod rights;
 pub mod rng;
 pub mod routing_live;
@@ -97,6 +98,10 @@ macro_rules! conformance_suite {
             topics::presence_defaults_and_rights,
             topics::opening_hours_basic,
             sessions::first_status_rules,
+            report::desk_report_counts_a_day_by_hand,
+            report::desk_report_buckets_by_local_hour,
+            report::desk_report_rights_and_refusals,
+            report::desk_report_as_csv_and_json,
             sessions::required_fields_and_consent,
             sessions::field_lengths_refused,
             sessions::session_key_only_at_create,
