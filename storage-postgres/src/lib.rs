@@ -213,6 +213,10 @@ impl Connector for PgConnector {
 pub struct PgStorage {
     options: PgOptions,
     pool: Pool,
+    /// Connects without preparing the write statements: how a commit's
+    /// outcome is asked for after a lost connection (the fewer statements,
+    /// the fewer locks that could make that question time out).
+    plain: PgConnector,
     /// Hears other processes' commits of change-feed events (LISTEN).
     listener: listener::Listener,
     /// `NOTIFY` of this store's channel, then `COMMIT`: how a transaction
@@ -293,12 +297,14 @@ impl PgStorage {
         let _ = first.close();
         // The pool's connections also prepare the write statements that
         // commits send as `EXECUTE`s (the schema exists by now).
+        let plain = connector.clone();
         let mut pooled = connector;
         pooled.session_sql.push_str(&tx::prepare_writes());
         let pool = Pool::new(Box::new(pooled), options.pool_size, options.busy_timeout);
         Ok(PgStorage {
             options,
             pool,
+            plain,
             listener,
             notify_commit,
             space,
@@ -337,7 +343,7 @@ impl PgStorage {
         let deadline = Instant::now() + self.options.busy_timeout;
         let mut last: String;
         loop {
-            match self.pool.connect_extra() {
+            match self.plain.connect() {
                 Ok(mut client) => {
                     let status = client
                         .query_one("SELECT txid_status($1)", &[&txid])

@@ -115,12 +115,6 @@ impl Pool {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Opens a connection outside the pool's count (to learn a commit's
-    /// outcome after the pooled one broke).
-    pub(crate) fn connect_extra(&self) -> chatdesk::Result<Client> {
-        self.connector.connect()
-    }
-
     /// An idle connection, a new one while fewer than the maximum are open,
     /// or the first one given back within the wait; else Conflict.
     pub(crate) fn get(&self) -> chatdesk::Result<Pooled<'_>> {

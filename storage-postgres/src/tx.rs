@@ -244,7 +244,7 @@ impl<'c> PgTx<'c> {
                         }
                     }
                 }
-                sql.push_str("SELECT txid_current()::text;");
+                sql.push_str("SELECT 'txid', '', txid_current()::text;");
                 for kind in &self.prefetch {
                     // After the locks, so a queue sequence is still taken
                     // under its topic's lock. Near a sequence's end none is
@@ -253,7 +253,7 @@ impl<'c> PgTx<'c> {
                         let _ = write!(
                             sql,
                             "SELECT 'id', '{name}', nextval('{seq}')::text FROM {seq} \
-                             WHERE last_value < {max};",
+                             WHERE last_value < {max} - {PREFETCH_MARGIN};",
                             name = kind.name(),
                         );
                     }
@@ -274,20 +274,22 @@ impl<'c> PgTx<'c> {
                 return Err(pg_err(ctx, e));
             }
         };
-        // The rows: txid_current() (one column, writes), then the metadata
-        // (two columns).
+        // The rows, told apart by their tags: the transaction id (writes),
+        // the ids taken ahead, and the metadata (two columns).
         let mut meta = BTreeMap::new();
         for m in &msgs {
             if let postgres::SimpleQueryMessage::Row(r) = m {
                 let text = |i| r.try_get(i).ok().flatten();
-                match r.len() {
-                    1 => self.txid.set(text(0).and_then(|t| t.parse::<i64>().ok())),
-                    2 => {
-                        if let (Some(k), Some(v)) = (text(0), text(1)) {
+                match (r.len(), text(0)) {
+                    (2, Some(k)) => {
+                        if let Some(v) = text(1) {
                             meta.insert(k.to_owned(), v.to_owned());
                         }
                     }
-                    3 => {
+                    (3, Some("txid")) => {
+                        self.txid.set(text(2).and_then(|t| t.parse::<i64>().ok()));
+                    }
+                    (3, Some("id")) => {
                         let kind = self.prefetch.iter().find(|k| text(1) == Some(k.name()));
                         let id = text(2).and_then(|t| t.parse::<i64>().ok());
                         if let (Some(kind), Some(id)) = (kind, id) {
@@ -441,16 +443,25 @@ impl<'c> PgTx<'c> {
     /// new queue keys: one upsert per topic, and a delete of the nodes that
     /// reached zero.
     fn count_queue(&self, old: Option<(TopicId, u64)>, new: Option<(TopicId, u64)>) -> Result<()> {
-        let mut by_topic: BTreeMap<i32, (Vec<i64>, Vec<i64>)> = BTreeMap::new();
+        // Summed per node first: one statement may not touch a row twice
+        // (a session moving within one topic's queue shares nodes).
+        let mut by_topic: BTreeMap<i32, BTreeMap<i64, i64>> = BTreeMap::new();
         for (topic, node, delta) in chatdesk::backend::queue_index::changes(old, new)? {
             let node = i64::try_from(node)
                 .map_err(|_| Error::corrupt(format!("queue index node {node} is beyond i64")))?;
-            let entry = by_topic.entry(topic.get()).or_default();
-            entry.0.push(node);
-            entry.1.push(delta);
+            *by_topic
+                .entry(topic.get())
+                .or_default()
+                .entry(node)
+                .or_default() += delta;
         }
         let ctx = "updating the queue index";
-        for (topic, (nodes, deltas)) in by_topic {
+        for (topic, counts) in by_topic {
+            let (nodes, deltas): (Vec<i64>, Vec<i64>) =
+                counts.into_iter().filter(|(_, d)| *d != 0).unzip();
+            if nodes.is_empty() {
+                continue;
+            }
             let (topic, nodes) = (Lit::from(topic), Lit::from(nodes));
             self.write(
                 T_QUEUE,
@@ -506,7 +517,7 @@ const W_SESSION_MESSAGES_DELETE: Stmt = Stmt {
 };
 const W_SESSION: Stmt = Stmt {
     name: "chatdesk_w_session",
-    sql: UPSERT_SESSION,
+    sql: UPSERT_SESSION_CHECKED,
 };
 const W_QUEUE_COUNT: Stmt = Stmt {
     name: "chatdesk_w_queue_count",
@@ -665,7 +676,11 @@ macro_rules! select_events {
 /// The upsert of a session: the record's columns ($1–$41), then the three
 /// derived index columns ($42–$44); returns the session's old queue key (a
 /// CTE reads the row as it was before the statement).
-const UPSERT_SESSION: &str = concat!(
+/// The session upsert's CTEs: `old` (the row as it was) and `up` (the
+/// upsert itself).
+macro_rules! upsert_session_ctes {
+    () => {
+        concat!(
     "WITH old AS (SELECT topic_id, human_queue_seq FROM chat_session WHERE id = $1), \
      up AS (INSERT INTO chat_session (",
     session_cols!(),
@@ -696,8 +711,29 @@ const UPSERT_SESSION: &str = concat!(
      max_alert_level = EXCLUDED.max_alert_level, answer_timeouts = EXCLUDED.answer_timeouts, \
      first_answer_at = EXCLUDED.first_answer_at, human_queue_seq = EXCLUDED.human_queue_seq, \
      active_user = EXCLUDED.active_user, pending_transfer_to = EXCLUDED.pending_transfer_to \
-     RETURNING id) \
-     SELECT old.topic_id, old.human_queue_seq FROM old, up"
+     RETURNING id)"
+        )
+    };
+}
+
+const UPSERT_SESSION: &str = concat!(
+    upsert_session_ctes!(),
+    " SELECT old.topic_id, old.human_queue_seq FROM old, up"
+);
+
+/// The session upsert sent with the commit: the old queue key the
+/// transaction expects ($45 topic, $46 sequence; both NULL for none) is
+/// checked against the row, and a mismatch fails the commit (an error that
+/// casts a text to an integer, evaluated only for a mismatch) rather than
+/// letting the counted queue index drift.
+const UPSERT_SESSION_CHECKED: &str = concat!(
+    upsert_session_ctes!(),
+    ", chk AS (SELECT CAST('queue key moved under its write: ' \
+     || COALESCE(o.human_queue_seq::text, 'none') AS int) AS bad \
+     FROM (SELECT 1) AS one LEFT JOIN old AS o ON true \
+     WHERE (SELECT human_queue_seq FROM old) IS DISTINCT FROM $46::int8 \
+     OR ($46::int8 IS NOT NULL AND (SELECT topic_id FROM old) IS DISTINCT FROM $45::int4)) \
+     SELECT up.id, chk.bad FROM up LEFT JOIN chk ON true"
 );
 
 fn queue_key(topic: Option<i32>, seq: Option<i64>) -> Option<(TopicId, u64)> {
@@ -1321,6 +1357,11 @@ impl ReadTx for PgTx<'_> {
     }
 }
 
+/// How far from a sequence's end `BEGIN` stops taking ids ahead: near the
+/// end, ids are taken one statement at a time, which reports an exhausted
+/// kind as such (two writers ahead could both pass a check at the very end).
+const PREFETCH_MARGIN: i64 = 1_000;
+
 /// The sequence of `kind` and its last value.
 fn sequence_of(kind: IdKind) -> Option<(&'static str, i64)> {
     let wire = i64::from(i32::MAX);
@@ -1552,7 +1593,10 @@ impl WriteTx for PgTx<'_> {
             // The old queue key is known: the write and the queue index's
             // change can wait for the commit.
             Some(old) => {
-                self.write(T_SESSION, ctx, &W_SESSION, &params)?;
+                let mut checked = params.to_vec();
+                checked.push(Lit::from(old.map(|(t, _)| t.get())));
+                checked.push(Lit::from(seq_to_sql(old.map(|(_, q)| q))?));
+                self.write(T_SESSION, ctx, &W_SESSION, &checked)?;
                 old
             }
             None => {

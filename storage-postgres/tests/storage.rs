@@ -637,3 +637,56 @@ fn written_text_comes_back_character_for_character() {
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(before.len(), after.len());
 }
+
+/// A session write kept for the commit carries the old queue key the
+/// transaction read; when the row moved in between (here a raw client,
+/// which takes none of chatdesk's locks, requeues it), the commit fails and
+/// the counted queue index is left as it was, rather than drifting.
+#[test]
+fn a_kept_session_write_whose_queue_key_moved_fails_its_commit() {
+    use chatdesk::ChatSessionStatus;
+    use chatdesk::testkit::storage::record;
+    let Some(temp) = store() else { return };
+    let store = temp
+        .open_again(options(Duration::from_secs(5)))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let mut s = record(1, 1, ChatSessionStatus::InQueue);
+    s.queue_seq = Some(5);
+    store
+        .write(|tx| tx.put_session(&s))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let before = store
+        .read(|tx| Ok((tx.queue_len(TopicId(1))?, tx.queue(TopicId(1), 0, 10)?)))
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(before.1, vec![(5, SessionId(1))]);
+    let mut raw =
+        postgres::Client::connect(temp.url(), postgres::NoTls).unwrap_or_else(|e| panic!("{e}"));
+    let out = store.write(|tx| {
+        let mut read = tx
+            .session(SessionId(1))?
+            .ok_or_else(|| Error::corrupt("gone"))?;
+        // Moved behind the transaction's back after it read the row.
+        raw.batch_execute(&format!(
+            "UPDATE \"{}\".chat_session SET queue_seq = 9, human_queue_seq = 9 WHERE id = 1",
+            temp.schema()
+        ))
+        .map_err(|e| Error::corrupt(e.to_string()))?;
+        read.status = ChatSessionStatus::UserLast;
+        read.user = Some(UserId(3));
+        read.rank = 1;
+        tx.put_session(&read)
+    });
+    assert!(
+        matches!(out, Err(Error::Storage { .. })),
+        "the commit went through: {out:?}"
+    );
+    let after = store
+        .read(|tx| Ok((tx.queue_len(TopicId(1))?, tx.session(SessionId(1))?)))
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(after.0, before.0, "the counted index is unchanged");
+    assert_eq!(
+        after.1.map(|s| s.status),
+        Some(ChatSessionStatus::InQueue),
+        "nothing of the write landed"
+    );
+}
