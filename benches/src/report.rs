@@ -36,10 +36,13 @@ const TICKS_PER_SECOND: i64 = 10_000_000;
 fn load<S: Storage>(desk: &ChatDesk<S>, history: usize) {
     let topic = seed(desk);
     let start = day_start();
+    // The i-th of n instants spread over span_secs (in 128 bits: a million
+    // sessions over 100 days overflows 64).
     let spread = |i: usize, n: usize, span_secs: i64| -> i64 {
-        let n = i64::try_from(n.max(1)).expect("size");
-        let i = i64::try_from(i).expect("index");
-        i * span_secs * TICKS_PER_SECOND / n
+        let n = i128::try_from(n.max(1)).expect("size");
+        let i = i128::try_from(i).expect("index");
+        let at = i * i128::from(span_secs) * i128::from(TICKS_PER_SECOND) / n;
+        i64::try_from(at).expect("within the span")
     };
     let h = history;
     bulk(desk, h, &|id, _, i| {

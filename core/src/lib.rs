@@ -100,7 +100,7 @@ pub use service::{
     IdleClose, IntegrityReport, MAX_EVENTS_PER_READ, MAX_MESSAGES_PER_FETCH, MemoryDirectory,
     MessageDraft, MessageHook, REPORT_ALERT_LEVELS, ReportBucket, ReportFigures, RoutingChange,
     RoutingExplanation, RoutingVerdict, SWEEP_BATCH, SessionQuery, TopicReportRow,
-    TranscriptFormat, Typing,
+    TranscriptFormat, Typing, WaitBasis, WaitEstimate,
 };
 pub use storage::memory::MemoryStorage;
 pub use storage::{Capabilities, Durability, Storage};

@@ -2,6 +2,7 @@
 //! atomic storage transaction.
 
 pub use directory::{Directory, MemoryDirectory};
+pub use estimate::{WaitBasis, WaitEstimate};
 pub use events::{ChatEvent, ChatEventKind, EventMessage};
 pub use feed::MAX_EVENTS_PER_READ;
 pub use hook::{HookDecision, MessageDraft, MessageHook};
@@ -89,6 +90,8 @@ pub struct ChatDesk<S: Storage> {
     feed_signal: Arc<txn::FeedSignal>,
     /// What this process last saw of the facts that choose a write's locks.
     scope_hints: scope::Hints,
+    /// Each topic's recent service as last measured for a wait estimate.
+    service_cache: estimate::ServiceCache,
 }
 
 // rustdoc lists `ChatDesk`'s methods in the order of these modules:
@@ -108,6 +111,7 @@ mod sweeps;
 mod feed;
 mod integrity;
 mod report;
+mod estimate;
 
 mod build;
 mod directory;

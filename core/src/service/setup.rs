@@ -38,6 +38,7 @@ impl<S: Storage> ChatDesk<S> {
             auto_cache: txn::AutoCache::default(),
             feed_signal,
             scope_hints: super::scope::Hints::default(),
+            service_cache: super::estimate::ServiceCache::default(),
         }
     }
 

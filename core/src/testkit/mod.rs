@@ -9,6 +9,7 @@ pub mod busy_desk;
 pub mod capture;
 pub mod concurrency;
 pub mod damaged;
+pub mod estimate;
 pub mod feed;
 pub mod feed_live;
 pub mod fixture;
@@ -99,6 +100,8 @@ macro_rules! conformance_suite {
             topics::opening_hours_basic,
             sessions::first_status_rules,
             report::desk_report_counts_a_day_by_hand,
+            estimate::wait_estimates_follow_position_and_recent_service,
+            estimate::wait_estimate_without_history_says_so,
             report::desk_report_buckets_by_local_hour,
             report::desk_report_rights_and_refusals,
             report::desk_report_as_csv_and_json,
