@@ -30,18 +30,18 @@ use chatdesk::{
 use chrono::{TimeZone, Utc};
 use std::collections::HashMap;
 
-/// A small deterministic random source.
-struct Rng(u64);
+/// The shared deterministic generator, with the draws the day needs.
+struct Rng(chatdesk::testkit::rng::Rng);
 
 impl Rng {
+    fn new(seed: u64) -> Rng {
+        Rng(chatdesk::testkit::rng::Rng::seeded(seed))
+    }
+
     /// Uniform in (0, 1).
     fn unit(&mut self) -> f64 {
-        self.0 = self
-            .0
-            .wrapping_mul(6_364_136_223_846_793_005)
-            .wrapping_add(1_442_695_040_888_963_407);
         #[allow(clippy::cast_precision_loss)]
-        let u = ((self.0 >> 11) as f64 + 0.5) / (1u64 << 53) as f64;
+        let u = ((self.0.next_u64() >> 11) as f64 + 0.5) / (1u64 << 53) as f64;
         u
     }
 
@@ -145,7 +145,7 @@ fn day(customers: usize, routing: bool, seed: u64) -> chatdesk::Result<Outcome> 
             },
         )?;
     }
-    let mut rng = Rng(seed);
+    let mut rng = Rng::new(seed);
     #[allow(clippy::cast_precision_loss)]
     let per_minute = customers as f64 / 1440.0;
     let mut present = vec![false; AGENTS as usize];

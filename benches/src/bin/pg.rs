@@ -227,6 +227,34 @@ fn chatdesk_setup(url: &str, schema: &str, topics: i32) -> ChatDesk<PgStorage> {
     desk
 }
 
+/// Starts `procs` children (this binary with `--child <part>`), each
+/// with its index, on `schema` for `secs` seconds; their stdout is piped.
+fn spawn_children(
+    part: &str,
+    url: &str,
+    schema: &str,
+    procs: i32,
+    secs: f64,
+) -> Vec<std::process::Child> {
+    let exe = std::env::current_exe().unwrap_or_else(|e| panic!("{e}"));
+    (0..procs)
+        .map(|k| {
+            Command::new(&exe)
+                .args([
+                    "--child",
+                    part,
+                    url,
+                    schema,
+                    &k.to_string(),
+                    &secs.to_string(),
+                ])
+                .stdout(Stdio::piped())
+                .spawn()
+                .unwrap_or_else(|e| panic!("{e}"))
+        })
+        .collect()
+}
+
 /// Makes `agent` a present member of `topic` with CanRespond.
 fn staff(desk: &ChatDesk<PgStorage>, topic: i32, agent: i32) {
     chatdesk_postgres::testing::staff(desk, TopicId(topic), agent)
@@ -385,24 +413,8 @@ fn scaling_run(url: &str, kind: Kind, procs: i32, secs: f64, feed: bool, auto: b
             }
         }
     }
-    let exe = std::env::current_exe().unwrap_or_else(|e| panic!("{e}"));
     let kind_arg = if kind == Kind::Raw { "raw" } else { "chatdesk" };
-    let children: Vec<_> = (0..procs)
-        .map(|k| {
-            Command::new(&exe)
-                .args([
-                    "--child",
-                    kind_arg,
-                    url,
-                    &schema,
-                    &k.to_string(),
-                    &secs.to_string(),
-                ])
-                .stdout(Stdio::piped())
-                .spawn()
-                .unwrap_or_else(|e| panic!("{e}"))
-        })
-        .collect();
+    let children = spawn_children(kind_arg, url, &schema, procs, secs);
     let mut total = 0u64;
     for c in children {
         let out = c.wait_with_output().unwrap_or_else(|e| panic!("{e}"));
@@ -506,23 +518,7 @@ fn one_topic_run(url: &str, procs: i32, secs: f64) -> Vec<OneTopic> {
         staff(&desk, 1, FIRST_AGENT + k);
     }
     drop(desk);
-    let exe = std::env::current_exe().unwrap_or_else(|e| panic!("{e}"));
-    let children: Vec<_> = (0..procs)
-        .map(|k| {
-            Command::new(&exe)
-                .args([
-                    "--child",
-                    "one_topic",
-                    url,
-                    &schema,
-                    &k.to_string(),
-                    &secs.to_string(),
-                ])
-                .stdout(Stdio::piped())
-                .spawn()
-                .unwrap_or_else(|e| panic!("{e}"))
-        })
-        .collect();
+    let children = spawn_children("one_topic", url, &schema, procs, secs);
     children
         .into_iter()
         .map(|c| {

@@ -16,6 +16,7 @@
 //! | [`time_and_sweeps`] | the clock, time zones, opening hours, the sweeps the host runs, every [`Config`](crate::Config) field |
 //! | [`routing`] | Auto topics: capacity, strategies, timeouts, the invariant, reading an explanation |
 //! | [`change_feed`] | events written with each change, cursors, waiting, pruning, the webhook form, the message hook |
+//! | [`statistics`] | the desk report (what it counts, buckets, rights, cost) and wait estimates (the model, the range) |
 //!
 //! # Words the pages use
 //!
@@ -63,3 +64,6 @@ pub mod routing {}
 
 #[doc = include_str!("change_feed.md")]
 pub mod change_feed {}
+
+#[doc = include_str!("statistics.md")]
+pub mod statistics {}

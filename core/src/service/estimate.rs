@@ -131,7 +131,7 @@ fn recent_service(tx: &dyn ReadTx, topic: TopicId, now: Timestamp) -> Result<(us
     let mut cursor = (now.plus_seconds(-2 * SERVICE_WINDOW), SessionId(i32::MIN));
     let (mut served, mut lengths, mut total) = (0usize, 0usize, 0f64);
     loop {
-        let page = tx.sessions_requested(cursor, now, 512)?;
+        let page = tx.sessions_requested(cursor, Timestamp(now.0.saturating_add(1)), 512)?;
         let Some(last) = page.last() else { break };
         cursor = (last.when_requested, last.id);
         for s in page.iter().filter(|s| s.topic == topic) {

@@ -108,3 +108,35 @@ pub fn wait_estimate_without_history_says_so<S: Storage>(store: S) {
     assert_eq!((e.position, e.basis), (1, WaitBasis::Unknown));
     assert_eq!((e.seconds, e.low_seconds, e.high_seconds), (0.0, 0.0, 0.0));
 }
+
+/// The count of recent pick-ups is reused for 10 seconds of the desk's
+/// clock: three pick-ups (each chat closed at once) give one slot every
+/// 600 s; a fourth pick-up shows only 10 s later (one every 450 s).
+pub fn recent_service_is_reused_for_ten_seconds<S: Storage>(store: S) {
+    let fx = Fixture::new(store);
+    let t = fx.staffed_topic("desk");
+    let agent = Caller::agent(UserId(10));
+    let served = |n: usize| {
+        for _ in 0..n {
+            let (id, _) = fx.customer_session(t, "quick");
+            fx.desk.pick_up_chat_session(&agent, id).unwrap();
+            fx.desk.close_chat_session(&agent, id).unwrap();
+        }
+    };
+    served(3);
+    // Three free slots: the fourth waiting customer waits for one more.
+    let waiting: Vec<SessionId> = (0..4).map(|_| fx.customer_session(t, "w").0).collect();
+    let e = est(&fx, waiting[3]);
+    assert_eq!(
+        (e.position, e.basis),
+        (4, WaitBasis::RecentService),
+        "{e:?}"
+    );
+    assert!(close(e.seconds, 600.0), "{e:?}");
+    let (late, _) = fx.customer_session(t, "late");
+    fx.desk.pick_up_chat_session(&agent, late).unwrap();
+    fx.desk.close_chat_session(&agent, late).unwrap();
+    assert!(close(est(&fx, waiting[3]).seconds, 600.0), "reused");
+    fx.clock.advance_secs(10);
+    assert!(close(est(&fx, waiting[3]).seconds, 450.0), "measured again");
+}

@@ -451,3 +451,44 @@ pub fn readers_see_committed_snapshots<S: Storage>(store: S) {
         3
     );
 }
+
+/// A queued session whose sequence changes within its topic, in one write
+/// (old and new places share counted-index nodes, so the index must sum the
+/// changes per node): the index follows, in a transaction that read the row
+/// first and in one that did not.
+pub fn a_queued_session_moves_within_its_topic<S: Storage>(store: S) {
+    let mut s = record(1, 1, ChatSessionStatus::InQueue);
+    s.queue_seq = Some(5);
+    let mut other = record(2, 1, ChatSessionStatus::InQueue);
+    other.queue_seq = Some(7);
+    store
+        .write(|tx| {
+            tx.put_session(&s)?;
+            tx.put_session(&other)
+        })
+        .unwrap();
+    for (seq, read_first) in [(9u64, true), (6, false)] {
+        store
+            .write(|tx| {
+                let mut moved = s.clone();
+                if read_first {
+                    moved = tx.session(SessionId(1))?.unwrap();
+                }
+                moved.queue_seq = Some(seq);
+                tx.put_session(&moved)
+            })
+            .unwrap();
+        store
+            .read(|tx| {
+                let mut want = vec![(seq, SessionId(1)), (7, SessionId(2))];
+                want.sort_unstable();
+                assert_eq!(tx.queue(TopicId(1), 0, 10)?, want);
+                assert_eq!(tx.queue_len(TopicId(1))?, 2);
+                let first = want[0].0;
+                assert_eq!(tx.queue_count_before(TopicId(1), first)?, 0);
+                assert_eq!(tx.queue_count_before(TopicId(1), want[1].0)?, 1);
+                Ok(())
+            })
+            .unwrap();
+    }
+}
